@@ -1,0 +1,61 @@
+# idnode: `make run` starts a demo node, `make test` runs the whole suite.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DATA_DIR ?= var
+
+.PHONY: run test check proto proto-check bench lint format system-deps clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev,loadtest]'
+	touch $(STAMP)
+
+## run: start a secondary node on ./var with demo data (Ctrl-C to stop)
+run: $(STAMP)
+	$(BIN)/python -m idnode.demo --data-dir $(DATA_DIR)
+
+## test: install everything, check style/types/layers/stubs, run the suite
+test: $(STAMP) system-deps check
+	$(BIN)/python -m pytest -m 'not slow' -q
+
+## check: formatting, lint, types, layering, generated stubs up to date
+check: $(STAMP) proto-check
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+## proto: regenerate the gRPC/protobuf stubs next to their .proto files
+proto: $(STAMP)
+	$(BIN)/python -m grpc_tools.protoc -I . --python_out=. --pyi_out=. --grpc_python_out=. proto/*.proto
+
+proto-check: $(STAMP)
+	@tmp=$$(mktemp -d) && \
+	$(BIN)/python -m grpc_tools.protoc -I . --python_out=$$tmp --pyi_out=$$tmp --grpc_python_out=$$tmp proto/*.proto && \
+	for f in $$tmp/proto/*; do cmp -s $$f proto/$$(basename $$f) || { echo "stale generated stub: proto/$$(basename $$f) (run make proto)"; exit 1; }; done; \
+	rm -rf $$tmp
+
+## system-deps: Debian packages the integration tests drive (dig, knotd, nsd, dnsperf, promtool)
+system-deps:
+	@if ! command -v kdig >/dev/null || ! command -v knotd >/dev/null || ! command -v nsd >/dev/null \
+	   || ! command -v dnsperf >/dev/null || ! command -v promtool >/dev/null || ! command -v dig >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing Debian packages: knot knot-dnsutils nsd dnsperf bind9-dnsutils prometheus"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	      knot knot-dnsutils nsd dnsperf bind9-dnsutils prometheus >/dev/null; \
+	  else echo "not root: tests needing dig/knotd/nsd/dnsperf/promtool will be skipped"; fi; \
+	fi
+
+## bench: load benchmarks with ratios against references measured in the same run
+bench: $(STAMP) system-deps
+	$(BIN)/python -m loadtest.bench
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) build *.egg-info .mypy_cache .pytest_cache .ruff_cache

@@ -1,0 +1,106 @@
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class HandleValue(_message.Message):
+    __slots__ = ("index", "type", "data", "ttl", "timestamp", "public_read")
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    TTL_FIELD_NUMBER: _ClassVar[int]
+    TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
+    PUBLIC_READ_FIELD_NUMBER: _ClassVar[int]
+    index: int
+    type: str
+    data: bytes
+    ttl: int
+    timestamp: int
+    public_read: bool
+    def __init__(self, index: _Optional[int] = ..., type: _Optional[str] = ..., data: _Optional[bytes] = ..., ttl: _Optional[int] = ..., timestamp: _Optional[int] = ..., public_read: _Optional[bool] = ...) -> None: ...
+
+class Record(_message.Message):
+    __slots__ = ("identifier", "values")
+    IDENTIFIER_FIELD_NUMBER: _ClassVar[int]
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    identifier: str
+    values: _containers.RepeatedCompositeFieldContainer[HandleValue]
+    def __init__(self, identifier: _Optional[str] = ..., values: _Optional[_Iterable[_Union[HandleValue, _Mapping]]] = ...) -> None: ...
+
+class Site(_message.Message):
+    __slots__ = ("grpc_address", "dns_address")
+    GRPC_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    DNS_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    grpc_address: str
+    dns_address: str
+    def __init__(self, grpc_address: _Optional[str] = ..., dns_address: _Optional[str] = ...) -> None: ...
+
+class PrefixInfo(_message.Message):
+    __slots__ = ("prefix", "owner", "sites", "created", "name", "contact")
+    PREFIX_FIELD_NUMBER: _ClassVar[int]
+    OWNER_FIELD_NUMBER: _ClassVar[int]
+    SITES_FIELD_NUMBER: _ClassVar[int]
+    CREATED_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    CONTACT_FIELD_NUMBER: _ClassVar[int]
+    prefix: str
+    owner: str
+    sites: _containers.RepeatedCompositeFieldContainer[Site]
+    created: int
+    name: str
+    contact: str
+    def __init__(self, prefix: _Optional[str] = ..., owner: _Optional[str] = ..., sites: _Optional[_Iterable[_Union[Site, _Mapping]]] = ..., created: _Optional[int] = ..., name: _Optional[str] = ..., contact: _Optional[str] = ...) -> None: ...
+
+class ChangeEntry(_message.Message):
+    __slots__ = ("sequence", "operation", "identifier", "record", "prefix", "timestamp_ns")
+    class Operation(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        OPERATION_UNSPECIFIED: _ClassVar[ChangeEntry.Operation]
+        CREATE: _ClassVar[ChangeEntry.Operation]
+        UPDATE: _ClassVar[ChangeEntry.Operation]
+        DELETE: _ClassVar[ChangeEntry.Operation]
+        PREFIX_PUT: _ClassVar[ChangeEntry.Operation]
+    OPERATION_UNSPECIFIED: ChangeEntry.Operation
+    CREATE: ChangeEntry.Operation
+    UPDATE: ChangeEntry.Operation
+    DELETE: ChangeEntry.Operation
+    PREFIX_PUT: ChangeEntry.Operation
+    SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    OPERATION_FIELD_NUMBER: _ClassVar[int]
+    IDENTIFIER_FIELD_NUMBER: _ClassVar[int]
+    RECORD_FIELD_NUMBER: _ClassVar[int]
+    PREFIX_FIELD_NUMBER: _ClassVar[int]
+    TIMESTAMP_NS_FIELD_NUMBER: _ClassVar[int]
+    sequence: int
+    operation: ChangeEntry.Operation
+    identifier: str
+    record: Record
+    prefix: PrefixInfo
+    timestamp_ns: int
+    def __init__(self, sequence: _Optional[int] = ..., operation: _Optional[_Union[ChangeEntry.Operation, str]] = ..., identifier: _Optional[str] = ..., record: _Optional[_Union[Record, _Mapping]] = ..., prefix: _Optional[_Union[PrefixInfo, _Mapping]] = ..., timestamp_ns: _Optional[int] = ...) -> None: ...
+
+class Account(_message.Message):
+    __slots__ = ("name", "role", "prefixes", "contact", "created")
+    class Role(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        ROLE_UNSPECIFIED: _ClassVar[Account.Role]
+        ADMIN: _ClassVar[Account.Role]
+        ENTERPRISE: _ClassVar[Account.Role]
+    ROLE_UNSPECIFIED: Account.Role
+    ADMIN: Account.Role
+    ENTERPRISE: Account.Role
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    PREFIXES_FIELD_NUMBER: _ClassVar[int]
+    CONTACT_FIELD_NUMBER: _ClassVar[int]
+    CREATED_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    role: Account.Role
+    prefixes: _containers.RepeatedScalarFieldContainer[str]
+    contact: str
+    created: int
+    def __init__(self, name: _Optional[str] = ..., role: _Optional[_Union[Account.Role, str]] = ..., prefixes: _Optional[_Iterable[str]] = ..., contact: _Optional[str] = ..., created: _Optional[int] = ...) -> None: ...

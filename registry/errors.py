@@ -1,0 +1,129 @@
+"""Domain errors: one root, a subclass per failure, each with its Handle response code."""
+
+from __future__ import annotations
+
+
+class IdnodeError(Exception):
+    """The request failed."""
+
+    handle_code = 2  # RC_ERROR
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or (self.__doc__ or "").strip())
+
+
+class InvalidIdentifier(IdnodeError):
+    """The identifier is malformed."""
+
+    handle_code = 102
+
+
+class InvalidValue(IdnodeError):
+    """A value is malformed."""
+
+    handle_code = 202
+
+
+class InvalidRequest(IdnodeError):
+    """The request is malformed."""
+
+    handle_code = 4
+
+
+class HandleNotFound(IdnodeError):
+    """The identifier does not exist."""
+
+    handle_code = 100
+
+
+class HandleAlreadyExists(IdnodeError):
+    """The identifier already exists."""
+
+    handle_code = 101
+
+
+class ValueNotFound(IdnodeError):
+    """No value with that index exists."""
+
+    handle_code = 200
+
+
+class ValueAlreadyExists(IdnodeError):
+    """A value with that index already exists."""
+
+    handle_code = 201
+
+
+class PrefixNotFound(IdnodeError):
+    """The prefix is not hosted on this node."""
+
+    handle_code = 100
+
+
+class PrefixAlreadyExists(IdnodeError):
+    """The prefix is already allocated."""
+
+    handle_code = 101
+
+
+class NotResponsible(IdnodeError):
+    """This node is not responsible for the prefix."""
+
+    handle_code = 301
+
+
+class Referred(IdnodeError):
+    """The identifier is served by another node."""
+
+    handle_code = 303
+
+    def __init__(self, message: str, referral: object) -> None:
+        super().__init__(message)
+        self.referral = referral
+
+
+class PermissionDenied(IdnodeError):
+    """The caller may not do this."""
+
+    handle_code = 401
+
+
+class AuthenticationRequired(IdnodeError):
+    """This operation needs a credential."""
+
+    handle_code = 402
+
+
+class AuthenticationFailed(IdnodeError):
+    """The credential is not valid."""
+
+    handle_code = 403
+
+
+class TooLarge(IdnodeError):
+    """The request exceeds a size limit."""
+
+    handle_code = 2
+
+
+class StoreError(IdnodeError):
+    """The store failed."""
+
+    handle_code = 2
+
+
+class Unavailable(IdnodeError):
+    """A node needed for the answer could not be reached."""
+
+    handle_code = 3
+
+
+def all_error_classes() -> list[type[IdnodeError]]:
+    """Every domain error class, for the front ends' mapping tables and their tests."""
+    found: list[type[IdnodeError]] = []
+    pending: list[type[IdnodeError]] = [IdnodeError]
+    while pending:
+        cls = pending.pop()
+        found.append(cls)
+        pending.extend(cls.__subclasses__())
+    return found

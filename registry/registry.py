@@ -1,0 +1,426 @@
+"""Registry operations: create, change, delete, batch register, list, onboard enterprises."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from proto import handle_pb2
+from registry import accounts, values
+from registry.accounts import Account
+from registry.errors import (
+    AuthenticationRequired,
+    HandleAlreadyExists,
+    HandleNotFound,
+    IdnodeError,
+    InvalidIdentifier,
+    InvalidRequest,
+    NotResponsible,
+    PermissionDenied,
+    PrefixAlreadyExists,
+    Referred,
+    TooLarge,
+    ValueAlreadyExists,
+    ValueNotFound,
+)
+from registry.identifier import Identifier, is_under, parent_prefixes, parse, parse_prefix
+from registry.store import Store, WriteBatch
+
+MAX_BATCH_RECORDS = 10_000
+DEFAULT_PAGE_SIZE = 100
+MAX_PAGE_SIZE = 1000
+REFERRAL_TTL_SECONDS = 3600
+_CODE = re.compile(r"[a-z0-9-]{1,32}\Z")
+
+Record = handle_pb2.Record
+HandleValue = handle_pb2.HandleValue
+Outcome = handle_pb2.ChangeEntry.Operation
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    """What one write did."""
+
+    identifier: str
+    operation: str  # created, values_added, values_modified, values_removed, deleted
+    sequence: int
+    values: list[HandleValue]
+
+
+@dataclass(slots=True)
+class BatchResult:
+    """What a batch register did, item by item (None: accepted)."""
+
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    sequence: int = 0
+    outcomes: list[str] = field(default_factory=list)  # created|updated|unchanged|rejected
+    errors: list[str] = field(default_factory=list)  # reason per item, "" when accepted
+
+
+@dataclass(frozen=True, slots=True)
+class Referral:
+    """Where an identifier is served instead (Handle 301/302/303)."""
+
+    code: int
+    prefix: str
+    sites: tuple[handle_pb2.Site, ...]
+    ttl_seconds: int
+
+
+@dataclass(frozen=True, slots=True)
+class Enterprise:
+    prefix: str
+    account: str
+    token: str
+
+
+class Registry:
+    """The node's registry over one store; every method names its caller (None: anonymous)."""
+
+    def __init__(
+        self, store: Store, node_prefix: str, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.store = store
+        self.node_prefix = parse_prefix(node_prefix)
+        self._clock = clock
+
+    def ensure_node_prefix(self) -> None:
+        """Host the node prefix itself, owned by the administrator (idempotent)."""
+
+        def work(batch: WriteBatch) -> None:
+            if batch.get_prefix(self.node_prefix) is None:
+                batch.put_prefix(
+                    handle_pb2.PrefixInfo(
+                        prefix=self.node_prefix, owner=accounts.ADMIN_NAME, created=self._now()
+                    )
+                )
+
+        self.store.write(work)
+
+    # Resolution -----------------------------------------------------------
+
+    def resolve(self, identifier: Identifier) -> Record:
+        """The stored record of `identifier`.
+
+        Raises NotResponsible outside the node prefix, Referred when the prefix is
+        delegated to an enterprise node, HandleNotFound when absent.
+        """
+        if not is_under(identifier.prefix, self.node_prefix):
+            raise NotResponsible(
+                f"prefix {identifier.prefix} is not under this node's prefix {self.node_prefix}"
+            )
+        key = str(identifier)
+        with self.store.read() as txn:
+            raw = txn.get(key.encode(), db=self.store.records)
+            home = self._home(lambda p: self.store.get_prefix(txn, p), identifier.prefix)
+        if home is not None and home.sites:
+            referral = Referral(303, home.prefix, tuple(home.sites), REFERRAL_TTL_SECONDS)
+            raise Referred(f"prefix {home.prefix} is served by its enterprise node", referral)
+        if raw is None:
+            raise HandleNotFound(f"identifier {key} not found")
+        record = Record.FromString(raw)
+        record.identifier = key
+        return record
+
+    def home(self, prefix: str) -> handle_pb2.PrefixInfo | None:
+        """The longest hosted prefix that `prefix` is under, if any."""
+        with self.store.read() as txn:
+            return self._home(lambda p: self.store.get_prefix(txn, p), prefix)
+
+    def _home(
+        self, get: Callable[[str], handle_pb2.PrefixInfo | None], prefix: str
+    ) -> handle_pb2.PrefixInfo | None:
+        for candidate in parent_prefixes(prefix):
+            if not is_under(candidate, self.node_prefix):
+                return None
+            info = get(candidate)
+            if info is not None:
+                return info
+        return None
+
+    # Single writes ----------------------------------------------------------
+
+    def create(self, caller: Account | None, identifier: str, new: Sequence[HandleValue]) -> WriteResult:
+        """Create an identifier. Raises HandleAlreadyExists, InvalidValue, PermissionDenied…"""
+        parsed = parse(identifier)
+        stamped = values.normalise(new, self._now())
+
+        def work(batch: WriteBatch) -> WriteResult:
+            self._authorize(batch, caller, parsed.prefix, {})
+            key = str(parsed)
+            if batch.get_record(key) is not None:
+                raise HandleAlreadyExists(f"identifier {key} already exists")
+            sequence = batch.put_record(key, Record(values=stamped), created=True)
+            return WriteResult(key, "created", sequence, stamped)
+
+        return self.store.write(work)
+
+    def add_values(self, caller: Account | None, identifier: str, new: Sequence[HandleValue]) -> WriteResult:
+        """Add values. Raises ValueAlreadyExists when an index is taken, HandleNotFound…"""
+        stamped = values.normalise(new, self._now())
+
+        def change(current: list[HandleValue]) -> list[HandleValue]:
+            taken = {v.index for v in current}
+            for value in stamped:
+                if value.index in taken:
+                    raise ValueAlreadyExists(
+                        f"identifier {identifier} already has a value at index {value.index}"
+                    )
+            return sorted([*current, *stamped], key=lambda v: v.index)
+
+        return self._change(caller, identifier, "values_added", change)
+
+    def modify_values(self, caller: Account | None, identifier: str, new: Sequence[HandleValue]) -> WriteResult:
+        """Replace values by index. Raises ValueNotFound when an index is absent…"""
+        stamped = {v.index: v for v in values.normalise(new, self._now())}
+
+        def change(current: list[HandleValue]) -> list[HandleValue]:
+            present = {v.index for v in current}
+            for index in stamped:
+                if index not in present:
+                    raise ValueNotFound(f"identifier {identifier} has no value at index {index}")
+            return [stamped.get(v.index, v) for v in current]
+
+        return self._change(caller, identifier, "values_modified", change)
+
+    def remove_values(self, caller: Account | None, identifier: str, indexes: Sequence[int]) -> WriteResult:
+        """Remove values by index. Raises ValueNotFound when an index is absent…"""
+        if not indexes:
+            raise InvalidRequest("no indexes given to remove")
+        doomed = set(indexes)
+
+        def change(current: list[HandleValue]) -> list[HandleValue]:
+            present = {v.index for v in current}
+            for index in sorted(doomed - present):
+                raise ValueNotFound(f"identifier {identifier} has no value at index {index}")
+            return [v for v in current if v.index not in doomed]
+
+        return self._change(caller, identifier, "values_removed", change)
+
+    def delete(self, caller: Account | None, identifier: str) -> WriteResult:
+        """Delete an identifier with all its values. Raises HandleNotFound…"""
+        parsed = parse(identifier)
+
+        def work(batch: WriteBatch) -> WriteResult:
+            self._authorize(batch, caller, parsed.prefix, {})
+            key = str(parsed)
+            if batch.get_record(key) is None:
+                raise HandleNotFound(f"identifier {key} not found")
+            return WriteResult(key, "deleted", batch.delete_record(key), [])
+
+        return self.store.write(work)
+
+    def _change(
+        self,
+        caller: Account | None,
+        identifier: str,
+        operation: str,
+        change: Callable[[list[HandleValue]], list[HandleValue]],
+    ) -> WriteResult:
+        parsed = parse(identifier)
+
+        def work(batch: WriteBatch) -> WriteResult:
+            self._authorize(batch, caller, parsed.prefix, {})
+            key = str(parsed)
+            record = batch.get_record(key)
+            if record is None:
+                raise HandleNotFound(f"identifier {key} not found")
+            after = change(list(record.values))
+            sequence = batch.put_record(key, Record(values=after), created=False)
+            return WriteResult(key, operation, sequence, after)
+
+        return self.store.write(work)
+
+    # Batch register ---------------------------------------------------------
+
+    def batch_register(self, caller: Account | None, records: Sequence[Record]) -> BatchResult:
+        """Create or replace each record's values in one transaction (idempotent upsert).
+
+        Invalid or forbidden items are rejected one by one with their reason; the
+        rest commit together. Raises TooLarge past MAX_BATCH_RECORDS.
+        """
+        if len(records) > MAX_BATCH_RECORDS:
+            raise TooLarge(f"batch has {len(records)} records, more than {MAX_BATCH_RECORDS}")
+        if caller is None:
+            raise AuthenticationRequired("batch register needs a bearer token")
+        now = self._now()
+        prepared: list[tuple[Identifier, list[HandleValue]] | str] = []
+        for record in records:
+            try:
+                prepared.append((parse(record.identifier), values.normalise(record.values, now)))
+            except IdnodeError as error:
+                prepared.append(f"{record.identifier!r}: {error}")
+
+        def work(batch: WriteBatch) -> BatchResult:
+            result = BatchResult()
+            allowed: dict[str, IdnodeError | None] = {}
+            for item in prepared:
+                if isinstance(item, str):
+                    self._tally(result, "rejected", item)
+                    continue
+                parsed, stamped = item
+                key = str(parsed)
+                try:
+                    self._authorize(batch, caller, parsed.prefix, allowed)
+                except IdnodeError as error:
+                    self._tally(result, "rejected", f"{key!r}: {error}")
+                    continue
+                existing = batch.get_record(key)
+                if existing is not None and values.same_content(existing.values, stamped):
+                    self._tally(result, "unchanged", "")
+                    continue
+                batch.put_record(key, Record(values=stamped), created=existing is None)
+                self._tally(result, "updated" if existing is not None else "created", "")
+            result.sequence = batch.sequence
+            return result
+
+        return self.store.write(work)
+
+    @staticmethod
+    def _tally(result: BatchResult, outcome: str, error: str) -> None:
+        setattr(result, outcome, getattr(result, outcome) + 1)
+        result.outcomes.append(outcome)
+        result.errors.append(error)
+
+    # Listing ----------------------------------------------------------------
+
+    def list(
+        self, caller: Account | None, prefix: str, page_size: int = 0, page_token: str = ""
+    ) -> tuple[list[Record], str]:
+        """Records under exactly `prefix` in key order, and the next page's token ("" at end)."""
+        canonical = parse_prefix(prefix)
+        if not accounts.may_read_restricted(caller, canonical):
+            if caller is None:
+                raise AuthenticationRequired("listing needs a bearer token")
+            raise PermissionDenied(f"account {caller.name} may not list prefix {canonical}")
+        size = page_size or DEFAULT_PAGE_SIZE
+        if not 1 <= size <= MAX_PAGE_SIZE:
+            raise InvalidRequest(f"page_size must be between 1 and {MAX_PAGE_SIZE}")
+        stop = (canonical + "/").encode()
+        start = stop
+        if page_token:
+            if not page_token.startswith(canonical + "/"):
+                raise InvalidRequest("page_token does not belong to this prefix")
+            start = page_token.encode() + b"\x00"
+        page: list[Record] = []
+        with self.store.read() as txn:
+            for key, record in self.store.iter_records(txn, start, stop):
+                if len(page) == size:
+                    return page, page[-1].identifier
+                record.identifier = key
+                page.append(record)
+        return page, ""
+
+    # Enterprises and prefixes -------------------------------------------------
+
+    def create_enterprise(
+        self,
+        caller: Account | None,
+        code: str = "",
+        name: str = "",
+        contact: str = "",
+        parent: str = "",
+    ) -> Enterprise:
+        """Allocate an enterprise prefix (the requested code or the next free one) and its token.
+
+        Raises PermissionDenied unless the caller is the administrator, PrefixAlreadyExists.
+        """
+        accounts.require_admin(caller, "create enterprises")
+        parent_prefix = parse_prefix(parent) if parent else self.node_prefix
+        if not is_under(parent_prefix, self.node_prefix):
+            raise NotResponsible(f"prefix {parent_prefix} is not under {self.node_prefix}")
+        code = code.lower()
+        if code and not _CODE.match(code):
+            raise InvalidIdentifier(f"enterprise code {code!r} may contain only letters, digits, '-'")
+        token = accounts.new_token()
+        now = self._now()
+
+        def work(batch: WriteBatch) -> Enterprise:
+            if code:
+                prefix = parse_prefix(f"{parent_prefix}.{code}")
+                if batch.get_prefix(prefix) is not None:
+                    raise PrefixAlreadyExists(f"prefix {prefix} is already allocated")
+            else:
+                prefix = self._next_free(batch, parent_prefix)
+            batch.put_prefix(
+                handle_pb2.PrefixInfo(prefix=prefix, owner=prefix, created=now, name=name, contact=contact)
+            )
+            batch.put_account(
+                Account(
+                    name=prefix, role=accounts.ENTERPRISE, prefixes=[prefix], contact=contact, created=now
+                )
+            )
+            batch.put_token(accounts.token_hash(token), prefix)
+            return Enterprise(prefix, prefix, token)
+
+        return self.store.write(work)
+
+    @staticmethod
+    def _next_free(batch: WriteBatch, parent: str) -> str:
+        counter_key = f"next_code:{parent}"
+        raw = batch.get_meta(counter_key)
+        code = int(raw) if raw else 1
+        while batch.get_prefix(f"{parent}.{code}") is not None:
+            code += 1
+        batch.put_meta(counter_key, str(code + 1).encode())
+        return parse_prefix(f"{parent}.{code}")
+
+    def put_prefix(
+        self, caller: Account | None, prefix: str, sites: Sequence[handle_pb2.Site]
+    ) -> handle_pb2.PrefixInfo:
+        """Create a derived prefix, or set the sites of one (delegation to an enterprise node)."""
+        canonical = parse_prefix(prefix)
+
+        def work(batch: WriteBatch) -> handle_pb2.PrefixInfo:
+            self._authorize(batch, caller, canonical, {})
+            info = batch.get_prefix(canonical)
+            assert info is not None  # _authorize hosts it
+            del info.sites[:]
+            info.sites.extend(sites)
+            batch.put_prefix(info)
+            return info
+
+        return self.store.write(work)
+
+    # Authorization ------------------------------------------------------------
+
+    def _authorize(
+        self,
+        batch: WriteBatch,
+        caller: Account | None,
+        prefix: str,
+        memo: dict[str, IdnodeError | None],
+    ) -> None:
+        """Raise unless `caller` may write under `prefix`; host a derived prefix on first use."""
+        if prefix in memo:
+            failure = memo[prefix]
+            if failure is not None:
+                raise failure
+            return
+        try:
+            self._authorize_uncached(batch, caller, prefix)
+        except IdnodeError as error:
+            memo[prefix] = error
+            raise
+        memo[prefix] = None
+
+    def _authorize_uncached(self, batch: WriteBatch, caller: Account | None, prefix: str) -> None:
+        if caller is None:
+            raise AuthenticationRequired("writing needs a bearer token")
+        if not is_under(prefix, self.node_prefix):
+            raise NotResponsible(f"prefix {prefix} is not under this node's prefix {self.node_prefix}")
+        home = self._home(batch.get_prefix, prefix)
+        if home is None:
+            raise NotResponsible(f"prefix {prefix} is not hosted on this node")
+        if not accounts.may_write(caller, home.owner):
+            raise PermissionDenied(f"account {caller.name} may not write under prefix {prefix}")
+        if home.prefix != prefix:
+            batch.put_prefix(handle_pb2.PrefixInfo(prefix=prefix, owner=home.owner, created=self._now()))
+
+    def _now(self) -> int:
+        return int(self._clock())

@@ -1,0 +1,400 @@
+"""The LMDB store: one environment, named databases, the change log written in every write."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import struct
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import lmdb
+
+from proto import handle_pb2
+from registry.errors import StoreError
+
+T = TypeVar("T")
+
+DEFAULT_MAP_SIZE_BYTES = 1 << 30
+MAX_DBS = 16
+SCHEMA_VERSION = b"1"
+
+_SEQ = struct.Struct(">Q")
+_Op = handle_pb2.ChangeEntry.Operation
+
+
+def sequence_key(sequence: int) -> bytes:
+    """The change-log key of `sequence`: big-endian, so keys sort by sequence."""
+    return _SEQ.pack(sequence)
+
+
+@dataclass(frozen=True, slots=True)
+class StoreOptions:
+    """How the environment is opened."""
+
+    map_size_bytes: int = DEFAULT_MAP_SIZE_BYTES
+    durable: bool = True  # fsync on every commit; False risks the last commits on power loss
+    max_readers: int = 512
+    readonly: bool = False
+
+
+@contextlib.contextmanager
+def _translated() -> Iterator[None]:
+    """The one boundary where LMDB's exceptions become our own."""
+    try:
+        yield
+    except lmdb.Error as error:
+        raise StoreError(f"store error: {type(error).__name__}: {error}") from error
+
+
+class _Gate:
+    """Readers and writers share the map; a resize needs it to itself (LMDB's rule)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Condition(threading.Lock())
+        self._active = 0
+        self._resizing = False
+
+    def enter(self) -> None:
+        with self._lock:
+            while self._resizing:
+                self._lock.wait()
+            self._active += 1
+
+    def leave(self) -> None:
+        with self._lock:
+            self._active -= 1
+            if self._resizing and self._active == 0:
+                self._lock.notify_all()
+
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[None]:
+        with self._lock:
+            while self._resizing:
+                self._lock.wait()
+            self._resizing = True
+            while self._active:
+                self._lock.wait()
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._resizing = False
+                self._lock.notify_all()
+
+
+class Store:
+    """One LMDB environment with the node's named databases.
+
+    Open it in the process that uses it, never before a fork. Every write goes
+    through `write()`, which appends to the change log in the same transaction.
+    """
+
+    def __init__(self, path: str, options: StoreOptions = StoreOptions()) -> None:
+        self.path = path
+        self.options = options
+        self._gate = _Gate()
+        if not options.readonly:
+            os.makedirs(path, exist_ok=True)
+        with _translated():
+            self.env = lmdb.open(
+                path,
+                map_size=options.map_size_bytes,
+                max_dbs=MAX_DBS,
+                sync=options.durable,
+                metasync=options.durable,
+                readonly=options.readonly,
+                max_readers=options.max_readers,
+                readahead=False,
+                subdir=True,
+            )
+            create = not options.readonly
+            self.records = self.env.open_db(b"records", create=create)
+            self.prefixes = self.env.open_db(b"prefixes", create=create)
+            self.accounts = self.env.open_db(b"accounts", create=create)
+            self.tokens = self.env.open_db(b"tokens", create=create)
+            self.changelog = self.env.open_db(b"changelog", create=create)
+            self.cursors = self.env.open_db(b"cursors", create=create)
+            self.meta = self.env.open_db(b"meta", create=create)
+        if not options.readonly:
+            self._check_schema()
+
+    def _check_schema(self) -> None:
+        with _translated(), self.env.begin(write=True) as txn:
+            found = txn.get(b"schema", db=self.meta)
+            if found is None:
+                txn.put(b"schema", SCHEMA_VERSION, db=self.meta)
+            elif found != SCHEMA_VERSION:
+                raise StoreError(
+                    f"data dir {self.path} has schema version {found.decode()}, "
+                    f"this build reads {SCHEMA_VERSION.decode()}"
+                )
+
+    def close(self) -> None:
+        self.env.close()
+
+    # Transactions -----------------------------------------------------------
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[lmdb.Transaction]:
+        """A read-only snapshot; adopts a map grown by another process."""
+        self._gate.enter()
+        try:
+            try:
+                txn = self.env.begin(buffers=False)
+            except lmdb.MapResizedError:
+                self._gate.leave()
+                self._adopt_map_size()
+                self._gate.enter()
+                txn = self.env.begin(buffers=False)
+            try:
+                with _translated():
+                    yield txn
+            finally:
+                txn.abort()
+        finally:
+            self._gate.leave()
+
+    def write(self, work: Callable[[WriteBatch], T]) -> T:
+        """Run `work` in one write transaction and commit it.
+
+        The map grows and `work` runs again when the store is full, so `work`
+        must have no effect outside the transaction.
+        """
+        for _attempt in range(32):
+            self._gate.enter()
+            grow = adopt = False
+            try:
+                txn = self.env.begin(write=True)
+            except lmdb.MapResizedError:
+                self._gate.leave()
+                self._adopt_map_size()
+                continue
+            try:
+                batch = WriteBatch(self, txn)
+                result = work(batch)
+                txn.commit()
+                return result
+            except lmdb.MapFullError:
+                txn.abort()
+                grow = True
+            except lmdb.MapResizedError:
+                txn.abort()
+                adopt = True
+            except lmdb.Error as error:
+                txn.abort()
+                raise StoreError(f"store error: {type(error).__name__}: {error}") from error
+            except BaseException:
+                txn.abort()
+                raise
+            finally:
+                self._gate.leave()
+            if grow:
+                self._grow()
+            elif adopt:
+                self._adopt_map_size()
+        raise StoreError("store could not grow its map to fit the write")
+
+    def _grow(self) -> None:
+        with self._gate.exclusive(), _translated():
+            size = self.env.info()["map_size"]
+            self.env.set_mapsize(size * 2)
+
+    def _adopt_map_size(self) -> None:
+        with self._gate.exclusive(), _translated():
+            self.env.set_mapsize(0)
+
+    # Reads ------------------------------------------------------------------
+
+    def last_txn_id(self) -> int:
+        """LMDB's last committed transaction id: a cheap "has anything changed?" probe."""
+        return int(self.env.info()["last_txnid"])
+
+    def last_sequence(self, txn: lmdb.Transaction) -> int:
+        """The newest change-log sequence, 0 when nothing was ever written."""
+        raw = txn.get(b"sequence", db=self.meta)
+        return _SEQ.unpack(raw)[0] if raw else 0
+
+    def first_sequence(self, txn: lmdb.Transaction) -> int:
+        """The oldest sequence the change log still keeps (last + 1 when empty)."""
+        with txn.cursor(db=self.changelog) as cursor:
+            if cursor.first():
+                return int(_SEQ.unpack(cursor.key())[0])
+        return self.last_sequence(txn) + 1
+
+    def changes_since(
+        self, txn: lmdb.Transaction, after: int, limit: int | None = None
+    ) -> Iterator[handle_pb2.ChangeEntry]:
+        """Change-log entries with sequence > `after`, oldest first."""
+        with txn.cursor(db=self.changelog) as cursor:
+            if not cursor.set_range(sequence_key(after + 1)):
+                return
+            count = 0
+            for _key, value in cursor:
+                yield handle_pb2.ChangeEntry.FromString(value)
+                count += 1
+                if limit is not None and count >= limit:
+                    return
+
+    def get_record(self, txn: lmdb.Transaction, key: str) -> handle_pb2.Record | None:
+        raw = txn.get(key.encode(), db=self.records)
+        return handle_pb2.Record.FromString(raw) if raw is not None else None
+
+    def get_prefix(self, txn: lmdb.Transaction, prefix: str) -> handle_pb2.PrefixInfo | None:
+        raw = txn.get(prefix.encode(), db=self.prefixes)
+        return handle_pb2.PrefixInfo.FromString(raw) if raw is not None else None
+
+    def iter_prefixes(self, txn: lmdb.Transaction) -> Iterator[handle_pb2.PrefixInfo]:
+        with txn.cursor(db=self.prefixes) as cursor:
+            for _key, value in cursor:
+                yield handle_pb2.PrefixInfo.FromString(value)
+
+    def iter_records(
+        self, txn: lmdb.Transaction, start: bytes = b"", stop_prefix: bytes = b""
+    ) -> Iterator[tuple[str, handle_pb2.Record]]:
+        """Records in key order from `start`, while keys begin with `stop_prefix`."""
+        with txn.cursor(db=self.records) as cursor:
+            if not cursor.set_range(start):
+                return
+            for key, value in cursor:
+                if not key.startswith(stop_prefix):
+                    return
+                yield key.decode(), handle_pb2.Record.FromString(value)
+
+    def record_count(self, txn: lmdb.Transaction) -> int:
+        return int(txn.stat(self.records)["entries"])
+
+    def size_bytes(self) -> int:
+        """Bytes of the map in use (pages up to the last one written)."""
+        info = self.env.info()
+        return int((info["last_pgno"] + 1) * self.env.stat()["psize"])
+
+    def map_size_bytes(self) -> int:
+        return int(self.env.info()["map_size"])
+
+    def get_cursor(self, txn: lmdb.Transaction, name: str) -> int:
+        raw = txn.get(name.encode(), db=self.cursors)
+        return _SEQ.unpack(raw)[0] if raw else 0
+
+    def get_meta(self, txn: lmdb.Transaction, key: str) -> bytes | None:
+        value = txn.get(key.encode(), db=self.meta)
+        return bytes(value) if value is not None else None
+
+    def copy_to(self, dest: str, progress: Callable[[int, int], None] | None = None) -> None:
+        """A consistent, compacted copy into the empty directory `dest`, while serving."""
+        os.makedirs(dest, exist_ok=True)
+        expected = max(self.size_bytes(), 1)
+        done = threading.Event()
+        failure: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                self.env.copy(dest, compact=True)
+            except BaseException as error:  # re-raised in the caller's thread
+                failure.append(error)
+            finally:
+                done.set()
+
+        worker = threading.Thread(target=run, name="backup", daemon=True)
+        worker.start()
+        target = os.path.join(dest, "data.mdb")
+        while not done.wait(0.2):
+            if progress and os.path.exists(target):
+                progress(min(os.path.getsize(target), expected), expected)
+        worker.join()
+        if failure:
+            if isinstance(failure[0], lmdb.Error):
+                raise StoreError(f"backup failed: {failure[0]}") from failure[0]
+            raise failure[0]
+        if progress:
+            progress(expected, expected)
+
+
+class WriteBatch:
+    """One open write transaction; every change it makes is appended to the change log."""
+
+    def __init__(self, store: Store, txn: lmdb.Transaction) -> None:
+        self.store = store
+        self.txn = txn
+        self.sequence = store.last_sequence(txn)
+        self.now_ns = time.time_ns()
+
+    def get_record(self, key: str) -> handle_pb2.Record | None:
+        return self.store.get_record(self.txn, key)
+
+    def get_prefix(self, prefix: str) -> handle_pb2.PrefixInfo | None:
+        return self.store.get_prefix(self.txn, prefix)
+
+    def put_record(self, key: str, record: handle_pb2.Record, created: bool) -> int:
+        """Store `record` under `key` and log it; returns the change's sequence."""
+        stored = handle_pb2.Record()
+        stored.values.extend(record.values)
+        self.txn.put(key.encode(), stored.SerializeToString(), db=self.store.records)
+        entry = handle_pb2.ChangeEntry(
+            operation=_Op.CREATE if created else _Op.UPDATE, identifier=key
+        )
+        entry.record.identifier = key
+        entry.record.values.extend(record.values)
+        return self._log(entry)
+
+    def delete_record(self, key: str) -> int:
+        self.txn.delete(key.encode(), db=self.store.records)
+        return self._log(handle_pb2.ChangeEntry(operation=_Op.DELETE, identifier=key))
+
+    def put_prefix(self, info: handle_pb2.PrefixInfo) -> int:
+        self.txn.put(info.prefix.encode(), info.SerializeToString(), db=self.store.prefixes)
+        entry = handle_pb2.ChangeEntry(operation=_Op.PREFIX_PUT, identifier=info.prefix)
+        entry.prefix.CopyFrom(info)
+        return self._log(entry)
+
+    def put_account(self, account: handle_pb2.Account) -> None:
+        self.txn.put(account.name.encode(), account.SerializeToString(), db=self.store.accounts)
+
+    def get_account(self, name: str) -> handle_pb2.Account | None:
+        raw = self.txn.get(name.encode(), db=self.store.accounts)
+        return handle_pb2.Account.FromString(raw) if raw is not None else None
+
+    def put_token(self, token_hash: bytes, account_name: str) -> None:
+        self.txn.put(token_hash, account_name.encode(), db=self.store.tokens)
+
+    def put_meta(self, key: str, value: bytes) -> None:
+        self.txn.put(key.encode(), value, db=self.store.meta)
+
+    def get_meta(self, key: str) -> bytes | None:
+        return self.store.get_meta(self.txn, key)
+
+    def put_cursor(self, name: str, sequence: int) -> None:
+        self.txn.put(name.encode(), sequence_key(sequence), db=self.store.cursors)
+
+    def _log(self, entry: handle_pb2.ChangeEntry) -> int:
+        self.sequence += 1
+        entry.sequence = self.sequence
+        entry.timestamp_ns = self.now_ns
+        key = sequence_key(self.sequence)
+        self.txn.put(key, entry.SerializeToString(), db=self.store.changelog, append=True)
+        self.txn.put(b"sequence", key, db=self.store.meta)
+        return self.sequence
+
+    def trim_changelog(self, keep_from: int) -> int:
+        """Drop change-log entries older than `keep_from`; returns how many were dropped."""
+        dropped = 0
+        with self.txn.cursor(db=self.store.changelog) as cursor:
+            while cursor.first() and _SEQ.unpack(cursor.key())[0] < keep_from:
+                cursor.delete()
+                dropped += 1
+        return dropped
+
+
+def describe(store: Store) -> dict[str, Any]:
+    """Store facts for status output and metrics."""
+    with store.read() as txn:
+        return {
+            "identifiers": store.record_count(txn),
+            "sequence": store.last_sequence(txn),
+            "first_sequence": store.first_sequence(txn),
+            "size_bytes": store.size_bytes(),
+            "map_size_bytes": store.map_size_bytes(),
+        }

@@ -1,0 +1,100 @@
+"""Handle values: validation, defaults, and what a caller may see."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from proto import handle_pb2
+from registry.errors import InvalidValue, TooLarge
+
+DEFAULT_TTL_SECONDS = 86400
+MAX_TYPE_BYTES = 128
+MAX_DATA_BYTES = 65535
+MAX_VALUES_PER_RECORD = 1000
+MAX_RECORD_BYTES = 1 << 20
+MAX_INDEX = 2**31 - 1
+
+HandleValue = handle_pb2.HandleValue
+
+
+def normalise(values: Iterable[HandleValue], timestamp: int) -> list[HandleValue]:
+    """Validated copies of `values`, sorted by index, stamped with `timestamp`.
+
+    Raises InvalidValue naming the value and the rule, TooLarge past the limits.
+    """
+    result: list[HandleValue] = []
+    seen: set[int] = set()
+    total = 0
+    for position, value in enumerate(values, start=1):
+        check(value, position)
+        if value.index in seen:
+            raise InvalidValue(f"value {position}: index {value.index} appears twice")
+        seen.add(value.index)
+        copy = HandleValue()
+        copy.CopyFrom(value)
+        copy.timestamp = timestamp
+        if not copy.HasField("ttl"):
+            copy.ttl = DEFAULT_TTL_SECONDS
+        if copy.HasField("public_read") and copy.public_read:
+            copy.ClearField("public_read")
+        total += len(copy.data) + len(copy.type) + 16
+        result.append(copy)
+    if len(result) > MAX_VALUES_PER_RECORD:
+        raise TooLarge(f"record has {len(result)} values, more than {MAX_VALUES_PER_RECORD}")
+    if total > MAX_RECORD_BYTES:
+        raise TooLarge(f"record is {total} bytes, more than {MAX_RECORD_BYTES}")
+    result.sort(key=lambda v: v.index)
+    return result
+
+
+def check(value: HandleValue, position: int) -> None:
+    """Raise InvalidValue unless `value` is well-formed."""
+    where = f"value {position} (index {value.index})"
+    if not 1 <= value.index <= MAX_INDEX:
+        raise InvalidValue(f"{where}: index must be between 1 and {MAX_INDEX}")
+    if not value.type:
+        raise InvalidValue(f"{where}: type is empty")
+    if len(value.type.encode()) > MAX_TYPE_BYTES:
+        raise InvalidValue(f"{where}: type is longer than {MAX_TYPE_BYTES} bytes")
+    if not value.type.isprintable() or " " in value.type:
+        raise InvalidValue(f"{where}: type {value.type!r} contains a space or control character")
+    if len(value.data) > MAX_DATA_BYTES:
+        raise InvalidValue(f"{where}: data is longer than {MAX_DATA_BYTES} bytes")
+
+
+def is_public(value: HandleValue) -> bool:
+    return not value.HasField("public_read") or value.public_read
+
+
+def same_content(a: Sequence[HandleValue], b: Sequence[HandleValue]) -> bool:
+    """True when two value lists differ at most in their timestamps."""
+    if len(a) != len(b):
+        return False
+    for left, right in zip(a, b, strict=True):
+        if (
+            left.index != right.index
+            or left.type != right.type
+            or left.data != right.data
+            or left.ttl != right.ttl
+            or is_public(left) != is_public(right)
+        ):
+            return False
+    return True
+
+
+def select(
+    values: Sequence[HandleValue],
+    types: Sequence[str] = (),
+    indexes: Sequence[int] = (),
+    include_restricted: bool = False,
+) -> list[HandleValue]:
+    """The values a resolve returns: filtered by type (case-insensitive) and index."""
+    wanted_types = {t.lower() for t in types}
+    wanted_indexes = set(indexes)
+    return [
+        value
+        for value in values
+        if (include_restricted or is_public(value))
+        and (not wanted_types or value.type.lower() in wanted_types)
+        and (not wanted_indexes or value.index in wanted_indexes)
+    ]

@@ -1,0 +1,71 @@
+"""Keeps a process's caches in step with the change log, whoever wrote to the store."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+from proto import handle_pb2
+from registry.store import Store
+
+ChangeListener = Callable[[handle_pb2.ChangeEntry | None], None]
+"""Called with each new change-log entry, or with None when every cache must be dropped."""
+
+CATCH_UP_LIMIT = 10_000
+
+
+class ChangeFollower:
+    """Reads new change-log entries and hands them to listeners.
+
+    `poll()` is cheap when nothing changed (one read of LMDB's meta page), so
+    the hot path calls it on every request: a write committed by any process
+    before the request began is never answered from a stale cache.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._listeners: list[ChangeListener] = []
+        self._lock = threading.Lock()
+        self._txn_id = -1
+        self.sequence = 0
+        self.generation = 0  # bumped whenever anything was invalidated
+        with store.read() as txn:
+            self.sequence = store.last_sequence(txn)
+
+    @property
+    def lock(self) -> threading.Lock:
+        """Hold while checking `generation` and filling a cache, so no fill lands stale."""
+        return self._lock
+
+    def subscribe(self, listener: ChangeListener) -> None:
+        self._listeners.append(listener)
+
+    def poll(self) -> None:
+        """Apply every change committed since the last poll."""
+        if self._store.env.info()["last_txnid"] == self._txn_id:
+            return
+        with self._lock:
+            self._catch_up()
+
+    def _catch_up(self) -> None:
+        txn_id = self._store.env.info()["last_txnid"]
+        if txn_id == self._txn_id:
+            return
+        with self._store.read() as txn:
+            last = self._store.last_sequence(txn)
+            if last == self.sequence:
+                self._txn_id = txn_id
+                return
+            first = self._store.first_sequence(txn)
+            if last - self.sequence > CATCH_UP_LIMIT or first > self.sequence + 1 or last < self.sequence:
+                self._notify(None)
+            else:
+                for entry in self._store.changes_since(txn, self.sequence):
+                    self._notify(entry)
+        self.sequence = last
+        self.generation += 1
+        self._txn_id = txn_id
+
+    def _notify(self, entry: handle_pb2.ChangeEntry | None) -> None:
+        for listener in self._listeners:
+            listener(entry)
