@@ -1,0 +1,167 @@
+"""Handle values: validation and defaults, content comparison, what a caller may see."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from proto import handle_pb2
+from registry import values
+from registry.errors import InvalidValue, TooLarge
+
+HandleValue = handle_pb2.HandleValue
+NOW = 1_700_000_000
+
+
+def value(
+    index: int = 1, type: str = "URL", data: bytes = b"https://example.com", **more: Any
+) -> Any:
+    return HandleValue(index=index, type=type, data=data, **more)
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        ([value(index=0)], "value 1 (index 0): index must be between 1 and 2147483647"),
+        ([value(index=2**31)], "index must be between 1 and 2147483647"),
+        ([value(index=1), value(index=1)], "value 2: index 1 appears twice"),
+        ([value(index=1), value(index=2, type="")], "value 2 (index 2): type is empty"),
+        ([value(type="product name")], "type 'product name' contains a space or control"),
+        ([value(type="URL\t")], "contains a space or control character"),
+        ([value(type="URL\x00")], "contains a space or control character"),
+        ([value(type="URL\x7f")], "contains a space or control character"),
+        ([value(type="a" * 129)], "type is longer than 128 bytes"),
+        ([value(type="类" * 43)], "type is longer than 128 bytes"),
+        ([value(data=b"x" * 65536)], "data is longer than 65535 bytes"),
+    ],
+    ids=[
+        "index-0",
+        "index-too-big",
+        "duplicate-index",
+        "empty-type",
+        "type-with-space",
+        "type-with-tab",
+        "type-with-nul",
+        "type-with-del",
+        "type-too-long",
+        "type-too-long-in-utf8",
+        "data-too-large",
+    ],
+)
+def test_normalise_rejects_bad_value_naming_it(given: list[Any], message: str) -> None:
+    with pytest.raises(InvalidValue) as caught:
+        values.normalise(given, NOW)
+
+    assert message in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        [value(index=i) for i in range(1, values.MAX_VALUES_PER_RECORD + 2)],
+        [value(index=i, data=b"x" * values.MAX_DATA_BYTES) for i in range(1, 18)],
+    ],
+    ids=["too-many-values", "record-too-many-bytes"],
+)
+def test_normalise_rejects_record_past_the_size_limits(given: list[Any]) -> None:
+    with pytest.raises(TooLarge):
+        values.normalise(given, NOW)
+
+
+def test_normalise_accepts_the_limits_themselves() -> None:
+    at_limits = [
+        value(index=values.MAX_INDEX, type="t" * values.MAX_TYPE_BYTES),
+        value(index=1, data=b"x" * values.MAX_DATA_BYTES),
+    ]
+
+    assert [v.index for v in values.normalise(at_limits, NOW)] == [1, values.MAX_INDEX]
+
+
+def test_normalise_stamps_sorts_and_fills_defaults_on_copies() -> None:
+    given = [
+        value(index=3, type="product.name", data="发动机".encode()),
+        value(index=1, public_read=True),
+        value(index=2, type="EMAIL", ttl=0, public_read=False, timestamp=5),
+    ]
+
+    result = values.normalise(given, NOW)
+
+    assert [v.index for v in result] == [1, 2, 3]
+    assert [v.timestamp for v in result] == [NOW, NOW, NOW]
+    assert result[0].ttl == values.DEFAULT_TTL_SECONDS == 86400
+    assert not result[0].HasField("public_read")  # true is the default, stored absent
+    assert result[1].ttl == 0  # an explicit 0 is kept, not replaced by the default
+    assert result[1].HasField("public_read")
+    assert result[1].public_read is False
+    assert result[2].data == "发动机".encode()
+    assert given[1].HasField("public_read")
+    assert given[2].timestamp == 5
+    assert not given[0].HasField("ttl")
+
+
+def test_normalise_of_nothing_is_empty() -> None:
+    assert values.normalise([], NOW) == []
+
+
+@pytest.mark.parametrize(
+    ("left", "right", "same"),
+    [
+        (value(timestamp=1), value(timestamp=2), True),
+        (value(), value(public_read=True), True),
+        (value(ttl=86400), value(ttl=86400, timestamp=9), True),
+        (value(), value(public_read=False), False),
+        (value(ttl=10), value(ttl=20), False),
+        (value(data=b"a"), value(data=b"b"), False),
+        (value(type="URL"), value(type="url"), False),
+        (value(index=1), value(index=2), False),
+    ],
+)
+def test_same_content_ignores_only_timestamps(left: Any, right: Any, same: bool) -> None:
+    assert values.same_content([left], [right]) is same
+
+
+def test_same_content_compares_length_and_order() -> None:
+    one, two = value(index=1), value(index=2)
+
+    assert values.same_content([one, two], [one, two])
+    assert not values.same_content([one, two], [one])
+    assert not values.same_content([one, two], [two, one])
+    assert values.same_content([], [])
+
+
+RECORD = [
+    value(index=1, type="URL", data=b"https://a"),
+    value(index=2, type="EMAIL", data=b"a@b", public_read=False),
+    value(index=3, type="url", data=b"https://b"),
+    value(index=4, type="batch", data=b"B1", public_read=True),
+]
+
+
+@pytest.mark.parametrize(
+    ("types", "indexes", "include_restricted", "expected"),
+    [
+        ((), (), False, [1, 3, 4]),
+        ((), (), True, [1, 2, 3, 4]),
+        (("URL",), (), False, [1, 3]),
+        (("Url", "BATCH"), (), False, [1, 3, 4]),
+        (("EMAIL",), (), False, []),
+        (("email",), (), True, [2]),
+        ((), (2, 3), False, [3]),
+        ((), (2, 3), True, [2, 3]),
+        (("URL",), (3, 4), False, [3]),
+        (("nothing",), (), True, []),
+    ],
+)
+def test_select_filters_by_type_and_index_and_hides_restricted(
+    types: tuple[str, ...], indexes: tuple[int, ...], include_restricted: bool, expected: list[int]
+) -> None:
+    selected = values.select(RECORD, types, indexes, include_restricted)
+
+    assert [v.index for v in selected] == expected
+
+
+def test_is_public_when_public_read_absent_or_true() -> None:
+    assert values.is_public(value())
+    assert values.is_public(value(public_read=True))
+    assert not values.is_public(value(public_read=False))
