@@ -143,13 +143,16 @@ class Store:
         """A read-only snapshot; adopts a map grown by another process."""
         self._gate.enter()
         try:
-            try:
-                txn = self.env.begin(buffers=False)
-            except lmdb.MapResizedError:
-                self._gate.leave()
-                self._adopt_map_size()
-                self._gate.enter()
-                txn = self.env.begin(buffers=False)
+            with _translated():
+                try:
+                    txn = self.env.begin(buffers=False)
+                except lmdb.MapResizedError:
+                    self._gate.leave()
+                    try:
+                        self._adopt_map_size()
+                    finally:
+                        self._gate.enter()  # the outer finally leaves it exactly once
+                    txn = self.env.begin(buffers=False)
             try:
                 with _translated():
                     yield txn
@@ -173,6 +176,9 @@ class Store:
                 self._gate.leave()
                 self._adopt_map_size()
                 continue
+            except lmdb.Error as error:
+                self._gate.leave()
+                raise StoreError(f"store error: {type(error).__name__}: {error}") from error
             try:
                 batch = WriteBatch(self, txn)
                 result = work(batch)
