@@ -5,15 +5,25 @@ The hot path never touches a Prometheus object: it bumps plain integers in a
 process's flusher thread, and at exit) adds what accumulated to the Prometheus
 metrics. In multiprocess mode those live in per-process files that the scrape
 sums, so the numbers add up across workers and survive a worker's restart.
+`metrics.exposition` switches multiprocess mode on and serves `/metrics`; its
+docstring gives the order in which the composition root calls things.
+
+Gauges use the `live*` multiprocess modes only: a worker's gauges vanish when
+the master reports it dead (`exposition.worker_exited`), so no stale value of
+a dead process can win a `max` or linger in a sum.
 """
 
 from __future__ import annotations
 
+import atexit
 import bisect
 import threading
 from collections.abc import Callable, Sequence
 
+import prometheus_client.values
 from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client.metrics import MetricWrapperBase
+from prometheus_client.process_collector import ProcessCollector
 
 NAMESPACE = "idnode"
 # One bucket layout for every latency histogram, in seconds.
@@ -30,9 +40,7 @@ RESOLVE_DURATION = Histogram(
     "resolve_duration_seconds", "Time to answer a resolution.", ["proto"],
     namespace=NAMESPACE, buckets=LATENCY_BUCKETS_SECONDS,
 )  # fmt: skip
-CACHE_REQUESTS = Counter(
-    "cache_requests", "Answer-cache look-ups.", ["cache"], namespace=NAMESPACE
-)
+CACHE_REQUESTS = Counter("cache_requests", "Answer-cache look-ups.", ["cache"], namespace=NAMESPACE)
 CACHE_HITS = Counter("cache_hits", "Answer-cache hits.", ["cache"], namespace=NAMESPACE)
 CACHE_ENTRIES = Gauge(
     "cache_entries", "Answers held in the caches.", ["cache"],
@@ -42,21 +50,23 @@ REGISTRATIONS = Counter(
     "registrations", "Registry writes by operation and result.", ["op", "result"],
     namespace=NAMESPACE,
 )  # fmt: skip
+# Facts about the one shared store: any live process may sample them; the newest
+# sample wins, because they can go down (deletes, compaction).
 IDENTIFIERS = Gauge(
     "identifiers", "Identifiers stored on this node.", namespace=NAMESPACE,
-    multiprocess_mode="max",
+    multiprocess_mode="livemostrecent",
 )  # fmt: skip
 CHANGELOG_SEQUENCE = Gauge(
     "changelog_sequence", "Newest change-log sequence.", namespace=NAMESPACE,
-    multiprocess_mode="max",
+    multiprocess_mode="livemax",
 )  # fmt: skip
 STORE_SIZE = Gauge(
     "store_size_bytes", "Bytes of the LMDB map in use.", namespace=NAMESPACE,
-    multiprocess_mode="max",
+    multiprocess_mode="livemostrecent",
 )  # fmt: skip
 STORE_MAP_SIZE = Gauge(
     "store_map_size_bytes", "Size the LMDB map may grow to before it is enlarged.",
-    namespace=NAMESPACE, multiprocess_mode="max",
+    namespace=NAMESPACE, multiprocess_mode="livemostrecent",
 )  # fmt: skip
 DNS_RESPONSES = Counter(
     "dns_responses", "DNS responses by transport and rcode.", ["proto", "rcode"],
@@ -68,11 +78,11 @@ DNS_RRL_ACTIONS = Counter(
 )  # fmt: skip
 SYNC_ACKED_SEQUENCE = Gauge(
     "sync_acked_sequence", "Change-log sequence the upstream acknowledged.", ["upstream"],
-    namespace=NAMESPACE, multiprocess_mode="max",
+    namespace=NAMESPACE, multiprocess_mode="livemax",
 )  # fmt: skip
 SYNC_LAG = Gauge(
     "sync_lag_seconds", "Age of the oldest change not yet acknowledged upstream.",
-    ["upstream"], namespace=NAMESPACE, multiprocess_mode="max",
+    ["upstream"], namespace=NAMESPACE, multiprocess_mode="livemax",
 )  # fmt: skip
 SYNC_PUSHES = Counter(
     "sync_pushes", "Batches pushed upstream by result.", ["upstream", "result"],
@@ -80,7 +90,57 @@ SYNC_PUSHES = Counter(
 )  # fmt: skip
 BUILD_INFO = Gauge(
     "build_info", "Always 1; the labels say which build runs.", ["version"],
-    namespace=NAMESPACE, multiprocess_mode="max",
+    namespace=NAMESPACE, multiprocess_mode="livemax",
+)  # fmt: skip
+
+# gRPC server metrics in the go-grpc-prometheus shape (names without our prefix,
+# so that stock gRPC dashboards work); recorded by metrics.grpc_interceptor.
+GRPC_LABELS = ("grpc_service", "grpc_method", "grpc_type")
+GRPC_SERVER_STARTED = Counter("grpc_server_started", "RPCs started on the server.", GRPC_LABELS)
+GRPC_SERVER_HANDLED = Counter(
+    "grpc_server_handled", "RPCs completed on the server, by status code.",
+    [*GRPC_LABELS, "grpc_code"],
+)  # fmt: skip
+GRPC_SERVER_HANDLING = Histogram(
+    "grpc_server_handling_seconds", "Time the server took to handle an RPC.", GRPC_LABELS,
+    buckets=LATENCY_BUCKETS_SECONDS,
+)  # fmt: skip
+
+# Process resources in multiprocess mode, where the client library's own process
+# collector cannot see the workers: each process samples itself at every flush.
+# Not registered anywhere: in single-process mode the default registry's process
+# collector already exports these names.
+PROCESS_CPU = Counter(
+    "process_cpu_seconds", "User and system CPU time of all node processes.", registry=None
+)
+PROCESS_RESIDENT_MEMORY = Gauge(
+    "process_resident_memory_bytes", "Resident memory of the live node processes.",
+    registry=None, multiprocess_mode="livesum",
+)  # fmt: skip
+PROCESS_VIRTUAL_MEMORY = Gauge(
+    "process_virtual_memory_bytes", "Virtual memory of the live node processes.",
+    registry=None, multiprocess_mode="livesum",
+)  # fmt: skip
+PROCESS_OPEN_FDS = Gauge(
+    "process_open_fds", "Open file descriptors of the live node processes.",
+    registry=None, multiprocess_mode="livesum",
+)  # fmt: skip
+PROCESS_MAX_FDS = Gauge(
+    "process_max_fds", "Smallest open-file limit among the live node processes.",
+    registry=None, multiprocess_mode="livemin",
+)  # fmt: skip
+PROCESS_START_TIME = Gauge(
+    "process_start_time_seconds", "Start of the oldest live node process, Unix time.",
+    registry=None, multiprocess_mode="livemin",
+)  # fmt: skip
+
+_DECLARED: tuple[MetricWrapperBase, ...] = (
+    RESOLVE_REQUESTS, RESOLVE_DURATION, CACHE_REQUESTS, CACHE_HITS, CACHE_ENTRIES,
+    REGISTRATIONS, IDENTIFIERS, CHANGELOG_SEQUENCE, STORE_SIZE, STORE_MAP_SIZE,
+    DNS_RESPONSES, DNS_RRL_ACTIONS, SYNC_ACKED_SEQUENCE, SYNC_LAG, SYNC_PUSHES, BUILD_INFO,
+    GRPC_SERVER_STARTED, GRPC_SERVER_HANDLED, GRPC_SERVER_HANDLING,
+    PROCESS_CPU, PROCESS_RESIDENT_MEMORY, PROCESS_VIRTUAL_MEMORY, PROCESS_OPEN_FDS,
+    PROCESS_MAX_FDS, PROCESS_START_TIME,
 )  # fmt: skip
 
 
@@ -108,12 +168,15 @@ class LocalHistogram:
 
     def __init__(self, histogram: Histogram, labels: Sequence[str]) -> None:
         self._child = histogram.labels(*labels)
-        self._bounds = list(LATENCY_BUCKETS_SECONDS)
+        # The child's own bounds (the last is +Inf), so a histogram declared with
+        # other buckets than LATENCY_BUCKETS_SECONDS is still filled correctly.
+        self._bounds = list(self._child._upper_bounds[:-1])
         self._counts = [0] * (len(self._bounds) + 1)
         self._sum = 0.0
         self._lock = threading.Lock()
 
     def observe(self, seconds: float) -> None:
+        # bisect_left: the first bound >= seconds, as Prometheus' `le` means.
         with self._lock:
             self._counts[bisect.bisect_left(self._bounds, seconds)] += 1
             self._sum += seconds
@@ -152,13 +215,91 @@ def flush() -> None:
 
 
 def start_flusher(interval_seconds: float = 1.0) -> threading.Event:
-    """Flush every `interval_seconds` in a daemon thread; set the event to stop it."""
+    """Flush every `interval_seconds` in a daemon thread; set the event to stop it.
+
+    Also flushes once more at interpreter exit, and in multiprocess mode samples
+    this process's CPU, memory and file descriptors at every flush.
+    """
     stop = threading.Event()
+    if is_multiprocess():
+        _sample_process_at_flush()
 
     def run() -> None:
         while not stop.wait(interval_seconds):
             flush()
         flush()
 
-    threading.Thread(target=run, name="metrics-flush", daemon=True).start()
+    thread = threading.Thread(target=run, name="metrics-flush", daemon=True)
+    thread.start()
+
+    def at_exit() -> None:
+        stop.set()
+        thread.join(timeout=5.0)
+        flush()  # in case the thread could not finish in time; flushing twice is harmless
+
+    atexit.register(at_exit)
     return stop
+
+
+def is_multiprocess() -> bool:
+    """Whether this process's metric values live in PROMETHEUS_MULTIPROC_DIR files."""
+    return bool(getattr(prometheus_client.values.ValueClass, "_multiprocess", False))
+
+
+class _ProcessSampler:
+    """Copies the client library's view of this process into multiprocess metrics."""
+
+    def __init__(self) -> None:
+        self._collector = ProcessCollector(registry=None)
+        self._cpu_seconds = 0.0
+
+    def __call__(self) -> None:
+        for family in self._collector.collect():
+            for sample in family.samples:
+                self._record(sample.name, sample.value)
+
+    def _record(self, name: str, value: float) -> None:
+        if name == "process_cpu_seconds_total":
+            if value > self._cpu_seconds:
+                PROCESS_CPU.inc(value - self._cpu_seconds)
+                self._cpu_seconds = value
+            return
+        gauge = _PROCESS_GAUGES.get(name)
+        if gauge is not None:
+            gauge.set(value)
+
+
+_PROCESS_GAUGES: dict[str, Gauge] = {
+    "process_resident_memory_bytes": PROCESS_RESIDENT_MEMORY,
+    "process_virtual_memory_bytes": PROCESS_VIRTUAL_MEMORY,
+    "process_open_fds": PROCESS_OPEN_FDS,
+    "process_max_fds": PROCESS_MAX_FDS,
+    "process_start_time_seconds": PROCESS_START_TIME,
+}
+_sampler_registered = False
+
+
+def _sample_process_at_flush() -> None:
+    global _sampler_registered
+    with _flush_lock:
+        if _sampler_registered:
+            return
+        _sampler_registered = True
+        _flushers.append(_ProcessSampler())
+
+
+def _rebind_values() -> None:
+    """Re-create the values of metrics declared before multiprocess mode was switched on.
+
+    Raises RuntimeError if a labelled metric already has children: their values
+    live in this process's memory and would be missing from every scrape.
+    """
+    for metric in _DECLARED:
+        if metric._labelnames and metric._metrics:
+            raise RuntimeError(
+                f"metric {metric._name} was recorded before multiprocess mode was switched "
+                "on; call prepare_multiprocess_dir before building servers or recorders"
+            )
+    for metric in _DECLARED:
+        if not metric._labelnames:
+            metric._metric_init()  # type: ignore[no-untyped-call]
