@@ -145,7 +145,9 @@ class Registry:
 
     # Single writes ----------------------------------------------------------
 
-    def create(self, caller: Account | None, identifier: str, new: Sequence[HandleValue]) -> WriteResult:
+    def create(
+        self, caller: Account | None, identifier: str, new: Sequence[HandleValue]
+    ) -> WriteResult:
         """Create an identifier. Raises HandleAlreadyExists, InvalidValue, PermissionDenied…"""
         parsed = parse(identifier)
         stamped = values.normalise(new, self._now())
@@ -160,7 +162,9 @@ class Registry:
 
         return self.store.write(work)
 
-    def add_values(self, caller: Account | None, identifier: str, new: Sequence[HandleValue]) -> WriteResult:
+    def add_values(
+        self, caller: Account | None, identifier: str, new: Sequence[HandleValue]
+    ) -> WriteResult:
         """Add values. Raises ValueAlreadyExists when an index is taken, HandleNotFound…"""
         stamped = values.normalise(new, self._now())
 
@@ -175,7 +179,9 @@ class Registry:
 
         return self._change(caller, identifier, "values_added", change)
 
-    def modify_values(self, caller: Account | None, identifier: str, new: Sequence[HandleValue]) -> WriteResult:
+    def modify_values(
+        self, caller: Account | None, identifier: str, new: Sequence[HandleValue]
+    ) -> WriteResult:
         """Replace values by index. Raises ValueNotFound when an index is absent…"""
         stamped = {v.index: v for v in values.normalise(new, self._now())}
 
@@ -188,7 +194,9 @@ class Registry:
 
         return self._change(caller, identifier, "values_modified", change)
 
-    def remove_values(self, caller: Account | None, identifier: str, indexes: Sequence[int]) -> WriteResult:
+    def remove_values(
+        self, caller: Account | None, identifier: str, indexes: Sequence[int]
+    ) -> WriteResult:
         """Remove values by index. Raises ValueNotFound when an index is absent…"""
         if not indexes:
             raise InvalidRequest("no indexes given to remove")
@@ -336,7 +344,9 @@ class Registry:
             raise NotResponsible(f"prefix {parent_prefix} is not under {self.node_prefix}")
         code = code.lower()
         if code and not _CODE.match(code):
-            raise InvalidIdentifier(f"enterprise code {code!r} may contain only letters, digits, '-'")
+            raise InvalidIdentifier(
+                f"enterprise code {code!r} may contain only letters, digits, '-'"
+            )
         token = accounts.new_token()
         now = self._now()
 
@@ -348,11 +358,17 @@ class Registry:
             else:
                 prefix = self._next_free(batch, parent_prefix)
             batch.put_prefix(
-                handle_pb2.PrefixInfo(prefix=prefix, owner=prefix, created=now, name=name, contact=contact)
+                handle_pb2.PrefixInfo(
+                    prefix=prefix, owner=prefix, created=now, name=name, contact=contact
+                )
             )
             batch.put_account(
                 Account(
-                    name=prefix, role=accounts.ENTERPRISE, prefixes=[prefix], contact=contact, created=now
+                    name=prefix,
+                    role=accounts.ENTERPRISE,
+                    prefixes=[prefix],
+                    contact=contact,
+                    created=now,
                 )
             )
             batch.put_token(accounts.token_hash(token), prefix)
@@ -413,14 +429,18 @@ class Registry:
         if caller is None:
             raise AuthenticationRequired("writing needs a bearer token")
         if not is_under(prefix, self.node_prefix):
-            raise NotResponsible(f"prefix {prefix} is not under this node's prefix {self.node_prefix}")
+            raise NotResponsible(
+                f"prefix {prefix} is not under this node's prefix {self.node_prefix}"
+            )
         home = self._home(batch.get_prefix, prefix)
         if home is None:
             raise NotResponsible(f"prefix {prefix} is not hosted on this node")
         if not accounts.may_write(caller, home.owner):
             raise PermissionDenied(f"account {caller.name} may not write under prefix {prefix}")
         if home.prefix != prefix:
-            batch.put_prefix(handle_pb2.PrefixInfo(prefix=prefix, owner=home.owner, created=self._now()))
+            batch.put_prefix(
+                handle_pb2.PrefixInfo(prefix=prefix, owner=home.owner, created=self._now())
+            )
 
     def _now(self) -> int:
         return int(self._clock())

@@ -238,10 +238,8 @@ class Store:
         with txn.cursor(db=self.changelog) as cursor:
             if not cursor.set_range(sequence_key(after + 1)):
                 return
-            count = 0
-            for _key, value in cursor:
+            for count, (_key, value) in enumerate(cursor, start=1):
                 yield handle_pb2.ChangeEntry.FromString(value)
-                count += 1
                 if limit is not None and count >= limit:
                     return
 

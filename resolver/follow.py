@@ -57,7 +57,11 @@ class ChangeFollower:
                 self._txn_id = txn_id
                 return
             first = self._store.first_sequence(txn)
-            if last - self.sequence > CATCH_UP_LIMIT or first > self.sequence + 1 or last < self.sequence:
+            if (
+                last - self.sequence > CATCH_UP_LIMIT
+                or first > self.sequence + 1
+                or last < self.sequence
+            ):
                 self._notify(None)
             else:
                 for entry in self._store.changes_since(txn, self.sequence):

@@ -1,0 +1,110 @@
+"""The composition root's master side: first-start initialisation and single-instance duties."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import metrics
+from idnode import __version__
+from idnode.config import Config
+from metrics import exposition
+from registry import accounts
+from registry.errors import IdnodeError
+from registry.registry import Registry
+from registry.store import Store, StoreOptions
+
+log = logging.getLogger("idnode.bootstrap")
+
+
+class Service(Protocol):
+    def stop(self) -> None: ...
+
+
+def open_store(config: Config, readonly: bool = False) -> Store:
+    return Store(
+        config.data_dir,
+        StoreOptions(
+            map_size_bytes=config.map_size_bytes, durable=config.durable, readonly=readonly
+        ),
+    )
+
+
+def initialise(config: Config) -> Store:
+    """Open the store, check it belongs to this node prefix, create the administrator once.
+
+    Exits with a message naming the problem when the data dir cannot be used.
+    """
+    try:
+        store = open_store(config)
+        registry = Registry(store, config.node_prefix)
+        _check_node_prefix(store, registry.node_prefix)
+        registry.ensure_node_prefix()
+        token = accounts.ensure_admin(store, os.environ.get("IDNODE_ADMIN_TOKEN") or None)
+    except IdnodeError as error:
+        raise SystemExit(f"idnode: cannot use data dir {config.data_dir}: {error}") from None
+    if token is not None:
+        print(
+            "administrator token (shown once; keep it, it is stored only hashed):\n"
+            f"  {token}\n"
+            "use it as: export IDNODE_TOKEN=<token>",
+            file=sys.stderr,
+            flush=True,
+        )
+    return store
+
+
+def _check_node_prefix(store: Store, node_prefix: str) -> None:
+    with store.read() as txn:
+        recorded = store.get_meta(txn, "node_prefix")
+    if recorded is None:
+        store.write(lambda batch: batch.put_meta("node_prefix", node_prefix.encode()))
+    elif recorded.decode() != node_prefix:
+        raise SystemExit(
+            f"idnode: data dir {store.path} belongs to node prefix {recorded.decode()}, "
+            f"not {node_prefix} (config key 'node_prefix')"
+        )
+
+
+@dataclass
+class Singletons:
+    metrics_address: str
+    services: list[Service] = field(default_factory=list)
+
+
+class _Flusher:
+    def __init__(self) -> None:
+        self._stop = metrics.start_flusher()
+
+    def stop(self) -> None:
+        self._stop.set()
+        metrics.flush()
+
+
+def start_singletons(config: Config, store: Store, listen: Any) -> Singletons:
+    """Start what runs once per node, in the master: /metrics, store gauges, DNS NOTIFY."""
+    host, port = exposition.serve_metrics(config.metrics_listen)
+    exposition.set_build_info(__version__)
+    metrics.on_flush(lambda: sample_store(store))
+    started = Singletons(metrics_address=f"[{host}]:{port}" if ":" in host else f"{host}:{port}")
+    started.services.append(_Flusher())
+    if listen.dns and config.dns.notify:
+        from idnode.worker import dns_options
+        from resolver.dns import Notifier
+
+        notifier = Notifier(store, dns_options(config))
+        notifier.start()
+        started.services.append(notifier)
+    return started
+
+
+def sample_store(store: Store) -> None:
+    """Set the store gauges from one read snapshot."""
+    with store.read() as txn:
+        metrics.IDENTIFIERS.set(store.record_count(txn))
+        metrics.CHANGELOG_SEQUENCE.set(store.last_sequence(txn))
+    metrics.STORE_SIZE.set(store.size_bytes())
+    metrics.STORE_MAP_SIZE.set(store.map_size_bytes())

@@ -1,0 +1,211 @@
+"""Configuration: defaults, one TOML file, IDNODE_* environment, flags; read once, frozen."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class ConfigError(Exception):
+    """The configuration is invalid."""
+
+
+@dataclass(frozen=True)
+class DnsConfig:
+    """The DNS face ([dns] in the TOML file)."""
+
+    zone: str = "id.example."
+    nameservers: tuple[str, ...] = ()
+    transfer_allow: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
+    notify: tuple[str, ...] = ()
+    rrl_responses_per_second: int = 1000
+    rrl_slip: int = 2
+    tcp_idle_timeout_seconds: float = 5.0
+    max_tcp_connections: int = 256
+    cache_entries: int = 200_000
+    negative_cache_entries: int = 50_000
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything `idnode serve` needs; see deploy/idnode.toml for each key's meaning."""
+
+    data_dir: str = "var"
+    node_prefix: str = "88.118"
+    grpc_listen: tuple[str, ...] = ("127.0.0.1:8600",)
+    dns_listen: tuple[str, ...] = ("127.0.0.1:8653",)
+    metrics_listen: str = "127.0.0.1:9600"
+    workers: int = 0  # 0: one per core
+    upstream: str = ""
+    upstream_token: str = ""
+    map_size_bytes: int = 1 << 30
+    durable: bool = True
+    cache_entries: int = 200_000
+    negative_cache_entries: int = 50_000
+    grpc_threads: int = 16
+    grpc_max_message_bytes: int = 32 << 20
+    shutdown_grace_seconds: float = 10.0
+    log_level: str = "info"
+    log_format: str = "text"  # text or json
+    dns: DnsConfig = field(default_factory=DnsConfig)
+
+    @property
+    def worker_count(self) -> int:
+        return self.workers or os.cpu_count() or 1
+
+
+def load(
+    path: str | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Config:
+    """Build the configuration: defaults < TOML file < IDNODE_* variables < `overrides`.
+
+    Keys are dotted (`dns.zone`); variables are upper-case with `_` for `.`
+    (`IDNODE_DNS_ZONE`). Raises ConfigError naming the key that is wrong.
+    """
+    values: dict[str, Any] = {}
+    if path:
+        try:
+            with open(path, "rb") as handle:
+                _flatten(tomllib.load(handle), "", values)
+        except OSError as error:
+            raise ConfigError(f"cannot read config file {path}: {error.strerror}") from None
+        except tomllib.TOMLDecodeError as error:
+            raise ConfigError(f"config file {path} is not valid TOML: {error}") from None
+    known = _known_keys()
+    for key in values:
+        if key not in known:
+            raise ConfigError(f"unknown config key {key!r} in {path}")
+    env = os.environ if environ is None else environ
+    for key in known:
+        variable = "IDNODE_" + key.upper().replace(".", "_")
+        if variable in env:
+            values[key] = env[variable]
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            values[key] = value
+    return _build(Config, "", values)
+
+
+def _flatten(table: Mapping[str, Any], prefix: str, out: dict[str, Any]) -> None:
+    for key, value in table.items():
+        if isinstance(value, dict):
+            _flatten(value, f"{prefix}{key}.", out)
+        else:
+            out[prefix + key] = value
+
+
+def _known_keys(cls: type = Config, prefix: str = "") -> dict[str, Any]:
+    hints = typing.get_type_hints(cls)
+    keys: dict[str, Any] = {}
+    for item in dataclasses.fields(cls):
+        kind = hints[item.name]
+        if dataclasses.is_dataclass(kind):
+            keys.update(_known_keys(typing.cast(type, kind), f"{prefix}{item.name}."))
+        else:
+            keys[prefix + item.name] = kind
+    return keys
+
+
+def _build(cls: type, prefix: str, values: Mapping[str, Any]) -> Any:
+    hints = typing.get_type_hints(cls)
+    arguments: dict[str, Any] = {}
+    for item in dataclasses.fields(cls):
+        key = prefix + item.name
+        kind = hints[item.name]
+        if dataclasses.is_dataclass(kind):
+            arguments[item.name] = _build(typing.cast(type, kind), key + ".", values)
+        elif key in values:
+            arguments[item.name] = _coerce(key, kind, values[key])
+    config = cls(**arguments)
+    _validate(config, prefix)
+    return config
+
+
+def _coerce(key: str, kind: Any, raw: Any) -> Any:
+    try:
+        if kind is bool:
+            if isinstance(raw, bool):
+                return raw
+            text = str(raw).strip().lower()
+            if text in ("1", "true", "yes", "on"):
+                return True
+            if text in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(f"{raw!r} is not a boolean")
+        if kind is int:
+            if isinstance(raw, bool):
+                raise ValueError("a boolean is not a number")
+            return int(raw)
+        if kind is float:
+            return float(raw)
+        if kind is str:
+            if not isinstance(raw, str):
+                raise ValueError(f"{raw!r} is not a string")
+            return raw
+        origin = typing.get_origin(kind)
+        if origin is tuple:
+            if isinstance(raw, str):
+                raw = [part.strip() for part in raw.split(",") if part.strip()]
+            if not isinstance(raw, list | tuple):
+                raise ValueError(f"{raw!r} is not a list")
+            return tuple(str(item) for item in raw)
+        if isinstance(kind, types.UnionType):
+            return raw
+    except ValueError as error:
+        raise ConfigError(f"config key {key!r}: {error}") from None
+    raise ConfigError(f"config key {key!r}: unsupported type {kind}")
+
+
+def _validate(config: Any, prefix: str) -> None:
+    def fail(key: str, why: str) -> None:
+        raise ConfigError(f"config key {prefix + key!r}: {why}")
+
+    if isinstance(config, Config):
+        if config.workers < 0:
+            fail("workers", "must be 0 (one per core) or more")
+        if config.map_size_bytes < 1 << 20:
+            fail("map_size_bytes", "must be at least 1 MiB")
+        if config.log_format not in ("text", "json"):
+            fail("log_format", "must be 'text' or 'json'")
+        if config.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+            fail("log_level", "must be debug, info, warning or error")
+        if config.grpc_threads < 1:
+            fail("grpc_threads", "must be at least 1")
+        for address in (*config.grpc_listen, *config.dns_listen, config.metrics_listen):
+            try:
+                split_host_port(address)
+            except ValueError as error:
+                fail("grpc_listen/dns_listen/metrics_listen", str(error))
+        if config.upstream:
+            try:
+                split_host_port(config.upstream)
+            except ValueError as error:
+                fail("upstream", str(error))
+    if isinstance(config, DnsConfig):
+        if not config.zone.endswith("."):
+            fail("zone", f"{config.zone!r} must be absolute (end with '.')")
+        if config.rrl_responses_per_second < 0:
+            fail("rrl_responses_per_second", "must be 0 (off) or more")
+
+
+def split_host_port(address: str) -> tuple[str, int]:
+    """`HOST:PORT` or `[V6]:PORT` into its parts. Raises ValueError naming what is wrong."""
+    if address.startswith("["):
+        host, sep, port = address[1:].partition("]:")
+    else:
+        host, sep, port = address.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"{address!r} is not HOST:PORT (IPv6 as [ADDR]:PORT)")
+    return host, int(port)
+
+
+def join_host_port(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

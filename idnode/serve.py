@@ -1,0 +1,208 @@
+"""`idnode serve`: the master process that prepares the store and supervises the workers.
+
+The master never serves requests. It initialises the data dir, chooses the
+ports, spawns one worker per core (each opens LMDB itself and binds the shared
+ports with SO_REUSEPORT), serves /metrics for all of them, runs the single
+instances (DNS NOTIFY, upstream sync), restarts a worker that dies, and on
+SIGTERM drains the workers and exits 0.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import multiprocessing
+import os
+import shutil
+import signal
+import socket
+import threading
+import time
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+from typing import Any
+
+from idnode import __version__, logs
+from idnode.config import Config, join_host_port, split_host_port
+
+log = logging.getLogger("idnode.serve")
+
+READY_TIMEOUT_SECONDS = 60.0
+RESTART_BACKOFF_SECONDS = (0.5, 1.0, 2.0, 5.0, 10.0)
+
+
+def main(config: Config) -> int:
+    """Run the node until SIGTERM or SIGINT; returns the exit code."""
+    logs.setup(config.log_level, config.log_format)
+    os.makedirs(config.data_dir, exist_ok=True)
+    run_dir = os.path.join(config.data_dir, "run")
+    shutil.rmtree(run_dir, ignore_errors=True)
+    os.makedirs(run_dir)
+    # Multiprocess metrics must be switched on before prometheus_client is imported.
+    from metrics.exposition import prepare_multiprocess_dir
+
+    prepare_multiprocess_dir(os.path.join(run_dir, "metrics"))
+    return Master(config).run()
+
+
+class Master:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.stopping = threading.Event()
+        self.workers: dict[int, BaseProcess] = {}
+        self._reserved: list[socket.socket] = []
+        self._context = multiprocessing.get_context("spawn")
+        self._singletons: list[Any] = []
+
+    def run(self) -> int:
+        from idnode import bootstrap
+
+        store = bootstrap.initialise(self.config)
+        listen = self._choose_ports()
+        signal.signal(signal.SIGTERM, lambda *_: self.stopping.set())
+        signal.signal(signal.SIGINT, lambda *_: self.stopping.set())
+        try:
+            for slot in range(self.config.worker_count):
+                self._spawn(slot, listen, wait=True)
+        except RuntimeError as error:
+            log.error("start-up failed: %s", error)
+            self._stop_workers()
+            return 1
+        for reserved in self._reserved:
+            reserved.close()
+        metrics_address = self._start_singletons(store, listen)
+        ready = {
+            "event": "ready",
+            "version": __version__,
+            "pid": os.getpid(),
+            "workers": len(self.workers),
+            "grpc": list(listen.grpc),
+            "dns": list(listen.dns),
+            "metrics": metrics_address,
+            "zone": self.config.dns.zone,
+            "node_prefix": self.config.node_prefix,
+        }
+        print(json.dumps(ready), flush=True)
+        log.info("node ready", extra={"grpc": ",".join(listen.grpc), "dns": ",".join(listen.dns)})
+        self._supervise(listen)
+        log.info("stopping: draining workers")
+        self._stop_workers()
+        for singleton in reversed(self._singletons):
+            singleton.stop()
+        store.close()
+        log.info("stopped")
+        return 0
+
+    # Ports ------------------------------------------------------------------
+
+    def _choose_ports(self) -> Any:
+        from idnode.worker import Listen
+
+        grpc = tuple(self._reserve(a, socket.SOCK_STREAM) for a in self.config.grpc_listen)
+        dns: list[str] = []
+        for address in self.config.dns_listen:
+            chosen = self._reserve(address, socket.SOCK_STREAM)
+            host, port = split_host_port(chosen)
+            dns.append(self._same_udp_port(host, port, address))
+        return Listen(grpc=grpc, dns=tuple(dns))
+
+    def _reserve(self, address: str, kind: socket.SocketKind) -> str:
+        """Turn port 0 into a concrete port every worker can bind with SO_REUSEPORT."""
+        host, port = split_host_port(address)
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.socket(family, kind)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as error:
+            sock.close()
+            raise SystemExit(f"cannot listen on {address}: {error.strerror}") from None
+        self._reserved.append(sock)  # held, not listening, until the workers have bound
+        return join_host_port(host, sock.getsockname()[1])
+
+    @staticmethod
+    def _same_udp_port(host: str, port: int, address: str) -> str:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with socket.socket(family, socket.SOCK_DGRAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            try:
+                probe.bind((host, port))
+            except OSError as error:
+                raise SystemExit(f"cannot listen for DNS on {address} (UDP): {error}") from None
+        return join_host_port(host, port)
+
+    # Workers ----------------------------------------------------------------
+
+    def _spawn(self, slot: int, listen: Any, wait: bool) -> None:
+        from idnode import worker
+
+        parent, child = self._context.Pipe(duplex=False)
+        process = self._context.Process(
+            target=worker.run, args=(self.config, listen, child), name=f"idnode-worker-{slot}"
+        )
+        process.start()
+        child.close()
+        self.workers[slot] = process
+        if wait:
+            self._await_ready(slot, process, parent)
+        else:
+            threading.Thread(
+                target=self._await_ready, args=(slot, process, parent, False), daemon=True
+            ).start()
+
+    def _await_ready(
+        self, slot: int, process: BaseProcess, pipe: Connection, fatal: bool = True
+    ) -> None:
+        message: tuple[str, int, str] = ("failed", process.pid or 0, "exited before it was ready")
+        if pipe.poll(READY_TIMEOUT_SECONDS):
+            with contextlib.suppress(EOFError):
+                message = pipe.recv()
+        pipe.close()
+        if message[0] != "ready":
+            if fatal:
+                raise RuntimeError(f"worker {slot} failed to start: {message[2]}")
+            log.error("restarted worker failed", extra={"slot": slot, "reason": message[2]})
+            return
+        log.info("worker ready", extra={"slot": slot, "worker_pid": message[1]})
+
+    def _supervise(self, listen: Any) -> None:
+        from metrics.exposition import worker_exited
+
+        failures = 0
+        while not self.stopping.wait(0.5):
+            for slot, process in list(self.workers.items()):
+                if process.is_alive():
+                    continue
+                worker_exited(process.pid or 0)
+                delay = RESTART_BACKOFF_SECONDS[min(failures, len(RESTART_BACKOFF_SECONDS) - 1)]
+                log.error(
+                    "worker died; restarting",
+                    extra={"slot": slot, "exitcode": process.exitcode, "delay_s": delay},
+                )
+                failures += 1
+                if self.stopping.wait(delay):
+                    return
+                self._spawn(slot, listen, wait=False)
+
+    def _stop_workers(self) -> None:
+        for process in self.workers.values():
+            if process.is_alive() and process.pid:
+                os.kill(process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + self.config.shutdown_grace_seconds + 5
+        for process in self.workers.values():
+            process.join(max(0.0, deadline - time.monotonic()))
+            if process.is_alive():
+                log.error("worker did not drain in time; killing", extra={"pid": process.pid})
+                process.kill()
+                process.join()
+
+    # Single-instance duties -------------------------------------------------
+
+    def _start_singletons(self, store: Any, listen: Any) -> str:
+        from idnode import bootstrap
+
+        started = bootstrap.start_singletons(self.config, store, listen)
+        self._singletons.extend(started.services)
+        return started.metrics_address
+

@@ -1,0 +1,136 @@
+"""A worker process: opens the store itself, serves gRPC and DNS on the shared ports.
+
+Workers are spawned (a fresh interpreter, never a fork of an open LMDB
+environment) with PROMETHEUS_MULTIPROC_DIR already in their environment, so
+importing the metrics at module level here is safe.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from typing import Any
+
+import metrics
+from idnode import logs
+from idnode.config import Config
+from registry.registry import Registry
+from registry.store import Store, StoreOptions
+from resolver.follow import ChangeFollower
+from resolver.grpc_auth import Authenticator
+from resolver.grpc_registry import RegistryService
+from resolver.grpc_resolve import ResolverService
+from resolver.grpc_server import REGISTRY, RESOLVER, GrpcServer, registry_handler, resolver_handler
+
+log = logging.getLogger("idnode.worker")
+
+
+@dataclass(frozen=True)
+class Listen:
+    """Concrete addresses every worker binds (ports already chosen by the master)."""
+
+    grpc: tuple[str, ...]
+    dns: tuple[str, ...]
+
+
+class Worker:
+    """Everything one worker process runs, built from the config in that process."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.store = Store(
+            config.data_dir,
+            StoreOptions(map_size_bytes=config.map_size_bytes, durable=config.durable),
+        )
+        self.registry = Registry(self.store, config.node_prefix)
+        self.follower = ChangeFollower(self.store)
+        auth = Authenticator(self.store)
+        self.resolver = ResolverService(
+            self.registry,
+            self.follower,
+            auth,
+            config.cache_entries,
+            config.negative_cache_entries,
+        )
+        self.grpc = GrpcServer(
+            [
+                resolver_handler(self.resolver),
+                registry_handler(RegistryService(self.registry, auth)),
+            ],
+            [RESOLVER, REGISTRY],
+            threads=config.grpc_threads,
+            max_message_bytes=config.grpc_max_message_bytes,
+            interceptors=_interceptors(),
+        )
+        self.dns: Any = None
+        self._flusher = metrics.start_flusher()
+
+    def start(self, listen: Listen) -> None:
+        self.grpc.start(listen.grpc)
+        if listen.dns:
+            from resolver.dns import DnsServer
+
+            self.dns = DnsServer(
+                self.store, self.config.node_prefix, self.follower, dns_options(self.config)
+            )
+            self.dns.start(listen.dns)
+        self.grpc.set_serving(True)
+
+    def stop(self) -> None:
+        """Drain: NOT_SERVING first, finish in-flight calls within the grace period."""
+        self.grpc.set_serving(False)
+        if self.dns is not None:
+            self.dns.stop()
+        self.grpc.stop(self.config.shutdown_grace_seconds)
+        self._flusher.set()
+        metrics.flush()
+        self.store.close()
+
+
+def dns_options(config: Config) -> Any:
+    from resolver.dns import DnsOptions
+
+    zone = config.dns.zone
+    return DnsOptions(
+        zone=zone,
+        nameservers=config.dns.nameservers or (f"ns1.{zone}",),
+        transfer_allow=config.dns.transfer_allow,
+        notify=config.dns.notify,
+        rrl_responses_per_second=config.dns.rrl_responses_per_second,
+        rrl_slip=config.dns.rrl_slip,
+        tcp_idle_timeout_seconds=config.dns.tcp_idle_timeout_seconds,
+        max_tcp_connections=config.dns.max_tcp_connections,
+        cache_entries=config.dns.cache_entries,
+        negative_cache_entries=config.dns.negative_cache_entries,
+    )
+
+
+def _interceptors() -> list[Any]:
+    try:
+        from metrics.grpc_interceptor import ServerMetricsInterceptor
+    except ImportError:
+        return []
+    return [ServerMetricsInterceptor()]
+
+
+def run(config: Config, listen: Listen, ready: Connection) -> None:
+    """Worker process entry point (spawned, never forked from an open store)."""
+    logs.setup(config.log_level, config.log_format)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the master decides when to stop
+    try:
+        worker = Worker(config)
+        worker.start(listen)
+    except Exception as error:
+        log.exception("worker failed to start")
+        ready.send(("failed", os.getpid(), str(error)))
+        raise SystemExit(1) from error
+    ready.send(("ready", os.getpid(), ""))
+    ready.close()
+    stop.wait()
+    worker.stop()

@@ -1,0 +1,148 @@
+"""The Registry service: thin handlers, protobuf in, domain call, protobuf out."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+import grpc
+
+import metrics
+from proto import handle_pb2, registry_pb2
+from registry.accounts import Account
+from registry.errors import AuthenticationRequired, IdnodeError
+from registry.registry import Registry, WriteResult
+from resolver.grpc_auth import Authenticator
+
+_Call = Callable[[Account | None], WriteResult]
+
+_OUTCOMES = {
+    "created": registry_pb2.BatchItemResult.CREATED,
+    "updated": registry_pb2.BatchItemResult.UPDATED,
+    "unchanged": registry_pb2.BatchItemResult.UNCHANGED,
+    "rejected": registry_pb2.BatchItemResult.REJECTED,
+}
+
+
+class RegistryService:
+    """Each handler authenticates the caller, calls the registry, and counts the result."""
+
+    def __init__(self, registry: Registry, authenticator: Authenticator) -> None:
+        self._registry = registry
+        self._auth = authenticator
+        self._counts = metrics.Tally(metrics.REGISTRATIONS)
+        metrics.on_flush(self._counts.flush)
+
+    def create(
+        self, request: handle_pb2.Record, context: grpc.ServicerContext
+    ) -> registry_pb2.WriteResponse:
+        return self._write("create", context, lambda caller: self._registry.create(
+            caller, request.identifier, request.values))  # fmt: skip
+
+    def add_values(
+        self, request: handle_pb2.Record, context: grpc.ServicerContext
+    ) -> registry_pb2.WriteResponse:
+        return self._write("add_values", context, lambda caller: self._registry.add_values(
+            caller, request.identifier, request.values))  # fmt: skip
+
+    def modify_values(
+        self, request: handle_pb2.Record, context: grpc.ServicerContext
+    ) -> registry_pb2.WriteResponse:
+        return self._write("modify_values", context, lambda caller: self._registry.modify_values(
+            caller, request.identifier, request.values))  # fmt: skip
+
+    def remove_values(
+        self, request: registry_pb2.RemoveValuesRequest, context: grpc.ServicerContext
+    ) -> registry_pb2.WriteResponse:
+        return self._write("remove_values", context, lambda caller: self._registry.remove_values(
+            caller, request.identifier, list(request.indexes)))  # fmt: skip
+
+    def delete(
+        self, request: registry_pb2.DeleteRequest, context: grpc.ServicerContext
+    ) -> registry_pb2.WriteResponse:
+        return self._write("delete", context, lambda caller: self._registry.delete(
+            caller, request.identifier))  # fmt: skip
+
+    def batch_register(
+        self, request: registry_pb2.BatchRegisterRequest, context: grpc.ServicerContext
+    ) -> registry_pb2.BatchRegisterResponse:
+        try:
+            result = self._registry.batch_register(self._auth.caller(context), request.records)
+        except IdnodeError:
+            self._counts.add(("batch_register", "error"))
+            raise
+        for outcome in ("created", "updated", "unchanged", "rejected"):
+            count = getattr(result, outcome)
+            if count:
+                self._counts.add(("batch_register", outcome), count)
+        reply = registry_pb2.BatchRegisterResponse(
+            created=result.created,
+            updated=result.updated,
+            unchanged=result.unchanged,
+            rejected=result.rejected,
+            sequence=result.sequence,
+        )
+        for outcome, error in zip(result.outcomes, result.errors, strict=True):
+            reply.results.add(outcome=_OUTCOMES[outcome], error=error)
+        return reply
+
+    def list(
+        self, request: registry_pb2.ListRequest, context: grpc.ServicerContext
+    ) -> registry_pb2.ListResponse:
+        records, token = self._registry.list(
+            self._auth.caller(context), request.prefix, request.page_size, request.page_token
+        )
+        return registry_pb2.ListResponse(records=records, next_page_token=token)
+
+    def create_enterprise(
+        self, request: registry_pb2.CreateEnterpriseRequest, context: grpc.ServicerContext
+    ) -> registry_pb2.CreateEnterpriseResponse:
+        created = self._registry.create_enterprise(
+            self._auth.caller(context),
+            code=request.code,
+            name=request.name,
+            contact=request.contact,
+            parent=request.parent_prefix,
+        )
+        self._counts.add(("create_enterprise", "ok"))
+        return registry_pb2.CreateEnterpriseResponse(
+            prefix=created.prefix, account=created.account, token=created.token
+        )
+
+    def put_prefix(
+        self, request: registry_pb2.PutPrefixRequest, context: grpc.ServicerContext
+    ) -> handle_pb2.PrefixInfo:
+        return self._registry.put_prefix(self._auth.caller(context), request.prefix, request.sites)
+
+    def who_am_i(
+        self, request: registry_pb2.WhoAmIRequest, context: grpc.ServicerContext
+    ) -> handle_pb2.Account:
+        caller = self._auth.caller(context)
+        if caller is None:
+            raise AuthenticationRequired("no bearer token was sent")
+        return caller
+
+    def _write(
+        self, op: str, context: grpc.ServicerContext, call: _Call
+    ) -> registry_pb2.WriteResponse:
+        try:
+            result = call(self._auth.caller(context))
+        except IdnodeError as error:
+            self._counts.add((op, error_label(error)))
+            raise
+        self._counts.add((op, "ok"))
+        return _write_response(result)
+
+
+def _write_response(result: WriteResult) -> registry_pb2.WriteResponse:
+    return registry_pb2.WriteResponse(
+        identifier=result.identifier,
+        operation=result.operation,
+        sequence=result.sequence,
+        values=result.values,
+    )
+
+
+def error_label(error: IdnodeError) -> str:
+    """A bounded metrics label for an error: its class name in snake case."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", type(error).__name__).lower()

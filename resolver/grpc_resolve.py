@@ -1,0 +1,205 @@
+"""The Resolver service: the hot path, answered from a cache of serialised responses."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import grpc
+
+import metrics
+from proto import handle_pb2, resolver_pb2
+from registry import accounts, values
+from registry.errors import (
+    IdnodeError,
+    NotResponsible,
+    Referred,
+    TooLarge,
+    ValueNotFound,
+)
+from registry.identifier import parse
+from registry.registry import Referral, Registry
+from resolver.cache import AnswerCache
+from resolver.follow import ChangeFollower
+from resolver.grpc_auth import Authenticator
+from resolver.grpc_errors import RpcFailure, status_of
+
+log = logging.getLogger(__name__)
+
+MAX_BATCH_RESOLVE = 1000
+SUCCESS = 1
+
+Referrer = Callable[[str], Referral | None]
+"""Where a prefix outside this node lives (asks the top-level node); None: unknown."""
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A finished answer for one identifier; never mutated once cached."""
+
+    record: handle_pb2.Record | None  # stored record, when found here
+    public_bytes: bytes  # serialised ResolveResponse an anonymous caller gets
+    error: IdnodeError | None  # the failure to report instead
+    result: str  # metrics label
+
+
+class ResolverService:
+    """Resolve and BatchResolve over the registry, with a per-process answer cache."""
+
+    def __init__(
+        self,
+        registry: Registry,
+        follower: ChangeFollower,
+        authenticator: Authenticator,
+        cache_entries: int,
+        negative_cache_entries: int,
+        referrer: Referrer | None = None,
+    ) -> None:
+        self._registry = registry
+        self._follower = follower
+        self._auth = authenticator
+        self._referrer = referrer
+        self.cache: AnswerCache[str, Answer] = AnswerCache(cache_entries, negative_cache_entries)
+        follower.subscribe(self._invalidate)
+        self._requests = metrics.Tally(metrics.RESOLVE_REQUESTS)
+        self._duration = metrics.LocalHistogram(metrics.RESOLVE_DURATION, ("grpc",))
+        metrics.on_flush(self._flush)
+
+    # Handlers (request in, serialised response out) --------------------------
+
+    def resolve(self, request: resolver_pb2.ResolveRequest, context: grpc.ServicerContext) -> bytes:
+        started = time.perf_counter()
+        self._follower.poll()
+        answer = self.answer(request.identifier)
+        self._requests.add(("grpc", answer.result))
+        try:
+            if answer.error is not None:
+                raise RpcFailure(status_of(answer.error), str(answer.error))
+            if request.types or request.indexes or has_authorization(context):
+                return self._tailored(request, answer, context).SerializeToString()
+            return answer.public_bytes
+        finally:
+            self._duration.observe(time.perf_counter() - started)
+
+    def batch_resolve(
+        self, request: resolver_pb2.BatchResolveRequest, context: grpc.ServicerContext
+    ) -> resolver_pb2.BatchResolveResponse:
+        if len(request.requests) > MAX_BATCH_RESOLVE:
+            raise TooLarge(
+                f"batch has {len(request.requests)} identifiers, more than {MAX_BATCH_RESOLVE}"
+            )
+        started = time.perf_counter()
+        self._follower.poll()
+        reply = resolver_pb2.BatchResolveResponse()
+        for item in request.requests:
+            answer = self.answer(item.identifier)
+            self._requests.add(("grpc", answer.result))
+            result = reply.results.add()
+            if answer.error is not None:
+                result.status = status_of(answer.error).value[0]
+                result.error = str(answer.error)
+                continue
+            result.response.CopyFrom(self._tailored(item, answer, context))
+        self._duration.observe(time.perf_counter() - started)
+        return reply
+
+    # Answers ------------------------------------------------------------------
+
+    def answer(self, identifier: str) -> Answer:
+        """The cached answer for `identifier`, computed and cached on a miss."""
+        slash = identifier.find("/")
+        key = identifier[:slash].lower() + identifier[slash:] if slash > 0 else identifier
+        cached = self.cache.get(key)
+        if cached is not None:
+            return cached
+        generation = self._follower.generation
+        answer = self._compute(identifier)
+        with self._follower.lock:
+            if self._follower.generation == generation:
+                self.cache.put(key, answer, negative=answer.record is None)
+        return answer
+
+    def _compute(self, identifier: str) -> Answer:
+        try:
+            parsed = parse(identifier)
+            record = self._registry.resolve(parsed)
+        except Referred as referred:
+            assert isinstance(referred.referral, Referral)
+            return _referral_answer(identifier, referred.referral)
+        except NotResponsible as error:
+            referral = self._referrer(parse(identifier).prefix) if self._referrer else None
+            if referral is None:
+                return Answer(None, b"", error, "not_responsible")
+            return _referral_answer(identifier, referral)
+        except IdnodeError as error:
+            return Answer(None, b"", error, _result_label(error))
+        response = resolver_pb2.ResolveResponse(identifier=record.identifier, code=SUCCESS)
+        response.values.extend(v for v in record.values if values.is_public(v))
+        return Answer(record, response.SerializeToString(), None, "ok")
+
+    def _tailored(
+        self,
+        request: resolver_pb2.ResolveRequest,
+        answer: Answer,
+        context: grpc.ServicerContext,
+    ) -> resolver_pb2.ResolveResponse:
+        """The answer filtered by type and index, with restricted values for those allowed."""
+        if answer.record is None:
+            return resolver_pb2.ResolveResponse.FromString(answer.public_bytes)
+        caller = self._auth.caller(context)
+        prefix = answer.record.identifier.partition("/")[0]
+        selected = values.select(
+            answer.record.values,
+            request.types,
+            request.indexes,
+            include_restricted=accounts.may_read_restricted(caller, prefix),
+        )
+        if (request.types or request.indexes) and not selected:
+            raise_values_not_found(request)
+        response = resolver_pb2.ResolveResponse(identifier=answer.record.identifier, code=SUCCESS)
+        response.values.extend(selected)
+        return response
+
+    def _invalidate(self, entry: handle_pb2.ChangeEntry | None) -> None:
+        if entry is None or entry.operation == handle_pb2.ChangeEntry.PREFIX_PUT:
+            self.cache.clear()
+        else:
+            self.cache.invalidate(entry.identifier)
+
+    def _flush(self) -> None:
+        self._requests.flush()
+        self._duration.flush()
+        requests, hits = self.cache.requests, self.cache.hits
+        self.cache.requests = self.cache.hits = 0
+        metrics.CACHE_REQUESTS.labels("grpc").inc(requests)
+        metrics.CACHE_HITS.labels("grpc").inc(hits)
+        metrics.CACHE_ENTRIES.labels("grpc").set(len(self.cache))
+
+
+def has_authorization(context: grpc.ServicerContext) -> bool:
+    return any(key == "authorization" for key, _ in context.invocation_metadata())
+
+
+def raise_values_not_found(request: resolver_pb2.ResolveRequest) -> None:
+    wanted = [*request.types, *map(str, request.indexes)]
+    raise ValueNotFound(f"identifier {request.identifier} has no value matching {wanted}")
+
+
+def _referral_answer(identifier: str, referral: Referral) -> Answer:
+    response = resolver_pb2.ResolveResponse(identifier=identifier, code=referral.code)
+    response.referral.code = referral.code
+    response.referral.prefix = referral.prefix
+    response.referral.sites.extend(referral.sites)
+    response.referral.ttl = referral.ttl_seconds
+    return Answer(None, response.SerializeToString(), None, "referral")
+
+
+def _result_label(error: IdnodeError) -> str:
+    name = type(error).__name__
+    return {
+        "HandleNotFound": "not_found",
+        "InvalidIdentifier": "invalid",
+        "InvalidRequest": "invalid",
+    }.get(name, "error")
