@@ -239,6 +239,7 @@ class Registry:
             if record is None:
                 raise HandleNotFound(f"identifier {key} not found")
             after = change(list(record.values))
+            values.check_limits(after)  # each call is within the limits, the sum may not be
             sequence = batch.put_record(key, Record(values=after), created=False)
             return WriteResult(key, operation, sequence, after)
 

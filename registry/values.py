@@ -24,7 +24,6 @@ def normalise(values: Iterable[HandleValue], timestamp: int) -> list[HandleValue
     """
     result: list[HandleValue] = []
     seen: set[int] = set()
-    total = 0
     for position, value in enumerate(values, start=1):
         check(value, position)
         if value.index in seen:
@@ -37,14 +36,19 @@ def normalise(values: Iterable[HandleValue], timestamp: int) -> list[HandleValue
             copy.ttl = DEFAULT_TTL_SECONDS
         if copy.HasField("public_read") and copy.public_read:
             copy.ClearField("public_read")
-        total += len(copy.data) + len(copy.type) + 16
         result.append(copy)
-    if len(result) > MAX_VALUES_PER_RECORD:
-        raise TooLarge(f"record has {len(result)} values, more than {MAX_VALUES_PER_RECORD}")
-    if total > MAX_RECORD_BYTES:
-        raise TooLarge(f"record is {total} bytes, more than {MAX_RECORD_BYTES}")
+    check_limits(result)
     result.sort(key=lambda v: v.index)
     return result
+
+
+def check_limits(values: Sequence[HandleValue]) -> None:
+    """Raise TooLarge when a whole record has too many values or too many bytes."""
+    if len(values) > MAX_VALUES_PER_RECORD:
+        raise TooLarge(f"record has {len(values)} values, more than {MAX_VALUES_PER_RECORD}")
+    total = sum(len(v.data) + len(v.type) + 16 for v in values)
+    if total > MAX_RECORD_BYTES:
+        raise TooLarge(f"record is {total} bytes, more than {MAX_RECORD_BYTES}")
 
 
 def check(value: HandleValue, position: int) -> None:
