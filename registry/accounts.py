@@ -7,7 +7,7 @@ import secrets
 import time
 
 from proto import handle_pb2
-from registry.errors import AuthenticationFailed, PermissionDenied
+from registry.errors import AuthenticationFailed, AuthenticationRequired, PermissionDenied
 from registry.identifier import is_under
 from registry.store import Store, WriteBatch
 
@@ -76,5 +76,8 @@ def may_read_restricted(account: Account | None, prefix: str) -> bool:
 
 
 def require_admin(account: Account | None, what: str) -> None:
-    if account is None or account.role != ADMIN:
+    """Raise AuthenticationRequired for no caller, PermissionDenied for one not the admin."""
+    if account is None:
+        raise AuthenticationRequired(f"only the node administrator may {what}: no bearer token")
+    if account.role != ADMIN:
         raise PermissionDenied(f"only the node administrator may {what}")
