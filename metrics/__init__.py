@@ -167,7 +167,7 @@ class LocalHistogram:
     """Bucket counts in a list, flushed into a Prometheus histogram child."""
 
     def __init__(self, histogram: Histogram, labels: Sequence[str]) -> None:
-        self._child = histogram.labels(*labels)
+        self._child = histogram.labels(*labels) if labels else histogram
         # The child's own bounds (the last is +Inf), so a histogram declared with
         # other buckets than LATENCY_BUCKETS_SECONDS is still filled correctly.
         self._bounds = list(self._child._upper_bounds[:-1])

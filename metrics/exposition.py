@@ -39,12 +39,15 @@ import socketserver
 import threading
 
 import prometheus_client.values
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
+from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
 import metrics
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+# The classic text format every Prometheus understands; all our names are plain
+# ASCII, so the client library's output is the same in its newer format.
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 # The files prometheus_client writes: counter_<pid>.db, gauge_<mode>_<pid>.db, ...
 _METRIC_FILE = re.compile(r"(counter|histogram|summary|gauge_[a-z]+)_\d+\.db")
 
@@ -122,7 +125,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             except Exception as error:  # a corrupt metric file must not kill the endpoint
                 self._reply(500, f"collecting metrics failed: {error}\n".encode())
                 return
-            self._reply(200, body, CONTENT_TYPE_LATEST)
+            self._reply(200, body, CONTENT_TYPE)
         elif path == "/healthz":
             self._reply(200, b"ok\n")
         elif path == "/":

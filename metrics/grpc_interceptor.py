@@ -41,11 +41,12 @@ GO_CODE_NAMES: dict[grpc.StatusCode, str] = {
 }
 
 _UnaryBehavior = Callable[[Any, grpc.ServicerContext], Any]
-_Handler = grpc.RpcMethodHandler[Any, Any]
 if TYPE_CHECKING:
+    _Handler = grpc.RpcMethodHandler[Any, Any]
     _Interceptor = grpc.ServerInterceptor[Any, Any]
-else:
-    _Interceptor = grpc.ServerInterceptor  # generic only in the type stubs
+else:  # generic only in the type stubs
+    _Handler = grpc.RpcMethodHandler
+    _Interceptor = grpc.ServerInterceptor
 
 
 class MetricsInterceptor(_Interceptor):
@@ -127,10 +128,9 @@ def _recording(
         try:
             response = behavior(request, context)
         except BaseException:
-            # context.abort() set the code before raising; any other exception
-            # is sent as UNKNOWN by grpc, whatever code was set before it.
-            code = _code(context) if _aborted(context) else None
-            handled.add(handled_labels.get(code, unknown_labels))
+            # grpc sends the code set on the context (context.abort sets it
+            # before raising; so may set_code), and UNKNOWN if none was set.
+            handled.add(handled_labels.get(_code(context), unknown_labels))
             histogram.observe(perf_counter() - begun)
             raise
         code = _code(context)
@@ -139,12 +139,6 @@ def _recording(
         return response
 
     return call
-
-
-def _aborted(context: grpc.ServicerContext) -> bool:
-    """Whether the call ended through `context.abort` (grpc keeps that in private state)."""
-    state = getattr(context, "_state", None)
-    return bool(getattr(state, "aborted", False))
 
 
 def _code(context: grpc.ServicerContext) -> grpc.StatusCode | None:
