@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import metrics
-from idnode import __version__
+from idnode import __version__, upstream
 from idnode.config import Config
 from metrics import exposition
 from registry import accounts
@@ -91,6 +91,9 @@ def start_singletons(config: Config, store: Store, listen: Any) -> Singletons:
     metrics.on_flush(lambda: sample_store(store))
     started = Singletons(metrics_address=f"[{host}]:{port}" if ":" in host else f"{host}:{port}")
     started.services.append(_Flusher())
+    sync = upstream.start(config, store)
+    if sync is not None:
+        started.services.append(sync)
     if listen.dns and config.dns.notify:
         from idnode.worker import dns_options
         from resolver.dns import Notifier

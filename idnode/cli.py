@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from idnode import __version__
+from idnode import __version__, upstream
 from idnode import commands as c
 from idnode.commands import EXIT_FAILED, EXIT_USAGE
 
@@ -38,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     _serve_parser(commands)
     _client_parsers(commands)
     _local_parsers(commands)
+    upstream.add_parsers(commands)
     return parser
 
 

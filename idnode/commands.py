@@ -170,7 +170,7 @@ def import_csv(args: argparse.Namespace, opened: grpc.Channel) -> int:
             return reply
 
         try:
-            summary = importer.run(handle, send, args.batch_size, progress.update)  # type: ignore[arg-type]
+            summary = importer.run(handle, send, args.batch_size, progress.update)
         except importer.BadImportFile as error:
             print(f"idnode: {args.file}: {error}", file=sys.stderr)
             return EXIT_USAGE
@@ -178,7 +178,7 @@ def import_csv(args: argparse.Namespace, opened: grpc.Channel) -> int:
     rejects = args.rejects or f"{os.path.splitext(args.file)[0]}.rejected.csv"
     if summary.rejected:
         importer.write_rejects(rejects, summary.rejected)
-    document = summary.as_dict()
+    document: dict[str, Any] = dict(summary.as_dict())
     if summary.rejected:
         document["rejects_file"] = rejects
     _emit(

@@ -91,7 +91,8 @@ def load(
     for key, value in (overrides or {}).items():
         if value is not None:
             values[key] = value
-    return _build(Config, "", values)
+    config: Config = _build(Config, "", values)
+    return config
 
 
 def _flatten(table: Mapping[str, Any], prefix: str, out: dict[str, Any]) -> None:

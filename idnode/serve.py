@@ -205,4 +205,3 @@ class Master:
         started = bootstrap.start_singletons(self.config, store, listen)
         self._singletons.extend(started.services)
         return started.metrics_address
-

@@ -16,8 +16,9 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 import metrics
-from idnode import logs
+from idnode import logs, upstream
 from idnode.config import Config
+from metrics.grpc_interceptor import MetricsInterceptor
 from registry.registry import Registry
 from registry.store import Store, StoreOptions
 from resolver.follow import ChangeFollower
@@ -55,6 +56,7 @@ class Worker:
             auth,
             config.cache_entries,
             config.negative_cache_entries,
+            referrer=upstream.referrer(config),
         )
         self.grpc = GrpcServer(
             [
@@ -64,7 +66,7 @@ class Worker:
             [RESOLVER, REGISTRY],
             threads=config.grpc_threads,
             max_message_bytes=config.grpc_max_message_bytes,
-            interceptors=_interceptors(),
+            interceptors=[MetricsInterceptor()],
         )
         self.dns: Any = None
         self._flusher = metrics.start_flusher()
@@ -107,14 +109,6 @@ def dns_options(config: Config) -> Any:
         cache_entries=config.dns.cache_entries,
         negative_cache_entries=config.dns.negative_cache_entries,
     )
-
-
-def _interceptors() -> list[Any]:
-    try:
-        from metrics.grpc_interceptor import ServerMetricsInterceptor
-    except ImportError:
-        return []
-    return [ServerMetricsInterceptor()]
 
 
 def run(config: Config, listen: Listen, ready: Connection) -> None:

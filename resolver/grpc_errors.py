@@ -31,7 +31,7 @@ STATUS_BY_ERROR: dict[type[errors.IdnodeError], grpc.StatusCode] = {
 def status_of(error: errors.IdnodeError) -> grpc.StatusCode:
     """The status for `error`, by its class or the nearest ancestor in the table."""
     for cls in type(error).__mro__:
-        status = STATUS_BY_ERROR.get(cls)  # type: ignore[call-overload]
+        status = STATUS_BY_ERROR.get(cls)
         if status is not None:
             return status
     return grpc.StatusCode.UNKNOWN

@@ -46,7 +46,7 @@ def guarded(handler: Handler) -> Handler:
 
 def _unary(
     handler: Handler, request_type: Any, raw_response: bool = False
-) -> grpc.RpcMethodHandler:
+) -> grpc.RpcMethodHandler[Any, Any]:
     return grpc.unary_unary_rpc_method_handler(
         guarded(handler),
         request_deserializer=request_type.FromString,
@@ -62,7 +62,7 @@ def _serialize(message: Any) -> bytes:
     return bytes(message.SerializeToString())
 
 
-def resolver_handler(service: ResolverService) -> grpc.GenericRpcHandler:
+def resolver_handler(service: ResolverService) -> grpc.GenericRpcHandler[Any, Any]:
     return grpc.method_handlers_generic_handler(
         RESOLVER,
         {
@@ -72,7 +72,7 @@ def resolver_handler(service: ResolverService) -> grpc.GenericRpcHandler:
     )
 
 
-def registry_handler(service: RegistryService) -> grpc.GenericRpcHandler:
+def registry_handler(service: RegistryService) -> grpc.GenericRpcHandler[Any, Any]:
     return grpc.method_handlers_generic_handler(
         REGISTRY,
         {
@@ -97,11 +97,11 @@ class GrpcServer:
 
     def __init__(
         self,
-        handlers: Sequence[grpc.GenericRpcHandler],
+        handlers: Sequence[grpc.GenericRpcHandler[Any, Any]],
         service_names: Sequence[str],
         threads: int,
         max_message_bytes: int,
-        interceptors: Sequence[grpc.ServerInterceptor] = (),
+        interceptors: Sequence[grpc.ServerInterceptor[Any, Any]] = (),
     ) -> None:
         self.health = health.HealthServicer()
         self._service_names = list(service_names)

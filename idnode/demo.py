@@ -1,0 +1,115 @@
+"""`make run`: a node on ./var with a demo enterprise and identifiers, then `idnode serve`."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+
+from idnode import cli
+from idnode.config import Config, ConfigError
+from proto import handle_pb2
+
+DEMO_CODE = "8"
+DEMO_IDENTIFIERS = {
+    "JXDY2106023": [
+        ("URL", "https://example.com/products/JXDY2106023"),
+        ("product.name", "Variable-frequency drive JX-DY 7.5 kW"),
+        ("batch", "2021-06"),
+    ],
+    "abc-1": [("URL", "https://example.com/products/abc-1"), ("EMAIL", "service@example.com")],
+    "pump/2024/0001": [
+        ("URL.manual", "https://example.com/manuals/pump-2024.pdf"),
+        ("cert.url", "https://example.com/certs/pump-2024-0001"),
+    ],
+}
+
+
+def seed(config: Config) -> tuple[str, str | None]:
+    """Create the demo enterprise and identifiers when absent.
+
+    Returns the enterprise prefix and its token (None when it already existed;
+    the token from the first run is in DATA_DIR/demo-enterprise.token).
+    """
+    from idnode import bootstrap
+    from registry import accounts
+    from registry.errors import HandleAlreadyExists
+    from registry.registry import Registry
+
+    store = bootstrap.open_store(config)
+    try:
+        registry = Registry(store, config.node_prefix)
+        registry.ensure_node_prefix()
+        admin_token = os.environ.get("IDNODE_ADMIN_TOKEN") or None
+        created_admin = accounts.ensure_admin(store, admin_token)
+        if created_admin:
+            _keep(config, "admin.token", created_admin)
+        admin = handle_pb2.Account(name=accounts.ADMIN_NAME, role=accounts.ADMIN)
+        prefix = f"{registry.node_prefix}.{DEMO_CODE}"
+        token = None
+        home = registry.home(prefix)
+        if home is None or home.prefix != prefix:
+            enterprise = registry.create_enterprise(
+                admin, code=DEMO_CODE, name="Demo Drives Co.", contact="ops@example.com"
+            )
+            token = enterprise.token
+            _keep(config, "demo-enterprise.token", token)
+        for suffix, pairs in DEMO_IDENTIFIERS.items():
+            values = [
+                handle_pb2.HandleValue(index=i, type=t, data=d.encode())
+                for i, (t, d) in enumerate(pairs, start=1)
+            ]
+            with contextlib.suppress(HandleAlreadyExists):
+                registry.create(admin, f"{prefix}/{suffix}", values)
+        return prefix, token
+    finally:
+        store.close()
+
+
+def _keep(config: Config, name: str, token: str) -> None:
+    path = os.path.join(config.data_dir, name)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(token + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m idnode.demo",
+        description="Seed demo data (only what is absent) and run `idnode serve`.",
+    )
+    cli.add_node_flags(parser)
+    args = parser.parse_args(argv)
+    config = cli.load_config(args)
+    os.makedirs(config.data_dir, exist_ok=True)
+    prefix, _token = seed(config)
+    grpc_address = config.grpc_listen[0]
+    first = f"{prefix}/JXDY2106023"
+    print(
+        f"""
+demo node: data in {config.data_dir}/, enterprise prefix {prefix}
+tokens: {config.data_dir}/admin.token (administrator), {config.data_dir}/demo-enterprise.token
+
+from another terminal:
+  .venv/bin/idnode resolve {first} --server {grpc_address}
+  dig @{config.dns_listen[0].rpartition(":")[0].strip("[]") if config.dns_listen else "127.0.0.1"} \
+-p {config.dns_listen[0].rpartition(":")[2] if config.dns_listen else "8653"} TXT \
+$(.venv/bin/idnode dns-name {first} --zone {config.dns.zone}) +short
+  IDNODE_TOKEN=$(cat {config.data_dir}/demo-enterprise.token) .venv/bin/idnode register \
+{prefix}/MY-FIRST-1 --value URL=https://example.com --server {grpc_address}
+""",
+        file=sys.stderr,
+        flush=True,
+    )
+    from idnode import serve
+
+    try:
+        return serve.main(config)
+    except ConfigError as error:
+        print(f"idnode: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
