@@ -1,0 +1,75 @@
+"""DNS face configuration: one frozen dataclass, checked when it is made."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+
+DEFAULT_RRL_RESPONSES_PER_SECOND = 200
+DEFAULT_TCP_IDLE_TIMEOUT_SECONDS = 5.0
+DEFAULT_MAX_TCP_CONNECTIONS = 256
+DEFAULT_CACHE_ENTRIES = 100_000
+DEFAULT_NEGATIVE_CACHE_ENTRIES = 20_000
+
+
+class DnsConfigError(ValueError):
+    """The DNS configuration is invalid."""
+
+
+@dataclass(frozen=True)
+class DnsOptions:
+    """How the DNS face serves its zone; every field has a working default but `zone`."""
+
+    zone: str
+    nameservers: tuple[str, ...] = ()  # empty: (f"ns1.{zone}",)
+    transfer_allow: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
+    notify: tuple[str, ...] = ()  # "HOST:PORT" of secondaries
+    rrl_responses_per_second: int = DEFAULT_RRL_RESPONSES_PER_SECOND  # per /24 or /56; 0: off
+    rrl_slip: int = 2  # every n-th limited response is a truncated reply; 0: drop them all
+    tcp_idle_timeout_seconds: float = DEFAULT_TCP_IDLE_TIMEOUT_SECONDS
+    max_tcp_connections: int = DEFAULT_MAX_TCP_CONNECTIONS
+    cache_entries: int = DEFAULT_CACHE_ENTRIES
+    negative_cache_entries: int = DEFAULT_NEGATIVE_CACHE_ENTRIES
+    transfer_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = field(
+        init=False, repr=False, compare=False
+    )
+
+    def __post_init__(self) -> None:
+        zone = self.zone.strip().lower()
+        if not zone.endswith("."):
+            zone += "."
+        if zone == "." or ".." in zone or len(zone) > 200:
+            raise DnsConfigError(f"zone: {self.zone!r} is not a usable zone name")
+        object.__setattr__(self, "zone", zone)
+        names = tuple(n if n.endswith(".") else n + "." for n in self.nameservers)
+        object.__setattr__(self, "nameservers", names or (f"ns1.{zone}",))
+        networks = []
+        for text in self.transfer_allow:
+            try:
+                networks.append(ipaddress.ip_network(text, strict=False))
+            except ValueError as error:
+                raise DnsConfigError(f"transfer_allow: {error}") from None
+        object.__setattr__(self, "transfer_networks", tuple(networks))
+        for target in self.notify:
+            parse_host_port(target, "notify")
+        for key in ("rrl_responses_per_second", "rrl_slip", "cache_entries"):
+            if getattr(self, key) < 0:
+                raise DnsConfigError(f"{key}: must not be negative")
+        if self.max_tcp_connections < 1:
+            raise DnsConfigError("max_tcp_connections: must be at least 1")
+        if self.tcp_idle_timeout_seconds <= 0:
+            raise DnsConfigError("tcp_idle_timeout_seconds: must be positive")
+
+
+def parse_host_port(text: str, key: str = "listen") -> tuple[str, int]:
+    """Split "HOST:PORT" or "[V6]:PORT". Raises DnsConfigError naming `key`."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or int(port) > 65535:
+        raise DnsConfigError(f"{key}: {text!r} is not HOST:PORT")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise DnsConfigError(f"{key}: {host!r} in {text!r} is not an IP address") from None
+    return host, int(port)

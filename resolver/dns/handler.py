@@ -1,0 +1,311 @@
+"""The pure wire handler: request bytes in, reply bytes (or nothing) out, no socket I/O."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+
+import metrics
+from proto import handle_pb2
+from registry.errors import IdnodeError
+from registry.identifier import parse
+from registry.store import Store
+from resolver.dns import answer, mapping, records, rrl, transfer, wire
+from resolver.dns.cache import WireCache
+from resolver.dns.config import DnsOptions
+from resolver.dns.stats import DnsStats
+from resolver.follow import ChangeFollower
+
+_Op = handle_pb2.ChangeEntry.Operation
+_SIMPLE_COUNTS = b"\x00\x01\x00\x00\x00\x00\x00"  # QDCOUNT 1, ANCOUNT 0, NSCOUNT 0, ARCOUNT hi
+_MISS = 1
+_HIT = 2
+
+
+class Handler:
+    """Answers DNS messages for one zone from the store, through a cache of finished answers.
+
+    `handle_wire` answers one message (UDP, or TCP outside transfers);
+    `handle_tcp` also streams AXFR/IXFR. Neither raises: a failure inside
+    becomes SERVFAIL.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        follower: ChangeFollower,
+        options: DnsOptions,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._store = store
+        self._follower = follower
+        self._options = options
+        self.apex = records.Apex(options.zone, options.nameservers)
+        self.zone = self._load_zone()
+        self.cache = WireCache(options.cache_entries, options.negative_cache_entries)
+        self._entries = self.cache.entries  # the same dict for the cache's whole life
+        self._rrl = (
+            rrl.RateLimiter(options.rrl_responses_per_second, options.rrl_slip, clock)
+            if options.rrl_responses_per_second
+            else None
+        )
+        self._rrl_actions = metrics.Tally(metrics.DNS_RRL_ACTIONS)
+        metrics.on_flush(self._rrl_actions.flush)
+        self.stats = DnsStats(lambda: len(self.cache))
+        self._serial_sequence = -1
+        self._serial = b"\x00\x00\x00\x00"
+        follower.subscribe(self._on_change)
+
+    # The hot path -------------------------------------------------------------
+
+    def handle_wire(self, data: bytes, source: str, tcp: bool = False) -> bytes | None:
+        """The reply to one request from `source` (an IP address), or None to stay silent."""
+        started = time.perf_counter()
+        size = len(data)
+        if size >= 17 and not data[2] & 0xF8 and data[4:11] == _SIMPLE_COUNTS:
+            end = data.find(0, 12)
+            qend = end + 5
+            arcount = data[11]
+            edns = b""
+            limit = 65535 if tcp else wire.MIN_PAYLOAD
+            if arcount == 0:
+                if qend == size:
+                    edns = b"\x00"
+            elif (
+                arcount == 1
+                and size >= qend + 11
+                and data[qend : qend + 3] == b"\x00\x00\x29"
+                and data[qend + 6] == 0
+                and qend + 11 + (data[qend + 9] << 8 | data[qend + 10]) == size
+            ):
+                edns = b"\x02" if data[qend + 7] & 0x80 else b"\x01"
+                if not tcp:
+                    limit = data[qend + 3] << 8 | data[qend + 4]
+                    limit = (
+                        wire.EDNS_PAYLOAD
+                        if limit > wire.EDNS_PAYLOAD
+                        else (limit if limit > wire.MIN_PAYLOAD else wire.MIN_PAYLOAD)
+                    )
+            if edns and end > 12:
+                key = data[12 : end + 1].lower() + data[end + 1 : qend] + edns
+                self._follower.poll()
+                entry = self._entries.get(key)
+                if entry is not None:
+                    if entry.size + qend - 12 > limit:
+                        entry = answer.truncated(entry)
+                    return self._finish(data, qend, entry, source, tcp, _HIT, started)
+        try:
+            return self._slow(data, source, tcp, started)
+        except Exception:  # a bad request is answered and the server stays up
+            if size < 12 or data[2] & 0x80:
+                return None
+            return self._send(wire.error_reply(data, wire.SERVFAIL), source, tcp, 0, started)
+
+    def _finish(
+        self,
+        data: bytes,
+        qend: int,
+        entry: answer.Entry,
+        source: str,
+        tcp: bool,
+        cache: int,
+        started: float,
+    ) -> bytes | None:
+        headers, pre, post, _size, rcode = entry
+        flags = (data[2] & 1) | ((data[3] >> 3) & 2)
+        if post is None:
+            reply = data[:2] + headers[flags] + data[12:qend] + pre
+        else:
+            sequence = self._follower.sequence
+            if sequence != self._serial_sequence:
+                self._serial = wire.U32.pack(sequence & 0xFFFFFFFF)
+                self._serial_sequence = sequence
+            reply = b"".join((data[:2], headers[flags], data[12:qend], pre, self._serial, post))
+        if not tcp and self._rrl is not None:
+            action = self._rrl.check(source)
+            if action:
+                return self._limited(action, data, qend)
+        self.stats.add("tcp" if tcp else "udp", rcode, cache)
+        self.stats.duration.observe(time.perf_counter() - started)
+        return reply
+
+    def _limited(self, action: int, data: bytes, qend: int) -> bytes | None:
+        if action == rrl.DROP:
+            self._rrl_actions.add(("drop",))
+            return None
+        self._rrl_actions.add(("slip",))
+        flags = wire.U16.unpack_from(data, 2)[0]
+        header = wire.U16.pack(0x8200 | (flags & 0x0110)) + b"\x00\x01\x00\x00\x00\x00\x00\x00"
+        return data[:2] + header + data[12:qend]
+
+    def _send(
+        self, reply: bytes, source: str, tcp: bool, cache: int, started: float
+    ) -> bytes | None:
+        if not tcp and self._rrl is not None:
+            action = self._rrl.check(source)
+            if action:
+                question = wire.read_question(reply)
+                return self._limited(action, reply, question[3] if question else 12)
+        self.stats.add("tcp" if tcp else "udp", reply[3] & 0xF, cache)
+        self.stats.duration.observe(time.perf_counter() - started)
+        return reply
+
+    # Everything that is not a cache hit --------------------------------------------
+
+    def _slow(self, data: bytes, source: str, tcp: bool, started: float) -> bytes | None:
+        if len(data) < 12 or data[2] & 0x80:
+            return None  # too short to answer, or a response: never reply to a reply
+        opcode = (data[2] >> 3) & 0xF
+        question = wire.read_question(data) if data[4:6] == b"\x00\x01" else None
+        echoed = data[12 : question[3]] if question else b""
+        if opcode not in (wire.OPCODE_QUERY, wire.OPCODE_NOTIFY):
+            return self._send(wire.error_reply(data, wire.NOTIMP, echoed), source, tcp, 0, started)
+        if question is None:
+            return self._send(wire.error_reply(data, wire.FORMERR), source, tcp, 0, started)
+        try:
+            query = wire.parse_query(data)
+        except wire.WireError:
+            return self._send(wire.error_reply(data, wire.FORMERR, echoed), source, tcp, 0, started)
+        rcode = self._refusal(query, source, tcp)
+        if rcode is not None:
+            reply = wire.error_reply(data, rcode, echoed, query)
+            if rcode == wire.NOERROR:  # a NOTIFY acknowledged
+                reply = reply[:2] + bytes((reply[2] | 0x04,)) + reply[3:]
+            return self._send(reply, source, tcp, 0, started)
+        qtype = query.qtype
+        name = query.qname.lower()
+        self._follower.poll()
+        if qtype == wire.IXFR:  # over UDP: our SOA tells the client to come back over TCP
+            entry = self._build(name, wire.SOA, query.edns, query.dnssec_ok)
+            assert entry is not None
+            return self._finish(data, query.question_end, entry, source, tcp, 0, started)
+        edns = (b"\x02" if query.dnssec_ok else b"\x01") if query.edns else b"\x00"
+        key = name + data[query.question_end - 4 : query.question_end] + edns
+        outcome = _HIT
+        entry = self._entries.get(key)
+        if entry is None:
+            outcome = _MISS
+            generation = self._follower.generation
+            zone = self.zone
+            entry = self._build(name, qtype, query.edns, query.dnssec_ok)
+            if entry is None:
+                reply = wire.error_reply(data, wire.REFUSED, echoed, query)
+                return self._send(reply, source, tcp, 0, started)
+            if b"\x00" not in name[:-1]:
+                with self._follower.lock:
+                    if self._follower.generation == generation and zone is self.zone:
+                        negative = entry.rcode != wire.NOERROR or entry.post is not None
+                        self.cache.put(name, key, entry, negative)
+        limit = 65535
+        if not tcp:
+            limit = min(max(query.payload, wire.MIN_PAYLOAD), wire.EDNS_PAYLOAD)
+            if not query.edns:
+                limit = wire.MIN_PAYLOAD
+        if entry.size + len(query.qname) + 4 > limit:
+            entry = answer.truncated(entry)
+        return self._finish(data, query.question_end, entry, source, tcp, outcome, started)
+
+    def _refusal(self, query: wire.Query, source: str, tcp: bool) -> int | None:
+        """The rcode for a request we do not look up, or None to look it up."""
+        if query.edns and query.edns_version != 0:
+            return wire.BADVERS
+        if query.signed:
+            return wire.REFUSED  # no TSIG keys are configured, so no signature can verify
+        if query.qtype in (wire.OPT, wire.TSIG, wire.TKEY):
+            return wire.FORMERR
+        if query.qtype in (wire.MAILA, wire.MAILB):
+            return wire.NOTIMP
+        if query.qclass not in (wire.CLASS_IN, wire.CLASS_ANY):
+            return wire.REFUSED
+        if query.opcode == wire.OPCODE_NOTIFY:  # we are the primary; acknowledge and ignore
+            return wire.NOERROR if query.qname.lower() == self.apex.zone_wire else wire.REFUSED
+        if query.qtype in (wire.AXFR, wire.IXFR):
+            if query.qtype == wire.AXFR or tcp or not self.transfer_allowed(source):
+                return wire.REFUSED  # AXFR needs TCP, where handle_tcp serves it
+            if query.qname.lower() != self.apex.zone_wire:
+                return wire.REFUSED
+        return None
+
+    def _build(self, name: bytes, qtype: int, edns: bool, dnssec_ok: bool) -> answer.Entry | None:
+        """The answer for a lowercase name, read from the store; None outside the zone."""
+        zone = self.zone
+        found = zone.find(name)
+        if found is None:
+            return None
+        sets: records.RRsets | None = {}
+        exists = found.exists
+        if found.identifier is not None:
+            with self._store.read() as txn:
+                record = self._store.get_record(txn, str(found.identifier))
+            exists = record is not None
+            if record is not None:
+                sets = records.rrsets(record.values)
+        elif name == self.apex.zone_wire:
+            sets = None
+        flag = (2 if dnssec_ok else 1) if edns else 0
+        return answer.build(self.apex, len(name), qtype, exists, sets, flag)
+
+    # Zone transfers ------------------------------------------------------------------
+
+    def handle_tcp(self, data: bytes, source: str) -> Iterator[bytes]:
+        """The reply messages to one request received over TCP (several for AXFR/IXFR)."""
+        question = None
+        if len(data) >= 12 and not data[2] & 0xF8 and data[4:6] == b"\x00\x01":
+            question = wire.read_question(data)
+        if question is None or question[1] not in (wire.AXFR, wire.IXFR):
+            reply = self.handle_wire(data, source, tcp=True)
+            if reply is not None:
+                yield reply
+            return
+        started = time.perf_counter()
+        echoed = data[12 : question[3]]
+        try:
+            query = wire.parse_query(data)
+        except wire.WireError:
+            yield wire.error_reply(data, wire.FORMERR, echoed)
+            return
+        refused = (
+            not self.transfer_allowed(source)
+            or query.qname.lower() != self.apex.zone_wire
+            or query.signed
+            or query.qclass != wire.CLASS_IN
+        )
+        if refused:
+            yield wire.error_reply(data, wire.REFUSED, echoed, query)
+            return
+        client_serial = None
+        if query.qtype == wire.IXFR:
+            client_serial = transfer.client_serial(data, query)
+            if client_serial is None:
+                yield wire.error_reply(data, wire.FORMERR, echoed, query)
+                return
+        yield from transfer.messages(self._store, self.apex, data, query, client_serial)
+        self.stats.add("tcp", wire.NOERROR, 0)
+        self.stats.duration.observe(time.perf_counter() - started)
+
+    def transfer_allowed(self, source: str) -> bool:
+        return transfer.allowed(source, self._options.transfer_networks)
+
+    # Following the change log ---------------------------------------------------------
+
+    def _load_zone(self) -> answer.Zone:
+        with self._store.read() as txn:
+            hosted = {info.prefix for info in self._store.iter_prefixes(txn)}
+        return answer.Zone(self.apex, hosted)
+
+    def _on_change(self, entry: handle_pb2.ChangeEntry | None) -> None:
+        if entry is None:
+            self.zone = self._load_zone()
+            self.cache.clear()
+            return
+        if entry.operation == _Op.PREFIX_PUT:
+            if entry.prefix.prefix not in self.zone.hosted:
+                self.zone = answer.Zone(self.apex, {*self.zone.hosted, entry.prefix.prefix})
+                self.cache.clear()  # a new prefix can take over names that mapped elsewhere
+            return
+        try:
+            identifier = parse(entry.identifier)
+        except IdnodeError:
+            return
+        labels = mapping.relative_labels(identifier)
+        self.cache.invalidate(wire.name_to_wire(".".join(labels) + "." + self.apex.zone))

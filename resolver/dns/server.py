@@ -1,0 +1,172 @@
+"""Thin UDP and TCP servers around the wire handler: they only move and frame bytes."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import struct
+import threading
+from collections.abc import Callable, Sequence
+
+from registry.store import Store
+from resolver.dns.config import DnsConfigError, DnsOptions, parse_host_port
+from resolver.dns.handler import Handler
+from resolver.follow import ChangeFollower
+
+_LENGTH = struct.Struct("!H")
+_BIND_ATTEMPTS = 20
+
+
+class DnsServer:
+    """Serves the zone on UDP and TCP at each listen address, one thread per UDP socket.
+
+    Every socket sets SO_REUSEPORT, so several worker processes can bind the same port.
+    """
+
+    def __init__(
+        self, store: Store, node_prefix: str, follower: ChangeFollower, options: DnsOptions
+    ) -> None:
+        self.node_prefix = node_prefix
+        self.options = options
+        self.handler = Handler(store, follower, options)
+        self._sockets: list[socket.socket] = []
+        self._threads: list[threading.Thread] = []
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
+        self._stopping = threading.Event()
+
+    def start(self, listen: Sequence[str]) -> list[tuple[str, int]]:
+        """Bind every "HOST:PORT" (port 0: any free port, the same for UDP and TCP) and serve.
+
+        Returns the bound (host, port) per address. Raises DnsConfigError or OSError.
+        """
+        bound = []
+        for text in listen:
+            host, port = parse_host_port(text, "dns listen")
+            udp, tcp = _bind_pair(host, port)
+            self._sockets += [udp, tcp]
+            bound.append((host, udp.getsockname()[1]))
+            self._spawn(self._serve_udp, udp)
+            self._spawn(self._serve_tcp, tcp)
+        return bound
+
+    def stop(self) -> None:
+        """Close every socket and wait for the threads to end."""
+        self._stopping.set()
+        with self._connections_lock:
+            sockets = [*self._sockets, *self._connections]
+        for sock in sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        for thread in self._threads:
+            thread.join(timeout=5)
+        for sock in sockets:
+            sock.close()
+
+    def _spawn(self, target: Callable[[socket.socket], None], sock: socket.socket) -> None:
+        thread = threading.Thread(target=target, args=(sock,), daemon=True, name="dns")
+        thread.start()
+        self._threads.append(thread)
+
+    def _serve_udp(self, sock: socket.socket) -> None:
+        handle = self.handler.handle_wire
+        receive = sock.recvfrom
+        send = sock.sendto
+        stopping = self._stopping.is_set
+        while True:
+            try:
+                data, address = receive(65535)
+            except OSError:
+                if stopping():
+                    return
+                continue
+            if not data and stopping():
+                return
+            reply = handle(data, address[0])
+            if reply is not None:
+                try:  # noqa: SIM105 - a bare try costs less than suppress() per packet
+                    send(reply, address)
+                except OSError:
+                    pass  # an unreachable client must not stop the loop
+
+    def _serve_tcp(self, listener: socket.socket) -> None:
+        while not self._stopping.is_set():
+            try:
+                connection, address = listener.accept()
+            except OSError:
+                if self._stopping.wait(0.05):
+                    return
+                continue  # out of descriptors or an aborted handshake: keep serving
+            with self._connections_lock:
+                if len(self._connections) >= self.options.max_tcp_connections:
+                    connection.close()
+                    continue
+                self._connections.add(connection)
+            threading.Thread(
+                target=self._serve_connection, args=(connection, address[0]), daemon=True,
+                name="dns-tcp",
+            ).start()  # fmt: skip
+
+    def _serve_connection(self, connection: socket.socket, source: str) -> None:
+        """Answer pipelined requests in order until the client goes quiet or away."""
+        connection.settimeout(self.options.tcp_idle_timeout_seconds)
+        try:
+            while True:
+                head = _receive(connection, 2)
+                if head is None:
+                    return
+                data = _receive(connection, _LENGTH.unpack(head)[0])
+                if data is None:
+                    return
+                for reply in self.handler.handle_tcp(data, source):
+                    connection.sendall(_LENGTH.pack(len(reply)) + reply)
+        except OSError:
+            return  # idle timeout, reset, or shutdown by stop()
+        finally:
+            with self._connections_lock:
+                self._connections.discard(connection)
+            connection.close()
+
+
+def _receive(connection: socket.socket, size: int) -> bytes | None:
+    chunks = []
+    while size:
+        chunk = connection.recv(size)
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        size -= len(chunk)
+    return b"".join(chunks)
+
+
+def _bind_pair(host: str, port: int) -> tuple[socket.socket, socket.socket]:
+    """A UDP and a TCP socket on the same port; port 0 picks one free for both."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    for _attempt in range(_BIND_ATTEMPTS):
+        udp = _socket(family, socket.SOCK_DGRAM)
+        try:
+            udp.bind((host, port))
+            chosen = udp.getsockname()[1]
+            tcp = _socket(family, socket.SOCK_STREAM)
+            try:
+                tcp.bind((host, chosen))
+                tcp.listen(128)
+            except OSError:
+                tcp.close()
+                raise
+        except OSError:
+            udp.close()
+            if port:
+                raise
+            continue
+        return udp, tcp
+    raise DnsConfigError(f"dns listen: no free port on {host} for both UDP and TCP")
+
+
+def _socket(family: socket.AddressFamily, kind: socket.SocketKind) -> socket.socket:
+    sock = socket.socket(family, kind)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    if family == socket.AF_INET6:
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+    return sock
