@@ -7,6 +7,7 @@ importing the metrics at module level here is safe.
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import signal
@@ -28,6 +29,7 @@ from resolver.grpc_resolve import ResolverService
 from resolver.grpc_server import REGISTRY, RESOLVER, GrpcServer, registry_handler, resolver_handler
 
 log = logging.getLogger("idnode.worker")
+PR_SET_PDEATHSIG = 1
 
 
 @dataclass(frozen=True)
@@ -111,8 +113,20 @@ def dns_options(config: Config) -> Any:
     )
 
 
+def _die_with_parent() -> None:
+    """Ask Linux to SIGKILL this worker when the master dies, however it dies."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        return  # not Linux: the master's SIGTERM on exit still stops the worker
+    if os.getppid() == 1:  # the master died before the request took effect
+        raise SystemExit(0)
+
+
 def run(config: Config, listen: Listen, ready: Connection) -> None:
     """Worker process entry point (spawned, never forked from an open store)."""
+    _die_with_parent()
     logs.setup(config.log_level, config.log_format)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
