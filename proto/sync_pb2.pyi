@@ -1,0 +1,154 @@
+from proto import handle_pb2 as _handle_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class AddNodeRequest(_message.Message):
+    __slots__ = ("node_prefix", "sites", "token")
+    NODE_PREFIX_FIELD_NUMBER: _ClassVar[int]
+    SITES_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    node_prefix: str
+    sites: _containers.RepeatedCompositeFieldContainer[_handle_pb2.Site]
+    token: str
+    def __init__(self, node_prefix: _Optional[str] = ..., sites: _Optional[_Iterable[_Union[_handle_pb2.Site, _Mapping]]] = ..., token: _Optional[str] = ...) -> None: ...
+
+class AddNodeResponse(_message.Message):
+    __slots__ = ("node_prefix", "token")
+    NODE_PREFIX_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    node_prefix: str
+    token: str
+    def __init__(self, node_prefix: _Optional[str] = ..., token: _Optional[str] = ...) -> None: ...
+
+class HelloRequest(_message.Message):
+    __slots__ = ("node_prefix", "log_id", "sites", "first_sequence", "last_sequence")
+    NODE_PREFIX_FIELD_NUMBER: _ClassVar[int]
+    LOG_ID_FIELD_NUMBER: _ClassVar[int]
+    SITES_FIELD_NUMBER: _ClassVar[int]
+    FIRST_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    LAST_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    node_prefix: str
+    log_id: str
+    sites: _containers.RepeatedCompositeFieldContainer[_handle_pb2.Site]
+    first_sequence: int
+    last_sequence: int
+    def __init__(self, node_prefix: _Optional[str] = ..., log_id: _Optional[str] = ..., sites: _Optional[_Iterable[_Union[_handle_pb2.Site, _Mapping]]] = ..., first_sequence: _Optional[int] = ..., last_sequence: _Optional[int] = ...) -> None: ...
+
+class HelloResponse(_message.Message):
+    __slots__ = ("acked_sequence",)
+    ACKED_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    acked_sequence: int
+    def __init__(self, acked_sequence: _Optional[int] = ...) -> None: ...
+
+class PushRequest(_message.Message):
+    __slots__ = ("node_prefix", "log_id", "entries")
+    NODE_PREFIX_FIELD_NUMBER: _ClassVar[int]
+    LOG_ID_FIELD_NUMBER: _ClassVar[int]
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    node_prefix: str
+    log_id: str
+    entries: _containers.RepeatedCompositeFieldContainer[_handle_pb2.ChangeEntry]
+    def __init__(self, node_prefix: _Optional[str] = ..., log_id: _Optional[str] = ..., entries: _Optional[_Iterable[_Union[_handle_pb2.ChangeEntry, _Mapping]]] = ...) -> None: ...
+
+class PushResponse(_message.Message):
+    __slots__ = ("acked_sequence", "snapshot_needed")
+    ACKED_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOT_NEEDED_FIELD_NUMBER: _ClassVar[int]
+    acked_sequence: int
+    snapshot_needed: bool
+    def __init__(self, acked_sequence: _Optional[int] = ..., snapshot_needed: _Optional[bool] = ...) -> None: ...
+
+class SnapshotChunk(_message.Message):
+    __slots__ = ("node_prefix", "log_id", "sequence", "records", "prefixes")
+    NODE_PREFIX_FIELD_NUMBER: _ClassVar[int]
+    LOG_ID_FIELD_NUMBER: _ClassVar[int]
+    SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    RECORDS_FIELD_NUMBER: _ClassVar[int]
+    PREFIXES_FIELD_NUMBER: _ClassVar[int]
+    node_prefix: str
+    log_id: str
+    sequence: int
+    records: _containers.RepeatedCompositeFieldContainer[_handle_pb2.Record]
+    prefixes: _containers.RepeatedCompositeFieldContainer[_handle_pb2.PrefixInfo]
+    def __init__(self, node_prefix: _Optional[str] = ..., log_id: _Optional[str] = ..., sequence: _Optional[int] = ..., records: _Optional[_Iterable[_Union[_handle_pb2.Record, _Mapping]]] = ..., prefixes: _Optional[_Iterable[_Union[_handle_pb2.PrefixInfo, _Mapping]]] = ...) -> None: ...
+
+class StatsReport(_message.Message):
+    __slots__ = ("node_prefix", "period_start", "period_end", "identifiers", "registrations", "resolutions", "enterprise_prefixes")
+    NODE_PREFIX_FIELD_NUMBER: _ClassVar[int]
+    PERIOD_START_FIELD_NUMBER: _ClassVar[int]
+    PERIOD_END_FIELD_NUMBER: _ClassVar[int]
+    IDENTIFIERS_FIELD_NUMBER: _ClassVar[int]
+    REGISTRATIONS_FIELD_NUMBER: _ClassVar[int]
+    RESOLUTIONS_FIELD_NUMBER: _ClassVar[int]
+    ENTERPRISE_PREFIXES_FIELD_NUMBER: _ClassVar[int]
+    node_prefix: str
+    period_start: int
+    period_end: int
+    identifiers: int
+    registrations: int
+    resolutions: int
+    enterprise_prefixes: int
+    def __init__(self, node_prefix: _Optional[str] = ..., period_start: _Optional[int] = ..., period_end: _Optional[int] = ..., identifiers: _Optional[int] = ..., registrations: _Optional[int] = ..., resolutions: _Optional[int] = ..., enterprise_prefixes: _Optional[int] = ...) -> None: ...
+
+class StatsAck(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class LocateRequest(_message.Message):
+    __slots__ = ("prefix",)
+    PREFIX_FIELD_NUMBER: _ClassVar[int]
+    prefix: str
+    def __init__(self, prefix: _Optional[str] = ...) -> None: ...
+
+class LocateResponse(_message.Message):
+    __slots__ = ("code", "prefix", "sites", "ttl", "takeover")
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    PREFIX_FIELD_NUMBER: _ClassVar[int]
+    SITES_FIELD_NUMBER: _ClassVar[int]
+    TTL_FIELD_NUMBER: _ClassVar[int]
+    TAKEOVER_FIELD_NUMBER: _ClassVar[int]
+    code: int
+    prefix: str
+    sites: _containers.RepeatedCompositeFieldContainer[_handle_pb2.Site]
+    ttl: int
+    takeover: bool
+    def __init__(self, code: _Optional[int] = ..., prefix: _Optional[str] = ..., sites: _Optional[_Iterable[_Union[_handle_pb2.Site, _Mapping]]] = ..., ttl: _Optional[int] = ..., takeover: _Optional[bool] = ...) -> None: ...
+
+class ListNodesRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class NodeStatus(_message.Message):
+    __slots__ = ("node_prefix", "sites", "log_id", "acked_sequence", "last_push", "reachable", "takeover", "mirrored_records", "last_stats", "snapshots")
+    NODE_PREFIX_FIELD_NUMBER: _ClassVar[int]
+    SITES_FIELD_NUMBER: _ClassVar[int]
+    LOG_ID_FIELD_NUMBER: _ClassVar[int]
+    ACKED_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    LAST_PUSH_FIELD_NUMBER: _ClassVar[int]
+    REACHABLE_FIELD_NUMBER: _ClassVar[int]
+    TAKEOVER_FIELD_NUMBER: _ClassVar[int]
+    MIRRORED_RECORDS_FIELD_NUMBER: _ClassVar[int]
+    LAST_STATS_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOTS_FIELD_NUMBER: _ClassVar[int]
+    node_prefix: str
+    sites: _containers.RepeatedCompositeFieldContainer[_handle_pb2.Site]
+    log_id: str
+    acked_sequence: int
+    last_push: int
+    reachable: bool
+    takeover: bool
+    mirrored_records: int
+    last_stats: StatsReport
+    snapshots: int
+    def __init__(self, node_prefix: _Optional[str] = ..., sites: _Optional[_Iterable[_Union[_handle_pb2.Site, _Mapping]]] = ..., log_id: _Optional[str] = ..., acked_sequence: _Optional[int] = ..., last_push: _Optional[int] = ..., reachable: _Optional[bool] = ..., takeover: _Optional[bool] = ..., mirrored_records: _Optional[int] = ..., last_stats: _Optional[_Union[StatsReport, _Mapping]] = ..., snapshots: _Optional[int] = ...) -> None: ...
+
+class ListNodesResponse(_message.Message):
+    __slots__ = ("nodes",)
+    NODES_FIELD_NUMBER: _ClassVar[int]
+    nodes: _containers.RepeatedCompositeFieldContainer[NodeStatus]
+    def __init__(self, nodes: _Optional[_Iterable[_Union[NodeStatus, _Mapping]]] = ...) -> None: ...
