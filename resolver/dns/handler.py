@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterator
 
 import metrics
 from proto import handle_pb2
+from registry import errors
 from registry.errors import IdnodeError
 from registry.identifier import parse
 from registry.store import Store
@@ -20,6 +22,29 @@ _Op = handle_pb2.ChangeEntry.Operation
 _SIMPLE_COUNTS = b"\x00\x01\x00\x00\x00\x00\x00"  # QDCOUNT 1, ANCOUNT 0, NSCOUNT 0, ARCOUNT hi
 _MISS = 1
 _HIT = 2
+_log = logging.getLogger(__name__)
+
+ERROR_RCODES: dict[type[IdnodeError], int] = {
+    errors.IdnodeError: wire.SERVFAIL,
+    errors.InvalidIdentifier: wire.NXDOMAIN,  # no identifier has that name
+    errors.InvalidValue: wire.SERVFAIL,
+    errors.InvalidRequest: wire.FORMERR,
+    errors.HandleNotFound: wire.NXDOMAIN,
+    errors.HandleAlreadyExists: wire.SERVFAIL,
+    errors.ValueNotFound: wire.NOERROR,  # the name exists, the data does not: NODATA
+    errors.ValueAlreadyExists: wire.SERVFAIL,
+    errors.PrefixNotFound: wire.NXDOMAIN,
+    errors.PrefixAlreadyExists: wire.SERVFAIL,
+    errors.NotResponsible: wire.REFUSED,
+    errors.Referred: wire.REFUSED,
+    errors.PermissionDenied: wire.REFUSED,
+    errors.AuthenticationRequired: wire.REFUSED,
+    errors.AuthenticationFailed: wire.REFUSED,
+    errors.TooLarge: wire.SERVFAIL,
+    errors.StoreError: wire.SERVFAIL,
+    errors.Unavailable: wire.SERVFAIL,
+}
+"""The rcode each domain error becomes when it escapes a lookup (a test checks it is complete)."""
 
 
 class Handler:
@@ -96,10 +121,16 @@ class Handler:
                     return self._finish(data, qend, entry, source, tcp, _HIT, started)
         try:
             return self._slow(data, source, tcp, started)
+        except IdnodeError as error:
+            rcode = ERROR_RCODES.get(type(error), wire.SERVFAIL)
         except Exception:  # a bad request is answered and the server stays up
-            if size < 12 or data[2] & 0x80:
-                return None
-            return self._send(wire.error_reply(data, wire.SERVFAIL), source, tcp, 0, started)
+            _log.exception("DNS request failed")
+            rcode = wire.SERVFAIL
+        if size < 12 or data[2] & 0x80:
+            return None
+        question = wire.read_question(data) if data[4:6] == b"\x00\x01" else None
+        echoed = data[12 : question[3]] if question else b""
+        return self._send(wire.error_reply(data, rcode, echoed), source, tcp, 0, started)
 
     def _finish(
         self,
