@@ -221,6 +221,24 @@ def _local_parsers(commands: Any) -> None:
     backup.add_argument("--data-dir", default=os.environ.get("IDNODE_DATA_DIR", "var"))
     backup.set_defaults(run=c.backup)
 
+    restore = commands.add_parser(
+        "restore", help="restore a backup into an empty data dir",
+        description="Verify the backup SRC, then copy it into --data-dir, which must hold no "
+        "store yet: live data is never overwritten.",
+    )  # fmt: skip
+    restore.add_argument("source", metavar="SRC")
+    restore.add_argument("--data-dir", default=os.environ.get("IDNODE_DATA_DIR", "var"))
+    restore.set_defaults(run=c.restore)
+
+    verify = commands.add_parser(
+        "verify", help="check a data dir or backup for consistency",
+        description="Check that every record, prefix and change-log entry parses, the change "
+        "log is contiguous, and records agree with their newest change. Exit 1 on problems.",
+    )  # fmt: skip
+    verify.add_argument("--data-dir", default=os.environ.get("IDNODE_DATA_DIR", "var"))
+    verify.add_argument("--json", action="store_true", help="print one JSON document")
+    verify.set_defaults(run=c.verify)
+
 
 if __name__ == "__main__":
     sys.exit(main())

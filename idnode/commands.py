@@ -14,6 +14,9 @@ import grpc
 from idnode import client, importer
 from idnode.progress import Progress
 from proto import handle_pb2, registry_pb2, resolver_pb2
+from registry import verify as verify_store
+from registry.errors import IdnodeError
+from registry.store import Store
 
 MAX_REFERRALS = 8
 EXIT_FAILED = 1
@@ -254,7 +257,6 @@ def whoami(args: argparse.Namespace, opened: grpc.Channel) -> int:
 
 
 def dns_name(args: argparse.Namespace) -> int:
-    from registry.errors import IdnodeError
     from resolver.dns import dns_name as name_of
 
     try:
@@ -274,26 +276,102 @@ def dns_name(args: argparse.Namespace) -> int:
 
 
 def backup(args: argparse.Namespace) -> int:
-    from registry.errors import IdnodeError
-    from registry.store import Store
-
     if os.path.exists(args.dest) and os.listdir(args.dest):
         print(f"idnode: backup destination {args.dest} is not empty", file=sys.stderr)
         return EXIT_USAGE
-    if not os.path.exists(os.path.join(args.data_dir, "data.mdb")):
-        print(f"idnode: no store in {args.data_dir} (--data-dir)", file=sys.stderr)
+    store = _open_existing(args.data_dir)
+    if store is None:
         return EXIT_USAGE
     try:
-        store = Store(args.data_dir)
         progress = Progress("backup", 0, "bytes")
         store.copy_to(args.dest, lambda done, total: _progress_bytes(progress, done, total))
         progress.finish()
-        store.close()
     except IdnodeError as error:
         print(f"idnode: {error}", file=sys.stderr)
         return EXIT_FAILED
+    finally:
+        store.close()
     print(f"backup written to {args.dest}")
     return 0
+
+
+def restore(args: argparse.Namespace) -> int:
+    target = os.path.join(args.data_dir, "data.mdb")
+    if os.path.exists(target):
+        print(
+            f"idnode: {args.data_dir} already holds a store; restore only into an empty data dir",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    source = _open_existing(args.source)
+    if source is None:
+        return EXIT_USAGE
+    try:
+        report = verify_store.verify(source)
+    finally:
+        source.close()
+    if not report.ok:
+        print(f"idnode: backup {args.source} fails verification:", file=sys.stderr)
+        for problem in report.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return EXIT_FAILED
+    os.makedirs(args.data_dir, exist_ok=True)
+    partial = target + ".restoring"
+    total = os.path.getsize(os.path.join(args.source, "data.mdb"))
+    progress = Progress("restore", total, "bytes")
+    with open(os.path.join(args.source, "data.mdb"), "rb") as src, open(partial, "wb") as dst:
+        while chunk := src.read(1 << 20):
+            dst.write(chunk)
+            progress.advance(len(chunk))
+        dst.flush()
+        os.fsync(dst.fileno())
+    os.replace(partial, target)
+    progress.finish()
+    print(
+        f"restored {report.records} identifiers (change log up to {report.last_sequence}) "
+        f"into {args.data_dir}"
+    )
+    return 0
+
+
+def verify(args: argparse.Namespace) -> int:
+    store = _open_existing(args.data_dir)
+    if store is None:
+        return EXIT_USAGE
+    try:
+        progress = Progress("verify", 0, "records")
+        report = verify_store.verify(store, progress.update)
+        progress.finish()
+    finally:
+        store.close()
+    document = {
+        "ok": report.ok,
+        "records": report.records,
+        "prefixes": report.prefixes,
+        "accounts": report.accounts,
+        "changes": report.changes,
+        "first_sequence": report.first_sequence,
+        "last_sequence": report.last_sequence,
+        "problems": report.problems,
+    }
+    verdict = "consistent" if report.ok else f"{len(report.problems)} problem(s)"
+    text = (
+        f"{args.data_dir}: {verdict}: {report.records} records, {report.prefixes} prefixes, "
+        f"{report.changes} changes ({report.first_sequence}..{report.last_sequence})"
+    )
+    _emit(args, document, "\n".join([text, *(f"  {p}" for p in report.problems)]))
+    return 0 if report.ok else EXIT_FAILED
+
+
+def _open_existing(data_dir: str) -> Store | None:
+    if not os.path.exists(os.path.join(data_dir, "data.mdb")):
+        print(f"idnode: no store in {data_dir}", file=sys.stderr)
+        return None
+    try:
+        return Store(data_dir)
+    except IdnodeError as error:
+        print(f"idnode: cannot open {data_dir}: {error}", file=sys.stderr)
+        return None
 
 
 def _progress_bytes(progress: Progress, done: int, total: int) -> None:

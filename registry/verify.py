@@ -1,0 +1,138 @@
+"""Consistency checks of a data dir: every record parses, the change log is whole and agrees."""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import lmdb
+from google.protobuf.message import DecodeError
+
+from proto import handle_pb2
+from registry import values
+from registry.errors import IdnodeError
+from registry.identifier import parse, parse_prefix
+from registry.store import Store
+
+MAX_PROBLEMS = 100
+RECENT_CHANGES = 200_000
+_SEQ = struct.Struct(">Q")
+_DELETE = handle_pb2.ChangeEntry.DELETE
+
+
+@dataclass
+class Report:
+    records: int = 0
+    prefixes: int = 0
+    accounts: int = 0
+    changes: int = 0
+    first_sequence: int = 0
+    last_sequence: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    def problem(self, text: str) -> None:
+        if len(self.problems) < MAX_PROBLEMS:
+            self.problems.append(text)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def verify(store: Store, progress: Callable[[int], None] = lambda n: None) -> Report:
+    """Check one read snapshot of `store`; problems are listed, never repaired."""
+    report = Report()
+    with store.read() as txn:
+        latest = _check_changelog(store, txn, report)
+        # With the whole history at hand, every record must come from some change.
+        complete = report.first_sequence <= 1 and report.last_sequence <= RECENT_CHANGES
+        with txn.cursor(db=store.records) as cursor:
+            for key, raw in cursor:
+                report.records += 1
+                if report.records % 10_000 == 0:
+                    progress(report.records)
+                identifier = bytes(key).decode("utf-8", "replace")
+                _check_record(identifier, bytes(raw), latest, report)
+                if complete and identifier not in latest:
+                    report.problem(f"record {identifier} has no change-log entry")
+        for identifier, entry in latest.items():
+            stored = txn.get(identifier.encode(), db=store.records)
+            if entry.operation == _DELETE and stored is not None:
+                report.problem(f"{identifier}: the change log says deleted, but the record exists")
+            elif entry.operation != _DELETE and stored is None:
+                report.problem(f"{identifier}: the change log has it, but the record is missing")
+        with txn.cursor(db=store.prefixes) as cursor:
+            for key, raw in cursor:
+                report.prefixes += 1
+                _check_prefix(bytes(key).decode("utf-8", "replace"), bytes(raw), report)
+        report.accounts = int(txn.stat(store.accounts)["entries"])
+    progress(report.records)
+    return report
+
+
+def _check_changelog(
+    store: Store, txn: lmdb.Transaction, report: Report
+) -> dict[str, handle_pb2.ChangeEntry]:
+    """Keys contiguous and matching their entries; returns the newest entry of each identifier
+    changed in the last RECENT_CHANGES (memory stays bounded however long the log is)."""
+    latest: dict[str, handle_pb2.ChangeEntry] = {}
+    expected = 0
+    compare_from = store.last_sequence(txn) - RECENT_CHANGES
+    with txn.cursor(db=store.changelog) as cursor:
+        for key, raw in cursor:
+            sequence = _SEQ.unpack(bytes(key))[0]
+            if expected and sequence != expected:
+                report.problem(f"change log jumps from {expected - 1} to {sequence}")
+            if not report.first_sequence:
+                report.first_sequence = sequence
+            expected = sequence + 1
+            report.changes += 1
+            try:
+                entry = handle_pb2.ChangeEntry.FromString(bytes(raw))
+            except DecodeError:
+                report.problem(f"change {sequence} does not parse")
+                continue
+            if entry.sequence != sequence:
+                report.problem(f"change {sequence} carries sequence {entry.sequence}")
+            if entry.operation != handle_pb2.ChangeEntry.PREFIX_PUT and sequence > compare_from:
+                latest[entry.identifier] = entry
+    report.last_sequence = store.last_sequence(txn)
+    if expected and report.last_sequence != expected - 1:
+        report.problem(
+            f"meta sequence {report.last_sequence} differs from the newest change {expected - 1}"
+        )
+    return latest
+
+
+def _check_record(
+    key: str, raw: bytes, latest: dict[str, handle_pb2.ChangeEntry], report: Report
+) -> None:
+    try:
+        identifier = parse(key)
+    except IdnodeError as error:
+        report.problem(f"record key {key!r}: {error}")
+        return
+    if str(identifier) != key:
+        report.problem(f"record key {key!r} is not canonical")
+    try:
+        record = handle_pb2.Record.FromString(raw)
+    except DecodeError:
+        report.problem(f"record {key} does not parse")
+        return
+    try:
+        values.normalise(record.values, 0)
+    except IdnodeError as error:
+        report.problem(f"record {key}: {error}")
+    entry = latest.get(key)
+    if entry is not None and list(entry.record.values) != list(record.values):
+        report.problem(f"record {key} differs from its newest change-log entry")
+
+
+def _check_prefix(key: str, raw: bytes, report: Report) -> None:
+    try:
+        info = handle_pb2.PrefixInfo.FromString(raw)
+        if parse_prefix(key) != key or info.prefix != key:
+            report.problem(f"prefix entry {key!r} is not canonical or does not match its key")
+    except (DecodeError, IdnodeError) as error:
+        report.problem(f"prefix entry {key!r}: {error}")
