@@ -100,38 +100,59 @@ class Store:
         if not options.readonly:
             os.makedirs(path, exist_ok=True)
         with _translated():
-            self.env = lmdb.open(
-                path,
-                map_size=options.map_size_bytes,
-                max_dbs=MAX_DBS,
-                sync=options.durable,
-                metasync=options.durable,
-                readonly=options.readonly,
-                max_readers=options.max_readers,
-                readahead=False,
-                subdir=True,
-            )
-            create = not options.readonly
-            self.records = self.env.open_db(b"records", create=create)
-            self.prefixes = self.env.open_db(b"prefixes", create=create)
-            self.accounts = self.env.open_db(b"accounts", create=create)
-            self.tokens = self.env.open_db(b"tokens", create=create)
-            self.changelog = self.env.open_db(b"changelog", create=create)
-            self.cursors = self.env.open_db(b"cursors", create=create)
-            self.meta = self.env.open_db(b"meta", create=create)
+            map_size = options.map_size_bytes
+            for _attempt in range(32):
+                try:
+                    self._open(path, options, map_size)
+                    break
+                except lmdb.MapResizedError:
+                    # Another process grew the data past the size this one opened with:
+                    # adopt the size that process recorded (0: take it from the file).
+                    map_size = 0
+            else:
+                raise StoreError(f"data dir {path}: the map kept growing while it was opened")
         if not options.readonly:
             self._check_schema()
 
+    def _open(self, path: str, options: StoreOptions, map_size: int) -> None:
+        self.env = lmdb.open(
+            path,
+            map_size=map_size,
+            max_dbs=MAX_DBS,
+            sync=options.durable,
+            metasync=options.durable,
+            readonly=options.readonly,
+            max_readers=options.max_readers,
+            readahead=False,
+            subdir=True,
+        )
+        try:
+            self._open_dbs(create=not options.readonly)
+        except BaseException:
+            self.env.close()
+            raise
+
+    def _open_dbs(self, create: bool) -> None:
+        self.records = self.env.open_db(b"records", create=create)
+        self.prefixes = self.env.open_db(b"prefixes", create=create)
+        self.accounts = self.env.open_db(b"accounts", create=create)
+        self.tokens = self.env.open_db(b"tokens", create=create)
+        self.changelog = self.env.open_db(b"changelog", create=create)
+        self.cursors = self.env.open_db(b"cursors", create=create)
+        self.meta = self.env.open_db(b"meta", create=create)
+
     def _check_schema(self) -> None:
-        with _translated(), self.env.begin(write=True) as txn:
-            found = txn.get(b"schema", db=self.meta)
+        def work(batch: WriteBatch) -> None:  # through write(): it adopts or grows the map
+            found = batch.get_meta("schema")
             if found is None:
-                txn.put(b"schema", SCHEMA_VERSION, db=self.meta)
+                batch.put_meta("schema", SCHEMA_VERSION)
             elif found != SCHEMA_VERSION:
                 raise StoreError(
                     f"data dir {self.path} has schema version {found.decode()}, "
                     f"this build reads {SCHEMA_VERSION.decode()}"
                 )
+
+        self.write(work)
 
     def close(self) -> None:
         self.env.close()
