@@ -36,6 +36,8 @@ class AnswerCache(Generic[K, V]):
 
     def put(self, key: K, value: V, negative: bool = False) -> None:
         with self._lock:
+            # One answer per key: a stale entry of the other kind would shadow this one.
+            (self._positive if negative else self._negative).pop(key, None)
             (self._negative if negative else self._positive)[key] = value
 
     def invalidate(self, key: K) -> None:
