@@ -56,7 +56,7 @@ def authenticate(store: Store, token: str) -> Account:
         raw = txn.get(bytes(name), db=store.accounts) if name is not None else None
     if raw is None:
         raise AuthenticationFailed("the bearer token is not valid")
-    return Account.FromString(raw)
+    return Account.FromString(bytes(raw))
 
 
 def may_write(account: Account | None, owner: str) -> bool:

@@ -123,7 +123,7 @@ class Registry:
             raise Referred(f"prefix {home.prefix} is served by its enterprise node", referral)
         if raw is None:
             raise HandleNotFound(f"identifier {key} not found")
-        record = Record.FromString(raw)
+        record = Record.FromString(bytes(raw))
         record.identifier = key
         return record
 

@@ -260,22 +260,22 @@ class Store:
             if not cursor.set_range(sequence_key(after + 1)):
                 return
             for count, (_key, value) in enumerate(cursor, start=1):
-                yield handle_pb2.ChangeEntry.FromString(value)
+                yield handle_pb2.ChangeEntry.FromString(bytes(value))
                 if limit is not None and count >= limit:
                     return
 
     def get_record(self, txn: lmdb.Transaction, key: str) -> handle_pb2.Record | None:
         raw = txn.get(key.encode(), db=self.records)
-        return handle_pb2.Record.FromString(raw) if raw is not None else None
+        return handle_pb2.Record.FromString(bytes(raw)) if raw is not None else None
 
     def get_prefix(self, txn: lmdb.Transaction, prefix: str) -> handle_pb2.PrefixInfo | None:
         raw = txn.get(prefix.encode(), db=self.prefixes)
-        return handle_pb2.PrefixInfo.FromString(raw) if raw is not None else None
+        return handle_pb2.PrefixInfo.FromString(bytes(raw)) if raw is not None else None
 
     def iter_prefixes(self, txn: lmdb.Transaction) -> Iterator[handle_pb2.PrefixInfo]:
         with txn.cursor(db=self.prefixes) as cursor:
             for _key, value in cursor:
-                yield handle_pb2.PrefixInfo.FromString(value)
+                yield handle_pb2.PrefixInfo.FromString(bytes(value))
 
     def iter_records(
         self, txn: lmdb.Transaction, start: bytes = b"", stop_prefix: bytes = b""
@@ -284,10 +284,11 @@ class Store:
         with txn.cursor(db=self.records) as cursor:
             if not cursor.set_range(start):
                 return
-            for key, value in cursor:
+            for raw_key, value in cursor:
+                key = bytes(raw_key)  # bytes already (buffers=False): no copy, for the types
                 if not key.startswith(stop_prefix):
                     return
-                yield key.decode(), handle_pb2.Record.FromString(value)
+                yield key.decode(), handle_pb2.Record.FromString(bytes(value))
 
     def record_count(self, txn: lmdb.Transaction) -> int:
         return int(txn.stat(self.records)["entries"])
@@ -380,7 +381,7 @@ class WriteBatch:
 
     def get_account(self, name: str) -> handle_pb2.Account | None:
         raw = self.txn.get(name.encode(), db=self.store.accounts)
-        return handle_pb2.Account.FromString(raw) if raw is not None else None
+        return handle_pb2.Account.FromString(bytes(raw)) if raw is not None else None
 
     def put_token(self, token_hash: bytes, account_name: str) -> None:
         self.txn.put(token_hash, account_name.encode(), db=self.store.tokens)
