@@ -34,6 +34,7 @@ class DnsServer:
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
         self._stopping = threading.Event()
+        self.bound: list[tuple[str, int]] = []
 
     def start(self, listen: Sequence[str]) -> list[tuple[str, int]]:
         """Bind every "HOST:PORT" (port 0: any free port, the same for UDP and TCP) and serve.
@@ -46,6 +47,7 @@ class DnsServer:
             udp, tcp = _bind_pair(host, port)
             self._sockets += [udp, tcp]
             bound.append((host, udp.getsockname()[1]))
+            self.bound.append(bound[-1])
             self._spawn(self._serve_udp, udp)
             self._spawn(self._serve_tcp, tcp)
         return bound
