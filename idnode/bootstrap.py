@@ -91,7 +91,7 @@ def start_singletons(config: Config, store: Store, listen: Any) -> Singletons:
     metrics.on_flush(lambda: sample_store(store))
     started = Singletons(metrics_address=f"[{host}]:{port}" if ":" in host else f"{host}:{port}")
     started.services.append(_Flusher())
-    sync = upstream.start(config, store)
+    sync = upstream.start(config, store, listen)
     if sync is not None:
         started.services.append(sync)
     if listen.dns and config.dns.notify:
