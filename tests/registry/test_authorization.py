@@ -286,3 +286,19 @@ def test_new_tokens_are_long_and_distinct() -> None:
 
     assert len(tokens) == 100
     assert all(len(t) >= 40 and t.startswith("idn_") for t in tokens)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="may_read_restricted goes by the caller's own prefixes, not by who owns the prefix: "
+    "an enterprise reads the restricted values of a sub-enterprise allocated under its prefix, "
+    "although it may not write there",
+)
+def test_enterprise_may_not_read_restricted_values_of_a_sub_enterprise(
+    registry: Registry, admin: Account, account_a: Account
+) -> None:
+    sub = registry.create_enterprise(admin, parent="88.118.8")
+
+    with pytest.raises(PermissionDenied):
+        registry.create(account_a, f"{sub.prefix}/x", [HandleValue(index=1, type="URL")])
+    assert accounts.may_read_restricted(account_a, sub.prefix) is False

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from proto import handle_pb2
 from registry import values
@@ -165,3 +167,40 @@ def test_is_public_when_public_read_absent_or_true() -> None:
     assert values.is_public(value())
     assert values.is_public(value(public_read=True))
     assert not values.is_public(value(public_read=False))
+
+
+# Properties -------------------------------------------------------------------------
+
+_types = st.text(
+    alphabet=st.characters(codec="utf-8", categories=["L", "N", "P", "S"]), min_size=1, max_size=20
+)
+_value_lists = st.lists(
+    st.builds(
+        lambda index, type, data, ttl, public: HandleValue(
+            index=index, type=type, data=data, ttl=ttl, public_read=public
+        ),
+        st.integers(1, values.MAX_INDEX),
+        _types,
+        st.binary(max_size=64),
+        st.none() | st.integers(0, 2**32 - 1),
+        st.none() | st.booleans(),
+    ),
+    max_size=8,
+    unique_by=lambda v: v.index,
+)
+
+
+@settings(max_examples=200)
+@given(_value_lists, st.integers(0, 2**40), st.integers(0, 2**40))
+def test_normalise_is_idempotent_and_content_does_not_depend_on_the_time(
+    given_values: list[Any], first: int, second: int
+) -> None:
+    once = values.normalise(given_values, first)
+
+    assert values.normalise(once, first) == once
+    assert values.same_content(once, values.normalise(given_values, second))
+    assert [v.index for v in once] == sorted(v.index for v in given_values)
+    assert all(v.HasField("ttl") for v in once)
+    assert [values.is_public(v) for v in once] == [
+        values.is_public(v) for v in sorted(given_values, key=lambda v: v.index)
+    ]
