@@ -31,11 +31,14 @@ class Notifier:
     """Watches the change log and tells each secondary when the SOA serial moved.
 
     Run it in one process only. A burst of changes yields one NOTIFY per
-    secondary; an unanswered NOTIFY is sent again after 1, 2, 4 and 8 seconds.
+    secondary; an unanswered NOTIFY is sent again after 1, 2, 4, 8 and 16 seconds.
     """
 
-    def __init__(self, store: Store, options: DnsOptions) -> None:
+    def __init__(
+        self, store: Store, options: DnsOptions, first_retry_seconds: float = FIRST_RETRY_SECONDS
+    ) -> None:
         self._store = store
+        self._first_retry_seconds = first_retry_seconds
         self._apex = records.Apex(options.zone, options.nameservers)
         self._targets = [_Target(parse_host_port(t, "notify")) for t in options.notify]
         self._stop = threading.Event()
@@ -94,7 +97,7 @@ class Notifier:
         question = self._apex.zone_wire + wire.U16.pack(wire.SOA) + wire.U16.pack(wire.CLASS_IN)
         message = header + question + self._apex.soa_rr(sequence, b"\xc0\x0c")
         target.attempts += 1
-        target.next_send = time.monotonic() + FIRST_RETRY_SECONDS * 2 ** (target.attempts - 1)
+        target.next_send = time.monotonic() + self._first_retry_seconds * 2 ** (target.attempts - 1)
         try:
             self._sockets[target.family].sendto(message, target.address)
             self.sent += 1

@@ -95,7 +95,7 @@ segments = st.from_regex(r"[A-Za-z0-9-]{1,6}", fullmatch=True)
 prefixes = st.lists(segments, min_size=2, max_size=8).map(".".join)
 suffixes = st.one_of(
     st.text(
-        alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x7f"),
+        alphabet=st.characters(exclude_categories=["Cs"], exclude_characters="\x7f"),
         min_size=1,
         max_size=120,
     ).filter(lambda s: not any(ord(c) < 32 for c in s)),
