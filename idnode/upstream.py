@@ -2,22 +2,284 @@
 
 from __future__ import annotations
 
+import argparse
+import json
+import os
+import sys
+import time
 from typing import Any
 
-from idnode.config import Config
+from idnode.config import Config, split_host_port
+from proto import handle_pb2
 from registry.store import Store
 
+STATUS_FILE = "sync-status.json"
+DEFAULT_TOPLEVEL = "127.0.0.1:8700"
+WILDCARD_HOSTS = ("0.0.0.0", "::", "")
 
-def start(config: Config, store: Store) -> Any | None:
+
+def start(config: Config, store: Store, listen: Any = None) -> Any | None:
     """Start the upstream sync in the master when `config.upstream` is set (has stop())."""
-    return None
+    if not config.upstream:
+        return None
+    if not config.upstream_token:
+        raise SystemExit("idnode: config key 'upstream_token' is required with 'upstream'")
+    from sync.pusher import Pusher
+
+    pusher = Pusher(
+        store,
+        config.node_prefix.lower(),
+        config.upstream,
+        config.upstream_token,
+        sites=_sites(listen),
+        resolutions=_resolutions_total,
+        status_path=os.path.join(config.data_dir, "run", STATUS_FILE),
+    )
+    pusher.start()
+    return pusher
+
+
+def _sites(listen: Any) -> list[handle_pb2.Site]:
+    """Where this node serves, as announced upstream; wildcard addresses say nothing."""
+    if listen is None:
+        return []
+    dns = [a for a in listen.dns if split_host_port(a)[0].strip("[]") not in WILDCARD_HOSTS]
+    return [
+        handle_pb2.Site(grpc_address=address, dns_address=dns[0] if dns else "")
+        for address in listen.grpc
+        if split_host_port(address)[0].strip("[]") not in WILDCARD_HOSTS
+    ]
+
+
+def _resolutions_total() -> int:
+    """Resolve requests answered by every worker so far (from the multiprocess metrics)."""
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not directory:
+        return 0
+    from prometheus_client import CollectorRegistry
+    from prometheus_client.multiprocess import MultiProcessCollector
+
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry, directory)  # type: ignore[no-untyped-call]
+    total = 0.0
+    for family in registry.collect():
+        if family.name == "idnode_resolve_requests":
+            total += sum(s.value for s in family.samples if s.name.endswith("_total"))
+    return int(total)
 
 
 def referrer(config: Config) -> Any | None:
     """The Referrer workers use for prefixes outside the node prefix (asks the upstream)."""
-    return None
+    if not config.upstream:
+        return None
+    from sync.referrer import UpstreamReferrer
+
+    return UpstreamReferrer(config.upstream)
+
+
+# Command line ---------------------------------------------------------------------
 
 
 def add_parsers(commands: Any) -> None:
     """Add `idnode toplevel …` and `idnode status` to the command line."""
-    del commands
+    toplevel = commands.add_parser(
+        "toplevel", help="run the reference national top-level node",
+        description="Run the reference top-level node: prefix homing and referral, mirrors of "
+        "the secondary nodes' records, emergency takeover. The administrator token comes from "
+        "IDNODE_ADMIN_TOKEN (or is made and shown once).",
+    )  # fmt: skip
+    toplevel.add_argument(
+        "--data-dir", default=os.environ.get("IDNODE_TOPLEVEL_DATA_DIR", "var-toplevel")
+    )
+    toplevel.add_argument(
+        "--grpc-listen", metavar="HOST:PORT", action="append",
+        help=f"gRPC address, repeatable (default {DEFAULT_TOPLEVEL})",
+    )  # fmt: skip
+    toplevel.add_argument(
+        "--probe-interval", type=float, default=2.0, metavar="SECONDS",
+        help="seconds between health probes of each node's gRPC site (default 2)",
+    )  # fmt: skip
+    toplevel.add_argument(
+        "--probe-failures", type=int, default=2, metavar="N",
+        help="consecutive failed probes before takeover starts (default 2)",
+    )  # fmt: skip
+    toplevel.add_argument("--log-format", choices=["text", "json"], default="text")
+    toplevel.add_argument(
+        "--log-level", choices=["debug", "info", "warning", "error"], default="info"
+    )
+    toplevel.set_defaults(run=_run_toplevel)
+    node = toplevel.add_subparsers(title="commands", metavar="COMMAND").add_parser(
+        "node", help="manage the homed secondary nodes", description="Manage homed nodes."
+    )
+    node_commands = node.add_subparsers(title="commands", metavar="COMMAND")
+    add = _client(node_commands, "add", "home a node prefix and print the node's credential")
+    add.add_argument("node_prefix", metavar="NODE_PREFIX")
+    add.add_argument("--grpc-site", default="", metavar="HOST:PORT", help="the node's gRPC address")
+    add.add_argument("--dns-site", default="", metavar="HOST:PORT", help="the node's DNS address")
+    add.add_argument(
+        "--node-token", default="", help="restore this credential instead of a new one"
+    )
+    add.set_defaults(run=_node_add)
+    listing = _client(node_commands, "list", "homed nodes with sync position and health")
+    listing.set_defaults(run=_node_list)
+
+    status = commands.add_parser(
+        "status", help="sync position, lag and upstream health of a node",
+        description="Show this node's upward sync: the acknowledged sequence, how far the "
+        "change log is ahead, the lag, and whether the upstream answers. Reads the data dir.",
+    )  # fmt: skip
+    status.add_argument("--data-dir", default=os.environ.get("IDNODE_DATA_DIR", "var"))
+    status.add_argument("--json", action="store_true", help="print one JSON document")
+    status.set_defaults(run=_status)
+
+
+def _client(commands: Any, name: str, help_text: str) -> argparse.ArgumentParser:
+    sub: argparse.ArgumentParser = commands.add_parser(name, help=help_text, description=help_text)
+    sub.add_argument(
+        "--server", metavar="HOST:PORT",
+        default=os.environ.get("IDNODE_UPSTREAM", DEFAULT_TOPLEVEL),
+        help=f"the top-level node (default $IDNODE_UPSTREAM or {DEFAULT_TOPLEVEL})",
+    )  # fmt: skip
+    sub.add_argument("--token", help="administrator token (default $IDNODE_TOKEN)")
+    sub.add_argument("--json", action="store_true", help="print one JSON document")
+    sub.add_argument("--timeout", type=float, default=10.0, help="seconds per call")
+    return sub
+
+
+def _run_toplevel(args: argparse.Namespace) -> int:
+    from idnode import toplevel
+
+    return toplevel.main(args)
+
+
+def _node_add(args: argparse.Namespace) -> int:
+    from proto import sync_pb2
+
+    site = handle_pb2.Site(grpc_address=args.grpc_site, dns_address=args.dns_site)
+    request = sync_pb2.AddNodeRequest(
+        node_prefix=args.node_prefix,
+        sites=[site] if args.grpc_site else [],
+        token=args.node_token,
+    )
+    reply = _call(args, "AddNode", request)
+    if reply is None:
+        return 1
+    _emit(
+        args,
+        {"node_prefix": reply.node_prefix, "token": reply.token},
+        f"node prefix: {reply.node_prefix}\n"
+        f"node credential (shown once; stored only hashed): {reply.token}\n"
+        f"use it as: idnode serve --upstream {args.server} --upstream-token <token>",
+    )
+    return 0
+
+
+def _node_list(args: argparse.Namespace) -> int:
+    from google.protobuf import json_format
+
+    from proto import sync_pb2
+
+    reply = _call(args, "ListNodes", sync_pb2.ListNodesRequest())
+    if reply is None:
+        return 1
+    nodes = [json_format.MessageToDict(n, preserving_proto_field_name=True) for n in reply.nodes]
+    lines = [
+        f"{n.node_prefix:<16} acked {n.acked_sequence:<10} records {n.mirrored_records:<10} "
+        f"{'TAKEOVER' if n.takeover else 'reachable' if n.reachable else 'unreachable'}  "
+        f"{', '.join(s.grpc_address for s in n.sites) or '(no site)'}"
+        for n in reply.nodes
+    ]
+    _emit(args, {"nodes": nodes}, "\n".join(lines) or "no nodes homed")
+    return 0
+
+
+def _call(args: argparse.Namespace, method: str, request: Any) -> Any:
+    import grpc
+
+    from idnode import client
+    from proto import sync_pb2_grpc
+
+    token = client.resolve_token(args.token)
+    try:
+        with client.channel(args.server) as opened:
+            stub = sync_pb2_grpc.TopLevelStub(opened)
+            return getattr(stub, method)(
+                request, metadata=client.metadata(token), timeout=args.timeout
+            )
+    except grpc.RpcError as error:
+        message = client.describe(error, args.server)
+        if args.json:
+            print(json.dumps({"error": message}))
+        else:
+            print(f"idnode: {message}", file=sys.stderr)
+        return None
+
+
+def _emit(args: argparse.Namespace, document: dict[str, Any], text: str) -> None:
+    print(json.dumps(document) if args.json else text)
+
+
+def _status(args: argparse.Namespace) -> int:
+    from registry.errors import IdnodeError
+    from registry.store import StoreOptions
+    from sync.pusher import CURSOR
+
+    if not os.path.exists(os.path.join(args.data_dir, "data.mdb")):
+        print(f"idnode: no node data in {args.data_dir}", file=sys.stderr)
+        return 2
+    try:
+        store = Store(args.data_dir, StoreOptions(readonly=True))
+    except IdnodeError as error:
+        print(f"idnode: {error}", file=sys.stderr)
+        return 2
+    try:
+        with store.read() as txn:
+            last = store.last_sequence(txn)
+            acked = store.get_cursor(txn, CURSOR)
+            pending = next(store.changes_since(txn, acked, 1), None)
+            node_prefix = (store.get_meta(txn, "node_prefix") or b"").decode()
+    finally:
+        store.close()
+    lag = max(0.0, time.time() - pending.timestamp_ns / 1e9) if pending is not None else 0.0
+    document: dict[str, Any] = {
+        "node_prefix": node_prefix,
+        "last_sequence": last,
+        "acked_sequence": acked,
+        "pending_entries": max(0, last - acked),
+        "lag_seconds": round(lag, 3),
+        "upstream": _health(args.data_dir),
+    }
+    upstream = document["upstream"]
+    text = (
+        f"node {node_prefix}: change log at {last}, upstream acknowledged {acked} "
+        f"({document['pending_entries']} pending, lag {lag:.1f} s)\n"
+        f"upstream {upstream.get('address') or '(none)'}: {upstream['health']}"
+        + (f" — {upstream['error']}" if upstream.get("error") else "")
+    )
+    _emit(args, document, text)
+    return 0
+
+
+def _health(data_dir: str) -> dict[str, Any]:
+    """The running pusher's last words, and whether they are recent enough to trust."""
+    try:
+        with open(os.path.join(data_dir, "run", STATUS_FILE)) as handle:
+            noted: dict[str, Any] = json.load(handle)
+    except (OSError, ValueError):
+        return {"health": "not syncing (no upstream configured, or the node is not running)"}
+    age = time.time() - float(noted.get("updated", 0))
+    state = str(noted.get("state", "unknown"))
+    if age > 10:
+        health = f"unknown (last report {age:.0f} s ago: {state}; is the node running?)"
+    elif state in ("connected", "pushing", "idle"):
+        health = "ok"
+    else:
+        health = "unreachable"
+    last_ok = noted.get("last_ok")
+    return {
+        "address": noted.get("upstream", ""),
+        "health": health,
+        "state": state,
+        "error": noted.get("error", "") if health != "ok" else "",
+        "last_ok_seconds_ago": round(time.time() - last_ok, 1) if last_ok else None,
+    }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -10,13 +11,16 @@ from dataclasses import dataclass
 import grpc
 
 import metrics
-from proto import handle_pb2, resolver_pb2
+from proto import handle_pb2, resolver_pb2, resolver_pb2_grpc
 from registry import accounts, values
 from registry.errors import (
+    HandleNotFound,
     IdnodeError,
+    InvalidIdentifier,
     NotResponsible,
     Referred,
     TooLarge,
+    Unavailable,
     ValueNotFound,
 )
 from registry.identifier import parse
@@ -30,6 +34,9 @@ log = logging.getLogger(__name__)
 
 MAX_BATCH_RESOLVE = 1000
 SUCCESS = 1
+MAX_REFERRAL_HOPS = 4
+FOLLOW_TIMEOUT_SECONDS = 2.0
+MAX_FOLLOW_CHANNELS = 64
 
 Referrer = Callable[[str], Referral | None]
 """Where a prefix outside this node lives (asks the top-level node); None: unknown."""
@@ -43,6 +50,7 @@ class Answer:
     public_bytes: bytes  # serialised ResolveResponse an anonymous caller gets
     error: IdnodeError | None  # the failure to report instead
     result: str  # metrics label
+    cacheable: bool = True  # False: the referrer caches it, by the upstream's TTL
 
 
 class ResolverService:
@@ -62,6 +70,8 @@ class ResolverService:
         self._auth = authenticator
         self._referrer = referrer
         self.cache: AnswerCache[str, Answer] = AnswerCache(cache_entries, negative_cache_entries)
+        self._channels: dict[str, grpc.Channel] = {}
+        self._channels_lock = threading.Lock()
         follower.subscribe(self._invalidate)
         self._requests = metrics.Tally(metrics.RESOLVE_REQUESTS)
         self._duration = metrics.LocalHistogram(metrics.RESOLVE_DURATION, ("grpc",))
@@ -77,6 +87,8 @@ class ResolverService:
         try:
             if answer.error is not None:
                 raise RpcFailure(status_of(answer.error), str(answer.error))
+            if answer.record is None and request.recursive:
+                return self._follow(request, answer).SerializeToString()
             if request.types or request.indexes or has_authorization(context):
                 return self._tailored(request, answer, context).SerializeToString()
             return answer.public_bytes
@@ -101,6 +113,13 @@ class ResolverService:
                 result.status = status_of(answer.error).value[0]
                 result.error = str(answer.error)
                 continue
+            if answer.record is None and item.recursive:
+                try:
+                    result.response.CopyFrom(self._follow(item, answer))
+                except IdnodeError as error:
+                    result.status = status_of(error).value[0]
+                    result.error = str(error)
+                continue
             result.response.CopyFrom(self._tailored(item, answer, context))
         self._duration.observe(time.perf_counter() - started)
         return reply
@@ -116,6 +135,8 @@ class ResolverService:
             return cached
         generation = self._follower.generation
         answer = self._compute(identifier)
+        if not answer.cacheable:
+            return answer
         with self._follower.lock:
             if self._follower.generation == generation:
                 self.cache.put(key, answer, negative=answer.record is None)
@@ -129,10 +150,14 @@ class ResolverService:
             assert isinstance(referred.referral, Referral)
             return _referral_answer(identifier, referred.referral)
         except NotResponsible as error:
-            referral = self._referrer(parse(identifier).prefix) if self._referrer else None
-            if referral is None:
+            if self._referrer is None:
                 return Answer(None, b"", error, "not_responsible")
-            return _referral_answer(identifier, referral)
+            # The referrer caches the upstream's answers by their TTL; this cache must not
+            # keep them longer (only local changes invalidate it).
+            referral = self._referrer(parse(identifier).prefix)
+            if referral is None:
+                return Answer(None, b"", error, "not_responsible", cacheable=False)
+            return _referral_answer(identifier, referral, cacheable=False)
         except IdnodeError as error:
             return Answer(None, b"", error, _result_label(error))
         response = resolver_pb2.ResolveResponse(identifier=record.identifier, code=SUCCESS)
@@ -162,6 +187,58 @@ class ResolverService:
         response.values.extend(selected)
         return response
 
+    # Recursion: following referrals on the caller's behalf ---------------------------
+
+    def _follow(
+        self, request: resolver_pb2.ResolveRequest, answer: Answer
+    ) -> resolver_pb2.ResolveResponse:
+        """Ask each referred site in turn: at most MAX_REFERRAL_HOPS, never one site twice.
+
+        Raises HandleNotFound / InvalidIdentifier as the answering node said, Unavailable
+        for a loop, too many hops or a site that cannot be reached.
+        """
+        reply = resolver_pb2.ResolveResponse.FromString(answer.public_bytes)
+        onward = resolver_pb2.ResolveRequest(
+            identifier=request.identifier, types=request.types, indexes=request.indexes
+        )
+        asked: set[str] = set()
+        for _hop in range(MAX_REFERRAL_HOPS):
+            if not reply.HasField("referral") or not reply.referral.sites:
+                return reply
+            address = reply.referral.sites[0].grpc_address
+            if address in asked:
+                raise Unavailable(f"referral loop: {address} referred back")
+            asked.add(address)
+            reply = self._ask(address, onward)
+        if reply.HasField("referral") and reply.referral.sites:
+            raise Unavailable(f"more than {MAX_REFERRAL_HOPS} referrals for {request.identifier}")
+        return reply
+
+    def _ask(
+        self, address: str, request: resolver_pb2.ResolveRequest
+    ) -> resolver_pb2.ResolveResponse:
+        with self._channels_lock:
+            channel = self._channels.get(address)
+            if channel is None:
+                if len(self._channels) >= MAX_FOLLOW_CHANNELS:
+                    for stale in self._channels.values():
+                        stale.close()
+                    self._channels.clear()
+                channel = self._channels[address] = grpc.insecure_channel(address)
+        try:
+            reply: resolver_pb2.ResolveResponse = resolver_pb2_grpc.ResolverStub(channel).Resolve(
+                request, timeout=FOLLOW_TIMEOUT_SECONDS
+            )
+        except grpc.RpcError as failure:
+            code = failure.code() if isinstance(failure, grpc.Call) else None
+            details = failure.details() if isinstance(failure, grpc.Call) else str(failure)
+            if code == grpc.StatusCode.NOT_FOUND:
+                raise HandleNotFound(details or f"{request.identifier} not found") from None
+            if code == grpc.StatusCode.INVALID_ARGUMENT:
+                raise InvalidIdentifier(details or "invalid identifier") from None
+            raise Unavailable(f"referred site {address} failed: {details}") from None
+        return reply
+
     def _invalidate(self, entry: handle_pb2.ChangeEntry | None) -> None:
         if entry is None or entry.operation == handle_pb2.ChangeEntry.PREFIX_PUT:
             self.cache.clear()
@@ -187,13 +264,13 @@ def raise_values_not_found(request: resolver_pb2.ResolveRequest) -> None:
     raise ValueNotFound(f"identifier {request.identifier} has no value matching {wanted}")
 
 
-def _referral_answer(identifier: str, referral: Referral) -> Answer:
+def _referral_answer(identifier: str, referral: Referral, cacheable: bool = True) -> Answer:
     response = resolver_pb2.ResolveResponse(identifier=identifier, code=referral.code)
     response.referral.code = referral.code
     response.referral.prefix = referral.prefix
     response.referral.sites.extend(referral.sites)
     response.referral.ttl = referral.ttl_seconds
-    return Answer(None, response.SerializeToString(), None, "referral")
+    return Answer(None, response.SerializeToString(), None, "referral", cacheable)
 
 
 def _result_label(error: IdnodeError) -> str:

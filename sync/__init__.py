@@ -1,0 +1,1 @@
+"""The hierarchy: upward sync to the top-level node, referrals, and the reference top-level node."""

@@ -1,0 +1,1 @@
+"""The reference national top-level node: prefix homing, per-node mirrors, takeover."""

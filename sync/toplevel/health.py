@@ -1,0 +1,88 @@
+"""Health probing of homed nodes: how the top-level node knows a node is unreachable.
+
+Every `interval_seconds` the prober sends a standard gRPC health check to the first
+gRPC site of each homed node. After `failures_to_down` consecutive failures the node
+is down and the top-level node takes over its resolution from the mirror; one
+successful probe ends the takeover. A node never probed yet counts as reachable.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from proto import sync_pb2
+
+log = logging.getLogger(__name__)
+
+Probe = Callable[[str, float], bool]
+
+
+def grpc_health_probe(address: str, timeout_seconds: float) -> bool:
+    """True when the gRPC server at `address` answers SERVING."""
+    with grpc.insecure_channel(address) as channel:
+        try:
+            reply = health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(), timeout=timeout_seconds
+            )
+        except grpc.RpcError:
+            return False
+    return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
+
+
+class Prober:
+    """Tracks which homed nodes answer their health checks."""
+
+    def __init__(
+        self,
+        nodes: Callable[[], list[sync_pb2.NodeStatus]],
+        interval_seconds: float = 2.0,
+        failures_to_down: int = 2,
+        probe: Probe = grpc_health_probe,
+    ) -> None:
+        self._nodes = nodes
+        self.interval_seconds = interval_seconds
+        self.failures_to_down = failures_to_down
+        self._probe = probe
+        self._failures: dict[str, int] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="prober", daemon=True)
+
+    def reachable(self, node_prefix: str) -> bool:
+        with self._lock:
+            return self._failures.get(node_prefix, 0) < self.failures_to_down
+
+    def probe_once(self) -> None:
+        """Probe every homed node with a site once."""
+        for node in self._nodes():
+            if not node.sites or not node.sites[0].grpc_address:
+                continue
+            timeout = max(0.2, min(1.0, self.interval_seconds))
+            up = self._probe(node.sites[0].grpc_address, timeout)
+            with self._lock:
+                before = self._failures.get(node.node_prefix, 0)
+                after = 0 if up else before + 1
+                self._failures[node.node_prefix] = after
+            if before < self.failures_to_down <= after:
+                log.warning("node unreachable: takeover starts", extra={"node": node.node_prefix})
+            elif before >= self.failures_to_down and after == 0:
+                log.info("node reachable again: takeover ends", extra={"node": node.node_prefix})
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5.0)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval_seconds):
+            try:
+                self.probe_once()
+            except Exception:  # the prober must outlive a bad node entry or store hiccup
+                log.exception("health probing failed")

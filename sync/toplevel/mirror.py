@@ -1,0 +1,354 @@
+"""The top-level node's state over its own LMDB store: homed nodes, their mirrors, statistics.
+
+Layout in the store's named databases:
+- `meta`, key `node:<node prefix>`: the node's NodeStatus (sites, log id, acknowledged
+  sequence, last statistics); the runtime fields (reachable, takeover) are not stored.
+- `records`: every node's mirrored records by identifier (node prefixes never nest,
+  so one database holds all mirrors without collision).
+- `prefixes`: the nodes' enterprise and derived prefixes (with their sites when delegated).
+- `accounts`/`tokens`: the administrator and one credential per node.
+
+The top-level node has no downstream, so it writes the mirror directly and keeps no
+change log of its own: an applied batch and its acknowledged sequence commit in one
+transaction, which is what makes de-duplication by (node, sequence) exact.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from proto import handle_pb2, sync_pb2
+from registry import accounts
+from registry.errors import (
+    HandleNotFound,
+    InvalidRequest,
+    NotResponsible,
+    PermissionDenied,
+    PrefixNotFound,
+)
+from registry.identifier import is_under, parent_prefixes, parse, parse_prefix
+from registry.store import Store, WriteBatch
+
+NODE_KEY = "node:"
+NODE_REFERRAL_TTL_SECONDS = 60
+DELEGATION_TTL_SECONDS = 3600
+TAKEOVER_TTL_SECONDS = 5  # short: the home node may be back any moment
+
+Op = handle_pb2.ChangeEntry.Operation
+
+
+@dataclass(frozen=True, slots=True)
+class Home:
+    """Where a prefix lives: a homed node, or an enterprise prefix delegated to its own node."""
+
+    code: int  # 302 node prefix, 303 delegated enterprise prefix
+    prefix: str
+    node_prefix: str
+    sites: tuple[handle_pb2.Site, ...]
+
+
+class Mirror:
+    """Homed nodes and their mirrors; every method is one LMDB transaction."""
+
+    def __init__(self, store: Store, clock: Callable[[], float] = time.time) -> None:
+        self.store = store
+        self._clock = clock
+
+    # Nodes --------------------------------------------------------------------
+
+    def add_node(
+        self, node_prefix: str, sites: Iterable[handle_pb2.Site], token: str = ""
+    ) -> tuple[str, str]:
+        """Home `node_prefix` and issue its credential (or adopt `token`).
+
+        Adding a homed prefix again issues a new credential (the old one stays valid).
+        Raises InvalidRequest when it nests with another homed node prefix.
+        """
+        prefix = parse_prefix(node_prefix)
+        if token and len(token) < accounts.MIN_TOKEN_CHARS:
+            raise InvalidRequest(f"a node token must be at least {accounts.MIN_TOKEN_CHARS} chars")
+        chosen = token or accounts.new_token()
+        wanted = list(sites)
+
+        def work(batch: WriteBatch) -> None:
+            for other in self._nodes(batch.txn):
+                if other.node_prefix == prefix:
+                    continue
+                if is_under(prefix, other.node_prefix) or is_under(other.node_prefix, prefix):
+                    raise InvalidRequest(
+                        f"node prefix {prefix} nests with homed node prefix {other.node_prefix}"
+                    )
+            state = self._state(batch.txn, prefix) or sync_pb2.NodeStatus(node_prefix=prefix)
+            if wanted:
+                del state.sites[:]
+                state.sites.extend(wanted)
+            self._put_state(batch, state)
+            batch.put_account(
+                accounts.Account(
+                    name=prefix, role=accounts.ENTERPRISE, prefixes=[prefix], created=self._now()
+                )
+            )
+            batch.put_token(accounts.token_hash(chosen), prefix)
+
+        self.store.write(work)
+        return prefix, chosen
+
+    def node(self, node_prefix: str) -> sync_pb2.NodeStatus:
+        """The stored state of a homed node. Raises PrefixNotFound."""
+        with self.store.read() as txn:
+            state = self._state(txn, node_prefix)
+        if state is None:
+            raise PrefixNotFound(f"node prefix {node_prefix} is not homed here")
+        return state
+
+    def nodes(self) -> list[sync_pb2.NodeStatus]:
+        with self.store.read() as txn:
+            return list(self._nodes(txn))
+
+    def mirrored_count(self, node_prefix: str) -> int:
+        with self.store.read() as txn:
+            return sum(1 for _ in self._mirror_keys(txn, node_prefix))
+
+    def hello(
+        self, node_prefix: str, log_id: str, sites: Iterable[handle_pb2.Site]
+    ) -> sync_pb2.NodeStatus:
+        """Start a session: a new change log (log id) discards the mirror; returns the state."""
+        announced = list(sites)
+
+        def work(batch: WriteBatch) -> sync_pb2.NodeStatus:
+            state = self._require(batch, node_prefix)
+            if state.log_id != log_id:
+                self._clear_mirror(batch, node_prefix)
+                state.log_id = log_id
+                state.acked_sequence = 0
+            if announced:
+                del state.sites[:]
+                state.sites.extend(announced)
+            self._put_state(batch, state)
+            return state
+
+        return self.store.write(work)
+
+    # Sync ---------------------------------------------------------------------
+
+    def apply(
+        self, node_prefix: str, log_id: str, entries: Iterable[handle_pb2.ChangeEntry]
+    ) -> sync_pb2.PushResponse:
+        """Apply entries past the acknowledged sequence, in order, in one transaction.
+
+        Entries already applied are skipped (at-least-once delivery); a gap stops
+        the batch and the reply's acknowledged sequence tells the node where to
+        resume. Raises PermissionDenied for an entry outside the node prefix (and
+        applies none of the batch).
+        """
+        batch_entries = list(entries)
+
+        def work(batch: WriteBatch) -> sync_pb2.PushResponse:
+            state = self._require(batch, node_prefix)
+            if state.log_id != log_id:
+                return sync_pb2.PushResponse(acked_sequence=0, snapshot_needed=True)
+            acked = state.acked_sequence
+            for entry in batch_entries:
+                _check_owned(node_prefix, entry)
+                if entry.sequence <= acked:
+                    continue  # a duplicate: applied before
+                if entry.sequence != acked + 1:
+                    break  # a gap: the node resends from acked + 1 (or sends a snapshot)
+                self._apply_entry(batch, node_prefix, entry)
+                acked = entry.sequence
+            if acked != state.acked_sequence:
+                state.acked_sequence = acked
+                state.last_push = self._now()
+                self._put_state(batch, state)
+            return sync_pb2.PushResponse(acked_sequence=acked)
+
+        return self.store.write(work)
+
+    def _apply_entry(
+        self, batch: WriteBatch, node_prefix: str, entry: handle_pb2.ChangeEntry
+    ) -> None:
+        if entry.operation in (Op.CREATE, Op.UPDATE):
+            stored = handle_pb2.Record()
+            stored.values.extend(entry.record.values)
+            batch.txn.put(
+                entry.identifier.encode(), stored.SerializeToString(), db=self.store.records
+            )
+        elif entry.operation == Op.DELETE:
+            batch.txn.delete(entry.identifier.encode(), db=self.store.records)
+        elif entry.operation == Op.PREFIX_PUT and entry.prefix.prefix != node_prefix:
+            self._put_prefix(batch, entry.prefix)
+
+    def begin_snapshot(self, node_prefix: str, log_id: str) -> None:
+        """Discard the node's mirror before a snapshot's chunks arrive (acknowledged: 0)."""
+
+        def work(batch: WriteBatch) -> None:
+            state = self._require(batch, node_prefix)
+            self._clear_mirror(batch, node_prefix)
+            state.log_id = log_id
+            state.acked_sequence = 0
+            self._put_state(batch, state)
+
+        self.store.write(work)
+
+    def snapshot_chunk(self, node_prefix: str, chunk: sync_pb2.SnapshotChunk) -> None:
+        """Store one chunk's records and prefixes. Raises PermissionDenied outside the node."""
+
+        def work(batch: WriteBatch) -> None:
+            for record in chunk.records:
+                _check_identifier(node_prefix, record.identifier)
+                stored = handle_pb2.Record()
+                stored.values.extend(record.values)
+                batch.txn.put(
+                    record.identifier.encode(), stored.SerializeToString(), db=self.store.records
+                )
+            for info in chunk.prefixes:
+                _check_prefix(node_prefix, info.prefix)
+                if info.prefix != node_prefix:
+                    self._put_prefix(batch, info)
+
+        self.store.write(work)
+
+    def finish_snapshot(self, node_prefix: str, log_id: str, sequence: int) -> int:
+        """The snapshot is complete: it stands for every entry up to `sequence`."""
+
+        def work(batch: WriteBatch) -> int:
+            state = self._require(batch, node_prefix)
+            if state.log_id != log_id:
+                raise InvalidRequest("another session replaced the node's change log meanwhile")
+            state.acked_sequence = sequence
+            state.last_push = self._now()
+            state.snapshots += 1
+            self._put_state(batch, state)
+            return sequence
+
+        return self.store.write(work)
+
+    def record_stats(self, node_prefix: str, report: sync_pb2.StatsReport) -> None:
+        def work(batch: WriteBatch) -> None:
+            state = self._require(batch, node_prefix)
+            state.last_stats.CopyFrom(report)
+            self._put_state(batch, state)
+
+        self.store.write(work)
+
+    # Resolution ---------------------------------------------------------------
+
+    def home(self, prefix: str) -> Home | None:
+        """The longest homed prefix that `prefix` is under: a delegated one, or a node's."""
+        canonical = parse_prefix(prefix)
+        with self.store.read() as txn:
+            for candidate in parent_prefixes(canonical):
+                state = self._state(txn, candidate)
+                if state is not None:
+                    return Home(302, candidate, candidate, tuple(state.sites))
+                info = self.store.get_prefix(txn, candidate)
+                if info is not None and info.sites:
+                    node = self._node_of(txn, candidate)
+                    return Home(303, candidate, node, tuple(info.sites))
+        return None
+
+    def record(self, identifier: str) -> handle_pb2.Record:
+        """A mirrored record. Raises HandleNotFound, NotResponsible for an unhomed prefix."""
+        parsed = parse(identifier)
+        key = str(parsed)
+        with self.store.read() as txn:
+            if self._node_of(txn, parsed.prefix) == "":
+                raise NotResponsible(f"no node is homed for prefix {parsed.prefix}")
+            record = self.store.get_record(txn, key)
+        if record is None:
+            raise HandleNotFound(f"identifier {key} not found in the mirror")
+        record.identifier = key
+        return record
+
+    def mirror_records(self, node_prefix: str) -> dict[str, bytes]:
+        """Every mirrored record of a node, serialised, by identifier (for checks and tests)."""
+        with self.store.read() as txn:
+            return {
+                key.decode(): bytes(txn.get(key, db=self.store.records) or b"")
+                for key in self._mirror_keys(txn, node_prefix)
+            }
+
+    # Internals ----------------------------------------------------------------
+
+    def _require(self, batch: WriteBatch, node_prefix: str) -> sync_pb2.NodeStatus:
+        state = self._state(batch.txn, node_prefix)
+        if state is None:
+            raise PrefixNotFound(f"node prefix {node_prefix} is not homed here")
+        return state
+
+    def _state(self, txn: Any, node_prefix: str) -> sync_pb2.NodeStatus | None:
+        raw = self.store.get_meta(txn, NODE_KEY + node_prefix)
+        return sync_pb2.NodeStatus.FromString(raw) if raw is not None else None
+
+    def _nodes(self, txn: Any) -> Iterable[sync_pb2.NodeStatus]:
+        with txn.cursor(db=self.store.meta) as cursor:
+            if not cursor.set_range(NODE_KEY.encode()):
+                return
+            for key, value in cursor:
+                if not bytes(key).startswith(NODE_KEY.encode()):
+                    return
+                yield sync_pb2.NodeStatus.FromString(value)
+
+    def _node_of(self, txn: Any, prefix: str) -> str:
+        for candidate in parent_prefixes(prefix):
+            if self._state(txn, candidate) is not None:
+                return candidate
+        return ""
+
+    def _put_state(self, batch: WriteBatch, state: sync_pb2.NodeStatus) -> None:
+        stored = sync_pb2.NodeStatus()
+        stored.CopyFrom(state)
+        stored.ClearField("reachable")
+        stored.ClearField("takeover")
+        stored.ClearField("mirrored_records")
+        batch.put_meta(NODE_KEY + state.node_prefix, stored.SerializeToString())
+
+    def _put_prefix(self, batch: WriteBatch, info: handle_pb2.PrefixInfo) -> None:
+        batch.txn.put(info.prefix.encode(), info.SerializeToString(), db=self.store.prefixes)
+
+    def _mirror_keys(self, txn: Any, node_prefix: str) -> Iterable[bytes]:
+        for start in (node_prefix + "/", node_prefix + "."):
+            with txn.cursor(db=self.store.records) as cursor:
+                if not cursor.set_range(start.encode()):
+                    continue
+                for key in cursor.iternext(keys=True, values=False):
+                    if not bytes(key).startswith(start.encode()):
+                        break
+                    yield bytes(key)
+
+    def _clear_mirror(self, batch: WriteBatch, node_prefix: str) -> None:
+        for key in list(self._mirror_keys(batch.txn, node_prefix)):
+            batch.txn.delete(key, db=self.store.records)
+        start = (node_prefix + ".").encode()
+        doomed = []
+        with batch.txn.cursor(db=self.store.prefixes) as cursor:
+            if cursor.set_range(start):
+                for found in cursor.iternext(keys=True, values=False):
+                    if not bytes(found).startswith(start):
+                        break
+                    doomed.append(bytes(found))
+        for key in doomed:
+            batch.txn.delete(key, db=self.store.prefixes)
+
+    def _now(self) -> int:
+        return int(self._clock())
+
+
+def _check_owned(node_prefix: str, entry: handle_pb2.ChangeEntry) -> None:
+    if entry.operation == Op.PREFIX_PUT:
+        _check_prefix(node_prefix, entry.prefix.prefix)
+    else:
+        _check_identifier(node_prefix, entry.identifier)
+
+
+def _check_identifier(node_prefix: str, identifier: str) -> None:
+    if not is_under(parse(identifier).prefix, node_prefix):
+        raise PermissionDenied(f"node {node_prefix} may not write {identifier}")
+
+
+def _check_prefix(node_prefix: str, prefix: str) -> None:
+    if not is_under(parse_prefix(prefix), node_prefix):
+        raise PermissionDenied(f"node {node_prefix} may not write prefix {prefix}")

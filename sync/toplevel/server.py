@@ -1,0 +1,72 @@
+"""One running top-level node: its store, mirror, prober and gRPC server."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from concurrent import futures
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from proto import handle_pb2
+from registry import accounts
+from registry.store import Store, StoreOptions
+from sync.toplevel.health import Prober
+from sync.toplevel.mirror import Mirror
+from sync.toplevel.service import RESOLVER, TOPLEVEL, TopLevelResolver, TopLevelService, handlers
+
+MAX_MESSAGE_BYTES = 64 << 20
+
+
+class TopLevelNode:
+    """The reference top-level node; `start()` binds, `stop()` drains and closes the store."""
+
+    def __init__(
+        self,
+        data_dir: str,
+        admin_token: str | None,
+        probe_interval_seconds: float = 2.0,
+        probe_failures: int = 2,
+        threads: int = 16,
+        map_size_bytes: int = 1 << 30,
+    ) -> None:
+        self.store = Store(data_dir, StoreOptions(map_size_bytes=map_size_bytes))
+        self.created_admin_token = accounts.ensure_admin(self.store, admin_token)
+        self.mirror = Mirror(self.store)
+        self.prober = Prober(self.mirror.nodes, probe_interval_seconds, probe_failures)
+        self.service = TopLevelService(self.mirror, self.prober, [])
+        self.health = health.HealthServicer()
+        self.server = grpc.server(
+            futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="toplevel"),
+            handlers=handlers(self.service, TopLevelResolver(self.service)),
+            options=[
+                ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+                ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+            ],
+        )
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        reflection.enable_server_reflection(
+            [TOPLEVEL, RESOLVER, health.SERVICE_NAME, reflection.SERVICE_NAME], self.server
+        )
+
+    def start(self, listen: Sequence[str]) -> list[str]:
+        """Bind every HOST:PORT (port 0 picks one), start serving; returns the bound addresses."""
+        bound = []
+        for address in listen:
+            port = self.server.add_insecure_port(address)
+            if port == 0:
+                raise OSError(f"cannot listen for gRPC on {address}")
+            host = address.rpartition(":")[0]
+            bound.append(f"{host}:{port}")
+        self.service.own_sites[:] = [handle_pb2.Site(grpc_address=a) for a in bound]
+        self.server.start()
+        for name in ("", TOPLEVEL, RESOLVER):
+            self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        self.prober.start()
+        return bound
+
+    def stop(self, grace_seconds: float = 5.0) -> None:
+        self.prober.stop()
+        self.server.stop(grace_seconds).wait()
+        self.store.close()

@@ -1,0 +1,320 @@
+"""The top-level node's gRPC face: the TopLevel service and a Resolver answering from homing.
+
+Servicers stay thin: protobuf in, a Mirror call, protobuf out. Domain errors end the
+call through the one table below.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import grpc
+
+from proto import handle_pb2, resolver_pb2, sync_pb2
+from registry import accounts, errors, values
+from registry.identifier import parse, parse_prefix
+from sync.toplevel.health import Prober
+from sync.toplevel.mirror import (
+    DELEGATION_TTL_SECONDS,
+    NODE_REFERRAL_TTL_SECONDS,
+    TAKEOVER_TTL_SECONDS,
+    Home,
+    Mirror,
+)
+
+log = logging.getLogger(__name__)
+
+TOPLEVEL = "idnode.v1.TopLevel"
+RESOLVER = "idnode.v1.Resolver"
+SUCCESS = 1
+MAX_REFERRAL_HOPS = 4
+FOLLOW_TIMEOUT_SECONDS = 2.0
+
+STATUS_BY_ERROR: dict[type[errors.IdnodeError], grpc.StatusCode] = {
+    errors.IdnodeError: grpc.StatusCode.UNKNOWN,
+    errors.InvalidIdentifier: grpc.StatusCode.INVALID_ARGUMENT,
+    errors.InvalidValue: grpc.StatusCode.INVALID_ARGUMENT,
+    errors.InvalidRequest: grpc.StatusCode.INVALID_ARGUMENT,
+    errors.HandleNotFound: grpc.StatusCode.NOT_FOUND,
+    errors.HandleAlreadyExists: grpc.StatusCode.ALREADY_EXISTS,
+    errors.ValueNotFound: grpc.StatusCode.NOT_FOUND,
+    errors.ValueAlreadyExists: grpc.StatusCode.ALREADY_EXISTS,
+    errors.PrefixNotFound: grpc.StatusCode.NOT_FOUND,
+    errors.PrefixAlreadyExists: grpc.StatusCode.ALREADY_EXISTS,
+    errors.NotResponsible: grpc.StatusCode.FAILED_PRECONDITION,
+    errors.Referred: grpc.StatusCode.OK,
+    errors.PermissionDenied: grpc.StatusCode.PERMISSION_DENIED,
+    errors.AuthenticationRequired: grpc.StatusCode.UNAUTHENTICATED,
+    errors.AuthenticationFailed: grpc.StatusCode.UNAUTHENTICATED,
+    errors.TooLarge: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    errors.StoreError: grpc.StatusCode.UNAVAILABLE,
+    errors.Unavailable: grpc.StatusCode.UNAVAILABLE,
+}
+
+
+def status_of(error: errors.IdnodeError) -> grpc.StatusCode:
+    for cls in type(error).__mro__:
+        status = STATUS_BY_ERROR.get(cls)
+        if status is not None:
+            return status
+    return grpc.StatusCode.UNKNOWN
+
+
+def guarded(handler: Callable[[Any, grpc.ServicerContext], Any]) -> Any:
+    """End the call with the status of a domain error; an unexpected one is INTERNAL, logged."""
+
+    def call(request: Any, context: grpc.ServicerContext) -> Any:
+        try:
+            return handler(request, context)
+        except errors.IdnodeError as error:
+            status, message = status_of(error), str(error)
+        except Exception:
+            log.exception("unexpected error in %s", getattr(handler, "__name__", "handler"))
+            status, message = grpc.StatusCode.INTERNAL, "internal error"
+        context.abort(status, message)
+
+    return call
+
+
+def _bearer(context: grpc.ServicerContext) -> str | None:
+    for key, value in context.invocation_metadata():
+        if key == "authorization":
+            text = value if isinstance(value, str) else value.decode()
+            scheme, _, token = text.partition(" ")
+            if scheme.lower() != "bearer" or not token.strip():
+                raise errors.AuthenticationFailed("authorization metadata must be 'Bearer <token>'")
+            return token.strip()
+    return None
+
+
+class TopLevelService:
+    """AddNode, Hello, Push, Snapshot, ReportStats, Locate, ListNodes."""
+
+    def __init__(self, mirror: Mirror, prober: Prober, own_sites: list[handle_pb2.Site]) -> None:
+        self.mirror = mirror
+        self.prober = prober
+        self.own_sites = own_sites  # filled in once the server is bound
+
+    # Credentials ----------------------------------------------------------------
+
+    def _caller(self, context: grpc.ServicerContext) -> accounts.Account:
+        token = _bearer(context)
+        if token is None:
+            raise errors.AuthenticationRequired("this call needs a bearer token")
+        return accounts.authenticate(self.mirror.store, token)
+
+    def _node(self, context: grpc.ServicerContext, node_prefix: str) -> str:
+        """The caller's node prefix; raises PermissionDenied unless it is `node_prefix`."""
+        caller = self._caller(context)
+        prefix = parse_prefix(node_prefix)
+        if caller.role != accounts.ENTERPRISE or caller.name != prefix:
+            raise errors.PermissionDenied(f"account {caller.name} may not sync node {prefix}")
+        return prefix
+
+    # Calls ----------------------------------------------------------------------
+
+    def add_node(
+        self, request: sync_pb2.AddNodeRequest, context: grpc.ServicerContext
+    ) -> sync_pb2.AddNodeResponse:
+        accounts.require_admin(self._caller(context), "home node prefixes")
+        prefix, token = self.mirror.add_node(request.node_prefix, request.sites, request.token)
+        return sync_pb2.AddNodeResponse(node_prefix=prefix, token=token)
+
+    def hello(
+        self, request: sync_pb2.HelloRequest, context: grpc.ServicerContext
+    ) -> sync_pb2.HelloResponse:
+        prefix = self._node(context, request.node_prefix)
+        state = self.mirror.hello(prefix, request.log_id, request.sites)
+        return sync_pb2.HelloResponse(acked_sequence=state.acked_sequence)
+
+    def push(
+        self, request: sync_pb2.PushRequest, context: grpc.ServicerContext
+    ) -> sync_pb2.PushResponse:
+        prefix = self._node(context, request.node_prefix)
+        return self.mirror.apply(prefix, request.log_id, request.entries)
+
+    def snapshot(
+        self, chunks: Iterator[sync_pb2.SnapshotChunk], context: grpc.ServicerContext
+    ) -> sync_pb2.PushResponse:
+        first = next(chunks, None)
+        if first is None:
+            raise errors.InvalidRequest("an empty snapshot")
+        prefix = self._node(context, first.node_prefix)
+        self.mirror.begin_snapshot(prefix, first.log_id)
+        self.mirror.snapshot_chunk(prefix, first)
+        for chunk in chunks:
+            if chunk.node_prefix and parse_prefix(chunk.node_prefix) != prefix:
+                raise errors.PermissionDenied("a snapshot covers one node")
+            self.mirror.snapshot_chunk(prefix, chunk)
+        acked = self.mirror.finish_snapshot(prefix, first.log_id, first.sequence)
+        log.info("snapshot applied", extra={"node": prefix, "sequence": acked})
+        return sync_pb2.PushResponse(acked_sequence=acked)
+
+    def report_stats(
+        self, request: sync_pb2.StatsReport, context: grpc.ServicerContext
+    ) -> sync_pb2.StatsAck:
+        self.mirror.record_stats(self._node(context, request.node_prefix), request)
+        return sync_pb2.StatsAck()
+
+    def locate(
+        self, request: sync_pb2.LocateRequest, context: grpc.ServicerContext
+    ) -> sync_pb2.LocateResponse:
+        home = self.mirror.home(request.prefix)
+        if home is None:
+            raise errors.PrefixNotFound(f"no node is homed for prefix {request.prefix}")
+        reply = sync_pb2.LocateResponse(code=home.code, prefix=home.prefix, sites=home.sites)
+        reply.ttl = DELEGATION_TTL_SECONDS if home.code == 303 else NODE_REFERRAL_TTL_SECONDS
+        if self.in_takeover(home):
+            reply.takeover = True
+            reply.ttl = TAKEOVER_TTL_SECONDS
+            del reply.sites[:]
+            reply.sites.extend(self.own_sites)
+        return reply
+
+    def list_nodes(
+        self, request: sync_pb2.ListNodesRequest, context: grpc.ServicerContext
+    ) -> sync_pb2.ListNodesResponse:
+        accounts.require_admin(self._caller(context), "list nodes")
+        reply = sync_pb2.ListNodesResponse()
+        for state in self.mirror.nodes():
+            node = reply.nodes.add()
+            node.CopyFrom(state)
+            node.reachable = self.prober.reachable(state.node_prefix)
+            node.takeover = self.in_takeover(Home(302, state.node_prefix, state.node_prefix, ()))
+            node.mirrored_records = self.mirror.mirrored_count(state.node_prefix)
+        return reply
+
+    def in_takeover(self, home: Home) -> bool:
+        """A node's own prefix is taken over while its node is unreachable."""
+        return home.code == 302 and not self.prober.reachable(home.node_prefix)
+
+
+class TopLevelResolver:
+    """`idnode.v1.Resolver` on the top-level node: referrals, or the mirror during takeover."""
+
+    def __init__(self, service: TopLevelService) -> None:
+        self._service = service
+        self._channels: dict[str, grpc.Channel] = {}
+
+    def resolve(
+        self, request: resolver_pb2.ResolveRequest, context: grpc.ServicerContext
+    ) -> resolver_pb2.ResolveResponse:
+        del context
+        parsed = parse(request.identifier)
+        home = self._service.mirror.home(parsed.prefix)
+        if home is None:
+            raise errors.NotResponsible(f"no node is homed for prefix {parsed.prefix}")
+        if self._service.in_takeover(home):
+            return self._from_mirror(request)
+        reply = resolver_pb2.ResolveResponse(identifier=str(parsed), code=home.code)
+        reply.referral.code = home.code
+        reply.referral.prefix = home.prefix
+        reply.referral.sites.extend(home.sites)
+        reply.referral.ttl = DELEGATION_TTL_SECONDS if home.code == 303 else 60
+        if request.recursive:
+            return self._follow(request, reply)
+        return reply
+
+    def batch_resolve(
+        self, request: resolver_pb2.BatchResolveRequest, context: grpc.ServicerContext
+    ) -> resolver_pb2.BatchResolveResponse:
+        reply = resolver_pb2.BatchResolveResponse()
+        for item in request.requests:
+            result = reply.results.add()
+            try:
+                result.response.CopyFrom(self.resolve(item, context))
+            except errors.IdnodeError as error:
+                result.status = status_of(error).value[0]
+                result.error = str(error)
+        return reply
+
+    def _from_mirror(self, request: resolver_pb2.ResolveRequest) -> resolver_pb2.ResolveResponse:
+        record = self._service.mirror.record(request.identifier)
+        selected = values.select(
+            record.values, request.types, request.indexes, include_restricted=False
+        )
+        if (request.types or request.indexes) and not selected:
+            raise errors.ValueNotFound(f"identifier {record.identifier} has no matching value")
+        reply = resolver_pb2.ResolveResponse(
+            identifier=record.identifier, code=SUCCESS, takeover=True
+        )
+        reply.values.extend(selected)
+        return reply
+
+    def _follow(
+        self, request: resolver_pb2.ResolveRequest, reply: resolver_pb2.ResolveResponse
+    ) -> resolver_pb2.ResolveResponse:
+        """Follow referrals on the caller's behalf: bounded hops, a site never asked twice."""
+        asked: set[str] = set()
+        onward = resolver_pb2.ResolveRequest(
+            identifier=request.identifier, types=request.types, indexes=request.indexes
+        )
+        for _hop in range(MAX_REFERRAL_HOPS):
+            if not reply.HasField("referral") or not reply.referral.sites:
+                return reply
+            address = reply.referral.sites[0].grpc_address
+            if address in asked:
+                raise errors.Unavailable(f"referral loop at {address}")
+            asked.add(address)
+            reply = self._ask(address, onward)
+        raise errors.Unavailable(f"more than {MAX_REFERRAL_HOPS} referrals")
+
+    def _ask(
+        self, address: str, request: resolver_pb2.ResolveRequest
+    ) -> resolver_pb2.ResolveResponse:
+        from proto import resolver_pb2_grpc
+
+        channel = self._channels.get(address)
+        if channel is None:
+            if len(self._channels) > 64:
+                self._channels.clear()
+            channel = self._channels[address] = grpc.insecure_channel(address)
+        try:
+            reply: resolver_pb2.ResolveResponse = resolver_pb2_grpc.ResolverStub(channel).Resolve(
+                request, timeout=FOLLOW_TIMEOUT_SECONDS
+            )
+        except grpc.RpcError as error:
+            code = error.code() if isinstance(error, grpc.Call) else None
+            details = error.details() if isinstance(error, grpc.Call) else str(error)
+            if code == grpc.StatusCode.NOT_FOUND:
+                raise errors.HandleNotFound(details or "not found") from None
+            if code == grpc.StatusCode.INVALID_ARGUMENT:
+                raise errors.InvalidIdentifier(details or "invalid") from None
+            raise errors.Unavailable(f"referred site {address}: {details}") from None
+        return reply
+
+
+def handlers(service: TopLevelService, resolver: TopLevelResolver) -> list[Any]:
+    def unary(method: Any, request_type: Any) -> Any:
+        return grpc.unary_unary_rpc_method_handler(
+            guarded(method),
+            request_deserializer=request_type.FromString,
+            response_serializer=lambda message: message.SerializeToString(),
+        )
+
+    top = grpc.method_handlers_generic_handler(
+        TOPLEVEL,
+        {
+            "AddNode": unary(service.add_node, sync_pb2.AddNodeRequest),
+            "Hello": unary(service.hello, sync_pb2.HelloRequest),
+            "Push": unary(service.push, sync_pb2.PushRequest),
+            "Snapshot": grpc.stream_unary_rpc_method_handler(
+                guarded(service.snapshot),
+                request_deserializer=sync_pb2.SnapshotChunk.FromString,
+                response_serializer=lambda message: message.SerializeToString(),
+            ),
+            "ReportStats": unary(service.report_stats, sync_pb2.StatsReport),
+            "Locate": unary(service.locate, sync_pb2.LocateRequest),
+            "ListNodes": unary(service.list_nodes, sync_pb2.ListNodesRequest),
+        },
+    )
+    resolve = grpc.method_handlers_generic_handler(
+        RESOLVER,
+        {
+            "Resolve": unary(resolver.resolve, resolver_pb2.ResolveRequest),
+            "BatchResolve": unary(resolver.batch_resolve, resolver_pb2.BatchResolveRequest),
+        },
+    )
+    return [top, resolve]

@@ -1,0 +1,143 @@
+"""One top-level node, three secondary nodes and an enterprise node, as real processes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+
+from proto import handle_pb2, registry_pb2, sync_pb2
+from tests.sync import nodes
+from tests.sync.nodes import ADMIN, Proc
+
+PREFIXES = ("88.101", "88.102", "88.103")
+
+
+@pytest.fixture
+def hierarchy(tmp_path: Path) -> Iterator[tuple[Proc, dict[str, Proc], dict[str, Path]]]:
+    started: list[Proc] = []
+    try:
+        toplevel = nodes.start_toplevel(tmp_path / "toplevel")
+        started.append(toplevel)
+        secondaries: dict[str, Proc] = {}
+        dirs: dict[str, Path] = {}
+        for prefix in PREFIXES:
+            token = nodes.add_node(toplevel, prefix)
+            dirs[prefix] = tmp_path / prefix
+            secondaries[prefix] = nodes.start_node(dirs[prefix], prefix, toplevel.address, token)
+            started.append(secondaries[prefix])
+        yield toplevel, secondaries, dirs
+    finally:
+        for proc in reversed(started):
+            proc.stop()
+
+
+def test_every_node_resolves_every_other_nodes_identifiers(
+    hierarchy: tuple[Proc, dict[str, Proc], dict[str, Path]],
+) -> None:
+    toplevel, secondaries, dirs = hierarchy
+    for prefix, node in secondaries.items():
+        nodes.registry(node).Create(
+            nodes.record(f"{prefix}.1/item", ("URL", f"https://{prefix}.example/item")),
+            metadata=ADMIN,
+            timeout=10,
+        )
+    for prefix in PREFIXES:
+        nodes.wait_until(f"{prefix} synced", lambda p=prefix: nodes.converged(toplevel, dirs[p], p))
+        status = nodes.node_status(toplevel, prefix)
+        assert [s.grpc_address for s in status.sites] == [secondaries[prefix].address]
+        assert status.last_stats.period_end > 0  # the first report comes with the session
+    for asked_prefix, asked in secondaries.items():
+        for prefix, home in secondaries.items():
+            identifier = f"{prefix}.1/item"
+            referred = nodes.resolve(asked, identifier)
+            recursive = nodes.resolve(asked, identifier, recursive=True)
+            assert recursive.code == 1
+            assert recursive.values[0].data == f"https://{prefix}.example/item".encode()
+            if prefix == asked_prefix:
+                assert referred.values == recursive.values
+                continue
+            assert referred.code == 302 and not referred.values
+            assert referred.referral.prefix == prefix
+            assert [s.grpc_address for s in referred.referral.sites] == [home.address]
+            assert not recursive.HasField("referral") and not recursive.takeover
+    at_top = nodes.resolve(toplevel, "88.102.1/item")
+    assert (
+        at_top.referral.code == 302
+        and at_top.referral.sites[0].grpc_address == secondaries["88.102"].address
+    )
+    assert (
+        nodes.resolve(toplevel, "88.102.1/item", recursive=True).values[0].data
+        == b"https://88.102.example/item"
+    )
+
+
+def test_an_enterprise_node_delegation_is_referred_from_every_node(
+    hierarchy: tuple[Proc, dict[str, Proc], dict[str, Path]], tmp_path: Path
+) -> None:
+    toplevel, secondaries, dirs = hierarchy
+    enterprise = nodes.start_node(tmp_path / "enterprise", "88.101.5")
+    try:
+        nodes.registry(enterprise).Create(
+            nodes.record("88.101.5/pump-7", ("URL", "https://plant.example/pump-7")),
+            metadata=ADMIN,
+            timeout=10,
+        )
+        home = nodes.registry(secondaries["88.101"])
+        home.CreateEnterprise(
+            registry_pb2.CreateEnterpriseRequest(code="5"), metadata=ADMIN, timeout=10
+        )
+        home.PutPrefix(
+            registry_pb2.PutPrefixRequest(
+                prefix="88.101.5", sites=[handle_pb2.Site(grpc_address=enterprise.address)]
+            ),
+            metadata=ADMIN,
+            timeout=10,
+        )
+        nodes.wait_until(
+            "delegation synced", lambda: nodes.converged(toplevel, dirs["88.101"], "88.101")
+        )
+        for asked in (toplevel, *secondaries.values()):
+            referred = nodes.resolve(asked, "88.101.5/pump-7")
+            assert referred.referral.code == 303, asked.address
+            assert referred.referral.prefix == "88.101.5"
+            assert [s.grpc_address for s in referred.referral.sites] == [enterprise.address]
+            answered = nodes.resolve(asked, "88.101.5/pump-7", recursive=True)
+            assert answered.values[0].data == b"https://plant.example/pump-7"
+    finally:
+        enterprise.stop()
+
+
+def test_a_node_may_not_sync_outside_its_node_prefix(
+    hierarchy: tuple[Proc, dict[str, Proc], dict[str, Path]],
+) -> None:
+    toplevel, _secondaries, _dirs = hierarchy
+    token = nodes.add_node(toplevel, "88.109")
+    stub = nodes.toplevel_stub(toplevel)
+    hello = stub.Hello(
+        sync_pb2.HelloRequest(node_prefix="88.109", log_id="x"),
+        metadata=nodes.bearer(token),
+        timeout=10,
+    )
+    assert hello.acked_sequence == 0
+    stray = handle_pb2.ChangeEntry(
+        sequence=1, operation=handle_pb2.ChangeEntry.CREATE, identifier="88.101.1/stolen"
+    )
+    stray.record.values.add(index=1, type="URL", data=b"https://evil.example")
+    with pytest.raises(grpc.RpcError) as refused:
+        stub.Push(
+            sync_pb2.PushRequest(node_prefix="88.109", log_id="x", entries=[stray]),
+            metadata=nodes.bearer(token),
+            timeout=10,
+        )
+    assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    with pytest.raises(grpc.RpcError) as other:
+        stub.Hello(
+            sync_pb2.HelloRequest(node_prefix="88.101", log_id="x"),
+            metadata=nodes.bearer(token),
+            timeout=10,
+        )
+    assert other.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert nodes.node_status(toplevel, "88.109").acked_sequence == 0
