@@ -103,7 +103,7 @@ def load_config(args: argparse.Namespace) -> Any:
 def _run_serve(args: argparse.Namespace) -> int:
     from idnode import serve
 
-    return serve.main(load_config(args))
+    return serve.main(load_config(args), reload=lambda: load_config(args))
 
 
 # client subcommands ----------------------------------------------------------

@@ -50,6 +50,7 @@ class Config:
     negative_cache_entries: int = 50_000
     grpc_threads: int = 16
     grpc_max_message_bytes: int = 32 << 20
+    shutdown_drain_seconds: float = 1.0
     shutdown_grace_seconds: float = 10.0
     log_level: str = "info"
     log_format: str = "text"  # text or json

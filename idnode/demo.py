@@ -105,7 +105,7 @@ $(.venv/bin/idnode dns-name {first} --zone {config.dns.zone}) +short
     from idnode import serve
 
     try:
-        return serve.main(config)
+        return serve.main(config, reload=lambda: cli.load_config(args))
     except ConfigError as error:
         print(f"idnode: {error}", file=sys.stderr)
         return 2

@@ -10,6 +10,7 @@ SIGTERM drains the workers and exits 0.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import multiprocessing
@@ -19,6 +20,7 @@ import signal
 import socket
 import threading
 import time
+from collections.abc import Callable
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Any
@@ -32,8 +34,11 @@ READY_TIMEOUT_SECONDS = 60.0
 RESTART_BACKOFF_SECONDS = (0.5, 1.0, 2.0, 5.0, 10.0)
 
 
-def main(config: Config) -> int:
-    """Run the node until SIGTERM or SIGINT; returns the exit code."""
+def main(config: Config, reload: Callable[[], Config] | None = None) -> int:
+    """Run the node until SIGTERM or SIGINT; SIGHUP calls `reload` and applies what it can.
+
+    Returns the exit code.
+    """
     logs.setup(config.log_level, config.log_format)
     os.makedirs(config.data_dir, exist_ok=True)
     run_dir = os.path.join(config.data_dir, "run")
@@ -43,14 +48,17 @@ def main(config: Config) -> int:
     from metrics.exposition import prepare_multiprocess_dir
 
     prepare_multiprocess_dir(os.path.join(run_dir, "metrics"))
-    return Master(config).run()
+    return Master(config, reload).run()
 
 
 class Master:
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, reload: Callable[[], Config] | None = None) -> None:
         self.config = config
         self.stopping = threading.Event()
+        self.reloading = threading.Event()
+        self._reload = reload
         self.workers: dict[int, BaseProcess] = {}
+        self.controls: dict[int, Connection] = {}
         self._reserved: list[socket.socket] = []
         self._context = multiprocessing.get_context("spawn")
         self._singletons: list[Any] = []
@@ -62,6 +70,7 @@ class Master:
         listen = self._choose_ports()
         signal.signal(signal.SIGTERM, lambda *_: self.stopping.set())
         signal.signal(signal.SIGINT, lambda *_: self.stopping.set())
+        signal.signal(signal.SIGHUP, lambda *_: self.reloading.set())
         try:
             for slot in range(self.config.worker_count):
                 self._spawn(slot, listen, wait=True)
@@ -137,13 +146,14 @@ class Master:
     def _spawn(self, slot: int, listen: Any, wait: bool) -> None:
         from idnode import worker
 
-        parent, child = self._context.Pipe(duplex=False)
+        parent, child = self._context.Pipe(duplex=True)
         process = self._context.Process(
             target=worker.run, args=(self.config, listen, child), name=f"idnode-worker-{slot}"
         )
         process.start()
         child.close()
         self.workers[slot] = process
+        self.controls[slot] = parent
         if wait:
             self._await_ready(slot, process, parent)
         else:
@@ -158,7 +168,6 @@ class Master:
         if pipe.poll(READY_TIMEOUT_SECONDS):
             with contextlib.suppress(EOFError):
                 message = pipe.recv()
-        pipe.close()
         if message[0] != "ready":
             if fatal:
                 raise RuntimeError(f"worker {slot} failed to start: {message[2]}")
@@ -171,6 +180,9 @@ class Master:
 
         failures = 0
         while not self.stopping.wait(0.5):
+            if self.reloading.is_set():
+                self.reloading.clear()
+                self._apply_reload()
             for slot, process in list(self.workers.items()):
                 if process.is_alive():
                     continue
@@ -184,6 +196,34 @@ class Master:
                 if self.stopping.wait(delay):
                     return
                 self._spawn(slot, listen, wait=False)
+
+    def _apply_reload(self) -> None:
+        """SIGHUP: re-read the configuration; apply log settings now, name what needs a restart."""
+        if self._reload is None:
+            return
+        try:
+            new = self._reload()
+        except (SystemExit, ValueError) as error:
+            log.error("reload refused; keeping the running configuration: %s", error)
+            return
+        live = {"log_level", "log_format", "shutdown_grace_seconds", "shutdown_drain_seconds"}
+        changed = [
+            f.name for f in dataclasses.fields(Config)
+            if getattr(new, f.name) != getattr(self.config, f.name)
+        ]  # fmt: skip
+        restart = [name for name in changed if name not in live]
+        applied = {
+            f.name: getattr(new, f.name) for f in dataclasses.fields(Config) if f.name in live
+        }
+        self.config = dataclasses.replace(self.config, **applied)
+        logs.setup(self.config.log_level, self.config.log_format)
+        for control in self.controls.values():
+            with contextlib.suppress(OSError):
+                control.send(("reload", self.config))
+        log.info(
+            "configuration reloaded",
+            extra={"changed": ",".join(changed) or "nothing", "need_restart": ",".join(restart)},
+        )
 
     def _stop_workers(self) -> None:
         for process in self.workers.values():

@@ -12,16 +12,18 @@ import logging
 import os
 import signal
 import threading
+import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from typing import Any
 
 import metrics
 from idnode import logs, upstream
 from idnode.config import Config
 from metrics.grpc_interceptor import MetricsInterceptor
+from registry.errors import IdnodeError
 from registry.registry import Registry
 from registry.store import Store, StoreOptions
+from resolver.dns import DnsOptions, DnsServer
 from resolver.follow import ChangeFollower
 from resolver.grpc_auth import Authenticator
 from resolver.grpc_registry import RegistryService
@@ -30,6 +32,7 @@ from resolver.grpc_server import REGISTRY, RESOLVER, GrpcServer, registry_handle
 
 log = logging.getLogger("idnode.worker")
 PR_SET_PDEATHSIG = 1
+STORE_PROBE_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -70,23 +73,47 @@ class Worker:
             max_message_bytes=config.grpc_max_message_bytes,
             interceptors=[MetricsInterceptor()],
         )
-        self.dns: Any = None
+        self.dns: DnsServer | None = None
         self._flusher = metrics.start_flusher()
+        self._draining = threading.Event()
+        self._store_ok = True
 
     def start(self, listen: Listen) -> None:
+        """Bind and serve; health turns SERVING only once everything listens."""
         self.grpc.start(listen.grpc)
         if listen.dns:
-            from resolver.dns import DnsServer
-
             self.dns = DnsServer(
                 self.store, self.config.node_prefix, self.follower, dns_options(self.config)
             )
             self.dns.start(listen.dns)
         self.grpc.set_serving(True)
+        threading.Thread(target=self._watch_store, name="store-health", daemon=True).start()
+
+    def _watch_store(self) -> None:
+        """Report NOT_SERVING while the store cannot be read, SERVING again once it can."""
+        while not self._draining.wait(STORE_PROBE_SECONDS):
+            try:
+                with self.store.read() as txn:
+                    self.store.last_sequence(txn)
+                healthy = True
+            except IdnodeError:
+                healthy = False
+            if healthy != self._store_ok and not self._draining.is_set():
+                self._store_ok = healthy
+                self.grpc.set_serving(healthy)
+                log.error("store %s", "usable again" if healthy else "unusable: NOT_SERVING")
+
+    def reload(self, config: Config) -> None:
+        """Apply what can change without a restart: log level and format."""
+        logs.setup(config.log_level, config.log_format)
+        self.config = config
 
     def stop(self) -> None:
-        """Drain: NOT_SERVING first, finish in-flight calls within the grace period."""
+        """Drain: NOT_SERVING first, keep answering for the drain period so balancers move
+        away, then stop accepting and finish in-flight calls within the grace period."""
+        self._draining.set()
         self.grpc.set_serving(False)
+        time.sleep(self.config.shutdown_drain_seconds)
         if self.dns is not None:
             self.dns.stop()
         self.grpc.stop(self.config.shutdown_grace_seconds)
@@ -95,9 +122,7 @@ class Worker:
         self.store.close()
 
 
-def dns_options(config: Config) -> Any:
-    from resolver.dns import DnsOptions
-
+def dns_options(config: Config) -> DnsOptions:
     zone = config.dns.zone
     return DnsOptions(
         zone=zone,
@@ -124,21 +149,36 @@ def _die_with_parent() -> None:
         raise SystemExit(0)
 
 
-def run(config: Config, listen: Listen, ready: Connection) -> None:
-    """Worker process entry point (spawned, never forked from an open store)."""
+def run(config: Config, listen: Listen, control: Connection) -> None:
+    """Worker process entry point (spawned, never forked from an open store).
+
+    `control` is the master's pipe: the worker reports ("ready"|"failed", pid,
+    reason) once, then receives ("reload", Config) messages.
+    """
     _die_with_parent()
     logs.setup(config.log_level, config.log_format)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the master decides when to stop
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # reloads come through the control pipe
     try:
         worker = Worker(config)
         worker.start(listen)
     except Exception as error:
         log.exception("worker failed to start")
-        ready.send(("failed", os.getpid(), str(error)))
+        control.send(("failed", os.getpid(), str(error)))
         raise SystemExit(1) from error
-    ready.send(("ready", os.getpid(), ""))
-    ready.close()
+    control.send(("ready", os.getpid(), ""))
+    threading.Thread(target=_obey, args=(worker, control), name="control", daemon=True).start()
     stop.wait()
     worker.stop()
+
+
+def _obey(worker: Worker, control: Connection) -> None:
+    while True:
+        try:
+            command, argument = control.recv()
+        except (EOFError, OSError):
+            return
+        if command == "reload":
+            worker.reload(argument)

@@ -143,5 +143,5 @@ class GrpcServer:
 
     def stop(self, grace_seconds: float) -> None:
         """Report NOT_SERVING, stop accepting, finish in-flight calls within the grace period."""
-        self.set_serving(False)
+        self.health.enter_graceful_shutdown()
         self.server.stop(grace_seconds).wait()
