@@ -85,7 +85,7 @@ def test_sigterm_under_load_drains_and_exits_zero(tmp_path: Path) -> None:
 def resolved_by_node(data_dir: Path) -> int:
     """Resolutions the node's workers counted, read from their metric files after exit."""
     registry = CollectorRegistry()
-    MultiProcessCollector(registry, path=str(data_dir / "run" / "metrics"))
+    MultiProcessCollector(registry, path=str(data_dir / "run" / "metrics"))  # type: ignore[no-untyped-call]
     return int(
         sum(
             sample.value
