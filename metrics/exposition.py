@@ -103,7 +103,11 @@ def set_build_info(version: str) -> None:
 
 
 def scrape_registry() -> CollectorRegistry:
-    """What `/metrics` shows: every process's files in multiprocess mode, else this process."""
+    """What `/metrics` shows: every process's files in multiprocess mode, else this process.
+
+    Chosen at every scrape (a collector is cheap to build), so the endpoint is
+    right even if it was started before `prepare_multiprocess_dir`.
+    """
     directory = multiprocess_dir()
     if directory is None:
         return REGISTRY
@@ -121,7 +125,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         path = self.path.partition("?")[0]
         if path == "/metrics":
             try:
-                body = generate_latest(self.server.registry)
+                body = generate_latest(scrape_registry())
             except Exception as error:  # a corrupt metric file must not kill the endpoint
                 self._reply(500, f"collecting metrics failed: {error}\n".encode())
                 return
@@ -148,9 +152,8 @@ class _MetricsServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, address: tuple[str, int], family: int, registry: CollectorRegistry):
+    def __init__(self, address: tuple[str, int], family: int) -> None:
         self.address_family = family
-        self.registry = registry
         super().__init__(address, _Handler)
 
     def server_bind(self) -> None:
@@ -174,7 +177,7 @@ def serve_metrics(listen: str) -> tuple[str, int]:
     family, _, _, _, sockaddr = socket.getaddrinfo(
         host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
     )[0]
-    server = _MetricsServer((str(sockaddr[0]), int(sockaddr[1])), family, scrape_registry())
+    server = _MetricsServer((str(sockaddr[0]), int(sockaddr[1])), family)
     thread = threading.Thread(target=server.serve_forever, name="metrics-http", daemon=True)
     thread.start()
     with _servers_lock:

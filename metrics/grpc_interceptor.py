@@ -60,9 +60,10 @@ class MetricsInterceptor(_Interceptor):
     def __init__(self) -> None:
         self._started = metrics.Tally(metrics.GRPC_SERVER_STARTED)
         self._handled = metrics.Tally(metrics.GRPC_SERVER_HANDLED)
-        self._histograms: list[metrics.LocalHistogram] = []
+        self._histograms: dict[str, metrics.LocalHistogram] = {}  # one per served method
         # method -> (the handler we wrapped, our wrapper): grpc hands us the same
-        # handler object for a method on every call, so we wrap it once.
+        # handler object for a method on every call, so we wrap it once (a generic
+        # handler that builds a new one per call is wrapped per call, nothing leaks).
         self._wrapped: dict[str, tuple[_Handler, _Handler]] = {}
         self._lock = threading.Lock()
         metrics.on_flush(self.flush)
@@ -86,14 +87,18 @@ class MetricsInterceptor(_Interceptor):
         self._started.flush()
         self._handled.flush()
         with self._lock:
-            histograms = list(self._histograms)
+            histograms = list(self._histograms.values())
         for histogram in histograms:
             histogram.flush()
 
     def _wrap(self, method: str, handler: _Handler) -> _Handler:
         service, _, name = method.lstrip("/").rpartition("/")
         labels = (service, name, "unary")
-        histogram = metrics.LocalHistogram(metrics.GRPC_SERVER_HANDLING, labels)
+        with self._lock:
+            histogram = self._histograms.get(method)
+            if histogram is None:
+                histogram = metrics.LocalHistogram(metrics.GRPC_SERVER_HANDLING, labels)
+                self._histograms[method] = histogram
         assert handler.unary_unary is not None
         behavior = _recording(handler.unary_unary, labels, self._started, self._handled, histogram)
         wrapped = grpc.unary_unary_rpc_method_handler(
@@ -102,7 +107,6 @@ class MetricsInterceptor(_Interceptor):
             response_serializer=handler.response_serializer,
         )
         with self._lock:
-            self._histograms.append(histogram)
             self._wrapped[method] = (handler, wrapped)
         return wrapped
 

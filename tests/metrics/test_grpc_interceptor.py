@@ -164,3 +164,26 @@ def test_streaming_and_unknown_methods_pass_through_uncounted(
 
 def test_every_status_code_has_a_go_name() -> None:
     assert set(GO_CODE_NAMES) == set(grpc.StatusCode)
+
+
+def test_a_handler_built_anew_for_every_call_is_counted_without_growing_state() -> None:
+    interceptor = MetricsInterceptor()
+    details: Any = type("Details", (), {"method": f"/{SERVICE}/Fresh"})()
+
+    class Context:
+        def code(self) -> None:
+            return None
+
+    labels = labels_of(SERVICE, "Fresh")
+    before = sample("grpc_server_handled_total", **labels, grpc_code="OK")
+    for _ in range(50):
+        handler = interceptor.intercept_service(
+            lambda _: grpc.unary_unary_rpc_method_handler(ok), details
+        )
+        assert handler is not None and handler.unary_unary is not None
+        context: Any = Context()
+        assert handler.unary_unary(b"z", context) == b"z"
+    interceptor.flush()
+    assert sample("grpc_server_handled_total", **labels, grpc_code="OK") - before == 50
+    assert len(interceptor._histograms) == 1
+    assert len(interceptor._wrapped) == 1
