@@ -92,14 +92,20 @@ def test_create_stores_stamped_values_and_returns_what_it_did(
 
 
 def test_create_canonicalises_the_prefix_and_keeps_the_suffix_case(
-    registry: Registry, account_a: Account
+    registry: Registry, admin: Account
 ) -> None:
-    result = registry.create(account_a, "88.118.8/MixedCase", [url()])
+    owner = accounts.authenticate(
+        registry.store, registry.create_enterprise(admin, code="Ab-c").token
+    )
 
-    assert result.identifier == "88.118.8/MixedCase"
-    assert resolved(registry, "88.118.8/MixedCase") == resolved(registry, "88.118.8/MixedCase")
+    result = registry.create(owner, "88.118.AB-C/MixedCase", [url()])
+
+    assert result.identifier == "88.118.ab-c/MixedCase"
+    assert resolved(registry, "88.118.aB-c/MixedCase") == [(1, "URL", b"https://example.com/p")]
     with pytest.raises(HandleNotFound):
-        registry.resolve(parse("88.118.8/mixedcase"))
+        registry.resolve(parse("88.118.ab-c/mixedcase"))
+    with pytest.raises(HandleAlreadyExists):
+        registry.create(owner, "88.118.ab-c/MixedCase", [url()])
 
 
 def test_create_of_existing_identifier_raises_and_changes_nothing(
@@ -109,7 +115,7 @@ def test_create_of_existing_identifier_raises_and_changes_nothing(
     before = last_sequence(store)
 
     with pytest.raises(HandleAlreadyExists, match=re.escape(f"{ID} already exists")):
-        registry.create(account_a, ID.replace("88.118.8", "88.118.8"), [url(data="https://2nd")])
+        registry.create(account_a, ID, [url(data="https://2nd")])
 
     assert last_sequence(store) == before
     assert resolved(registry, ID) == [(1, "URL", b"https://first")]
@@ -383,6 +389,21 @@ def test_batch_register_rejects_bad_items_with_reasons_and_commits_the_rest(
     assert [identifier for _, identifier in log(store)][-2:] == ["88.118.8/ok-1", "88.118.8/ok-2"]
     with pytest.raises(HandleNotFound):
         registry.resolve(parse("88.118.9/theirs"))
+
+
+def test_batch_item_past_the_record_limits_is_rejected_alone(
+    registry: Registry, account_a: Account
+) -> None:
+    result = registry.batch_register(
+        account_a,
+        batch(
+            ("88.118.8/huge", [url(i) for i in range(1, 1002)]),
+            ("88.118.8/fine", [url()]),
+        ),
+    )
+
+    assert result.outcomes == ["rejected", "created"]
+    assert "record has 1001 values, more than 1000" in result.errors[0]
 
 
 def test_batch_register_of_the_same_identifier_twice_applies_both_in_order(
