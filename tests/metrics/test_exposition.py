@@ -10,7 +10,7 @@ import pytest
 
 import metrics
 from metrics import exposition
-from tests.metrics.test_multiprocess import promtool_check, sample
+from tests.metrics.scrape import promtool_check, sample
 
 
 def get(url: str) -> tuple[int, str, str]:

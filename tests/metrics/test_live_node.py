@@ -16,7 +16,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from proto import resolver_pb2, resolver_pb2_grpc
-from tests.metrics.test_multiprocess import promtool_check, sample, scrape
+from tests.metrics.scrape import promtool_check, sample, scrape
 from tests.node.conftest import start_node
 
 GRPC_CONNECTIONS = 12
