@@ -1,0 +1,77 @@
+"""Configuration: precedence, validation naming the key, and the documented sample."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from idnode.config import Config, ConfigError, DnsConfig, load, split_host_port
+
+SAMPLE = Path(__file__).parents[2] / "deploy" / "idnode.toml"
+
+
+def test_sample_config_loads_and_documents_every_key() -> None:
+    config = load(str(SAMPLE), environ={})
+    assert config.node_prefix == "88.118"
+    text = SAMPLE.read_text()
+    for field in dataclasses.fields(Config):
+        if field.name != "dns":
+            assert f"\n{field.name} = " in text, field.name
+    for field in dataclasses.fields(DnsConfig):
+        assert f"\n{field.name} = " in text, f"dns.{field.name}"
+
+
+def test_precedence_defaults_file_environment_flags(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text('workers = 3\nlog_level = "debug"\n[dns]\nzone = "a.example."\n')
+    environ = {"IDNODE_WORKERS": "5", "IDNODE_DNS_ZONE": "b.example."}
+    config = load(str(path), overrides={"workers": 7}, environ=environ)
+    assert (config.workers, config.log_level, config.dns.zone) == (7, "debug", "b.example.")
+    assert config.grpc_listen == ("127.0.0.1:8600",)
+
+
+@pytest.mark.parametrize(
+    ("toml", "environ", "message"),
+    [
+        ("workers = -1\n", {}, "'workers'"),
+        ('workers = "many"\n', {}, "'workers'"),
+        ("map_size_bytes = 10\n", {}, "'map_size_bytes'"),
+        ('log_format = "xml"\n', {}, "'log_format'"),
+        ('grpc_listen = ["nohost"]\n', {}, "grpc_listen"),
+        ('upstream = "x"\n', {}, "'upstream'"),
+        ('[dns]\nzone = "relative"\n', {}, "'dns.zone'"),
+        ("durable = 3\n", {}, "'durable'"),
+        ("bogus = 1\n", {}, "unknown config key 'bogus'"),
+        ("", {"IDNODE_DURABLE": "maybe"}, "'durable'"),
+        ("workers = [\n", {}, "not valid TOML"),
+    ],
+)
+def test_invalid_values_name_the_key(
+    tmp_path: Path, toml: str, environ: dict[str, str], message: str
+) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(toml)
+    with pytest.raises(ConfigError) as caught:
+        load(str(path), environ=environ)
+    assert message in str(caught.value)
+
+
+def test_missing_file_is_named() -> None:
+    with pytest.raises(ConfigError, match=r"cannot read config file /nonexistent\.toml"):
+        load("/nonexistent.toml", environ={})
+
+
+@pytest.mark.parametrize(
+    ("address", "expected"),
+    [("127.0.0.1:80", ("127.0.0.1", 80)), ("[::1]:53", ("::1", 53)), ("host:0", ("host", 0))],
+)
+def test_split_host_port(address: str, expected: tuple[str, int]) -> None:
+    assert split_host_port(address) == expected
+
+
+@pytest.mark.parametrize("address", ["", "host", ":80", "host:http", "host:70000", "[::1]"])
+def test_split_host_port_rejects(address: str) -> None:
+    with pytest.raises(ValueError):
+        split_host_port(address)
