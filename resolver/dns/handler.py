@@ -310,7 +310,12 @@ class Handler:
             if client_serial is None:
                 yield wire.error_reply(data, wire.FORMERR, echoed, query)
                 return
-        yield from transfer.messages(self._store, self.apex, data, query, client_serial)
+        try:
+            yield from transfer.messages(self._store, self.apex, data, query, client_serial)
+        except Exception:  # the client sees the transfer fail; the server stays up
+            _log.exception("zone transfer failed")
+            yield wire.error_reply(data, wire.SERVFAIL, echoed, query)
+            return
         self.stats.add("tcp", wire.NOERROR, 0)
         self.stats.duration.observe(time.perf_counter() - started)
 
