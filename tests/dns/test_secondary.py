@@ -1,4 +1,4 @@
-"""A real Knot DNS secondary: AXFR on start, then NOTIFY + IXFR after a registration."""
+"""Real secondaries (Knot DNS, NSD): AXFR on start, then NOTIFY + IXFR after registrations."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from resolver.dns import DnsServer, Notifier
 from tests.dns.nodes import NODE_PREFIX, ZONE, Node, make_options, value
 
 KNOTD = shutil.which("knotd") or (os.path.exists("/usr/sbin/knotd") and "/usr/sbin/knotd")
+NSD = shutil.which("nsd") or (os.path.exists("/usr/sbin/nsd") and "/usr/sbin/nsd")
 
 
 def _free_port() -> int:
@@ -141,5 +142,66 @@ def test_knot_secondary_follows_by_axfr_then_notify_and_ixfr(
         except subprocess.TimeoutExpired:
             knotd.kill()
             knotd.wait(timeout=5)
+        notifier.stop()
+        primary.stop()
+
+
+def _nsd_config(directory: Path, port: int, primary_port: int) -> Path:
+    config = directory / "nsd.conf"
+    config.write_text(
+        f"""server:
+    ip-address: 127.0.0.1@{port}
+    server-count: 1
+    username: ""
+    chroot: ""
+    verbosity: 2
+    zonesdir: "{directory}"
+    pidfile: "{directory}/nsd.pid"
+    database: ""
+    xfrdfile: "{directory}/xfrd.state"
+    zonelistfile: "{directory}/zone.list"
+    xfrdir: "{directory}"
+remote-control:
+    control-enable: no
+zone:
+    name: {ZONE}
+    zonefile: "{directory}/zone"
+    allow-notify: 127.0.0.1 NOKEY
+    request-xfr: 127.0.0.1@{primary_port} NOKEY
+"""
+    )
+    return config
+
+
+def test_nsd_secondary_follows_by_axfr_then_notify(node: Node, tmp_path: Path) -> None:
+    if not NSD:
+        pytest.skip("nsd is not installed (Debian package: nsd)")
+    directory = tmp_path / "nsd"
+    directory.mkdir()
+    nsd_port = _free_port()
+    options = make_options(notify=(f"127.0.0.1:{nsd_port}",))
+    primary = DnsServer(node.store, NODE_PREFIX, node.follower, options)
+    primary_port = primary.start(["127.0.0.1:0"])[0][1]
+    notifier = Notifier(node.store, options)
+    notifier.start()
+    log = directory / "nsd.log"
+    config = _nsd_config(directory, nsd_port, primary_port)
+    with open(log, "w") as log_file:
+        nsd = subprocess.Popen(
+            [str(NSD), "-d", "-c", str(config)], stdout=log_file, stderr=log_file
+        )
+    try:
+        first = _wait_for(nsd_port, "abc-1.8.118.88.id.example.", 10)
+        assert [list(r.strings) for r in first.answer[0]] == [[b"1", b"batch", b"B-42"]]
+        node.registry.create(node.admin, "88.118.8/after-notify", [value(1, "batch", "fresh")])
+        second = _wait_for(nsd_port, "after-notify.8.118.88.id.example.", 5)
+        assert [list(r.strings) for r in second.answer[0]] == [[b"1", b"batch", b"fresh"]]
+    finally:
+        nsd.send_signal(signal.SIGTERM)
+        try:
+            nsd.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            nsd.kill()
+            nsd.wait(timeout=5)
         notifier.stop()
         primary.stop()
