@@ -105,7 +105,9 @@ def start_singletons(config: Config, store: Store, listen: Any) -> Singletons:
 
 
 def sample_store(store: Store) -> None:
-    """Set the store gauges from one read snapshot."""
+    """Set the store gauges from one read snapshot (nothing once the store is closed)."""
+    if store.closed:
+        return
     with store.read() as txn:
         metrics.IDENTIFIERS.set(store.record_count(txn))
         metrics.CHANGELOG_SEQUENCE.set(store.last_sequence(txn))

@@ -96,6 +96,7 @@ class Store:
     def __init__(self, path: str, options: StoreOptions = StoreOptions()) -> None:
         self.path = path
         self.options = options
+        self.closed = False
         self._gate = _Gate()
         if not options.readonly:
             os.makedirs(path, exist_ok=True)
@@ -155,6 +156,7 @@ class Store:
         self.write(work)
 
     def close(self) -> None:
+        self.closed = True
         self.env.close()
 
     # Transactions -----------------------------------------------------------

@@ -1,0 +1,1 @@
+"""Load generators and benchmarks; clients of the node that see only proto/."""
