@@ -66,6 +66,22 @@ class Master:
     def run(self) -> int:
         from idnode import bootstrap
 
+        config = self.config
+        log.info(
+            "starting",
+            extra={
+                "version": __version__,
+                "node_prefix": config.node_prefix,
+                "data_dir": config.data_dir,
+                "workers": config.worker_count,
+                "grpc_listen": ",".join(config.grpc_listen),
+                "dns_listen": ",".join(config.dns_listen),
+                "zone": config.dns.zone,
+                "metrics_listen": config.metrics_listen,
+                "durable": config.durable,
+                "upstream": config.upstream or "none",
+            },
+        )
         store = bootstrap.initialise(self.config)
         listen = self._choose_ports()
         signal.signal(signal.SIGTERM, lambda *_: self.stopping.set())

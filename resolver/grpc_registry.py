@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable
 
@@ -15,6 +16,7 @@ from registry.registry import Registry, WriteResult
 from resolver.grpc_auth import Authenticator
 
 _Call = Callable[[Account | None], WriteResult]
+log = logging.getLogger("idnode.registry")
 
 _OUTCOMES = {
     "created": registry_pb2.BatchItemResult.CREATED,
@@ -105,6 +107,7 @@ class RegistryService:
             parent=request.parent_prefix,
         )
         self._counts.add(("create_enterprise", "ok"))
+        log.info("enterprise created", extra={"prefix": created.prefix, "enterprise": request.name})
         return registry_pb2.CreateEnterpriseResponse(
             prefix=created.prefix, account=created.account, token=created.token
         )
