@@ -43,6 +43,8 @@ class Zone:
             relative = [label.decode("ascii") for label in labels[: len(labels) - size]]
         except UnicodeDecodeError:
             return mapping.NOTHING
+        if any("." in label for label in relative):
+            return mapping.NOTHING  # no identifier's name has a dot inside a label
         return mapping.lookup(relative, self.hosted, self.nodes)
 
 

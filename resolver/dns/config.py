@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field
 
-DEFAULT_RRL_RESPONSES_PER_SECOND = 200
+DEFAULT_RRL_RESPONSES_PER_SECOND = 1000
 DEFAULT_TCP_IDLE_TIMEOUT_SECONDS = 5.0
 DEFAULT_MAX_TCP_CONNECTIONS = 256
 DEFAULT_CACHE_ENTRIES = 100_000

@@ -11,6 +11,7 @@ from registry.values import is_public
 from resolver.dns import wire
 
 MAX_STRING = 255
+MAX_RDATA_BYTES = 64_000  # a record must fit a 65,535-octet message with its owner and header
 MAX_U16 = 0xFFFF
 SOA_TTL_SECONDS = 3600
 NS_TTL_SECONDS = 3600
@@ -69,8 +70,9 @@ def rrsets(values: Sequence[handle_pb2.HandleValue]) -> RRsets:
             + character_strings(type_bytes)
             + character_strings(text_of(value.data))
         )
-        _add(sets, wire.TXT, ttl, txt)
-        if not is_url(value.type) or not value.data:
+        if len(txt) <= MAX_RDATA_BYTES:  # a bigger value has no TXT record; gRPC returns it
+            _add(sets, wire.TXT, ttl, txt)
+        if not is_url(value.type) or not value.data or len(value.data) > MAX_RDATA_BYTES:
             continue
         order = min(value.index, MAX_U16)
         _add(sets, wire.URI, ttl, wire.U16.pack(order) + b"\x00\x01" + value.data)

@@ -15,6 +15,7 @@ from resolver.dns import mapping, records, wire
 from resolver.dns.answer import Zone
 
 MESSAGE_BYTES = 16_000  # a TCP message is closed once it holds this much
+MAX_MESSAGE_RECORD_BYTES = 65_000  # records that would push a message past this start the next
 MAX_IXFR_CHANGES = 100_000  # more changes than this: a full transfer is cheaper
 MAX_HISTORY_SCAN = 200_000  # change-log entries read backwards to find old versions
 _Op = handle_pb2.ChangeEntry.Operation
@@ -57,6 +58,12 @@ class _Packer:
         self._bytes = 0
 
     def add(self, record: bytes) -> bytes | None:
+        """Take a record; returns a finished message when one is full."""
+        if self._bytes + len(record) > MAX_MESSAGE_RECORD_BYTES:
+            full = self.flush()
+            self._records.append(record)
+            self._bytes = len(record)
+            return full
         self._records.append(record)
         self._bytes += len(record)
         return self.flush() if self._bytes >= MESSAGE_BYTES else None

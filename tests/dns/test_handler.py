@@ -375,3 +375,23 @@ def test_every_domain_error_has_an_rcode() -> None:
 def test_node_prefix_is_hosted(handler: Handler) -> None:
     assert NODE_PREFIX in handler.zone.hosted
     assert struct.calcsize("!H") == 2
+
+
+def test_a_label_with_a_dot_inside_is_no_name(handler: Handler) -> None:
+    name = dns.name.Name([b"88.118", b"id", b"example", b""])  # one label, not 118.88.id.example.
+    reply = ask(handler, name.to_text(), "TXT")
+    assert reply.rcode() == dns.rcode.NXDOMAIN
+
+
+def test_values_too_big_for_a_message_are_left_out(node: Node) -> None:
+    node.registry.create(
+        node.admin,
+        "88.118.8/huge",
+        [value(1, "blob", "h" * 65535), value(2, "URL", "https://x.example/" + "u" * 65000)],
+    )
+    node.registry.create(node.admin, "88.118.8/large", [value(1, "blob", "l" * 60000)])
+    handler = Handler(node.store, node.follower, make_options())
+    huge = ask(handler, "huge.8.118.88.id.example.", tcp=True)
+    assert huge.rcode() == dns.rcode.NOERROR and huge.answer == []
+    large = ask(handler, "large.8.118.88.id.example.", tcp=True)
+    assert len(texts(large)[0][2]) == 255

@@ -157,3 +157,17 @@ def _read(sock: socket.socket, size: int) -> bytes:
         assert chunk, "connection closed mid-message"
         data += chunk
     return data
+
+
+def test_axfr_splits_messages_around_records_near_64k(
+    server: tuple[DnsServer, int], node: Node
+) -> None:
+    dns_server, port = server
+    node.registry.create(node.admin, "88.118.8/l1", [value(1, "blob", "a" * 60000)])
+    node.registry.create(node.admin, "88.118.8/l2", [value(1, "blob", "b" * 60000)])
+    replies = list(
+        dns_server.handler.handle_tcp(dns.message.make_query(ZONE, "AXFR").to_wire(), "127.0.0.1")
+    )
+    assert all(len(reply) <= 65535 for reply in replies)
+    zone = dns.zone.from_xfr(dns.query.xfr("127.0.0.1", ZONE, port=port, timeout=5))
+    assert zone.find_rdataset("l2.8.118.88", "TXT")[0].strings[2] == b"b" * 255
