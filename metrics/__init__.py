@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import atexit
 import bisect
+import logging
 import threading
 from collections.abc import Callable, Sequence
 
@@ -196,8 +197,11 @@ class LocalHistogram:
         self._child._sum.inc(total)
 
 
+log = logging.getLogger("idnode.metrics")
+
 _flushers: list[Callable[[], None]] = []
 _flush_lock = threading.Lock()
+_failed: set[int] = set()  # ids of callbacks whose failure was logged already
 
 
 def on_flush(callback: Callable[[], None]) -> None:
@@ -207,11 +211,20 @@ def on_flush(callback: Callable[[], None]) -> None:
 
 
 def flush() -> None:
-    """Move everything the hot path recorded into the Prometheus metrics."""
+    """Move everything the hot path recorded into the Prometheus metrics.
+
+    A callback that raises is logged (once) and skipped: it must not stop the
+    others, nor the flusher thread.
+    """
     with _flush_lock:
         callbacks = list(_flushers)
     for callback in callbacks:
-        callback()
+        try:
+            callback()
+        except Exception:
+            if id(callback) not in _failed:
+                _failed.add(id(callback))
+                log.exception("metrics flush callback %r failed; skipping it", callback)
 
 
 def start_flusher(interval_seconds: float = 1.0) -> threading.Event:

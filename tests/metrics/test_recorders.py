@@ -150,3 +150,18 @@ def test_every_declared_metric_follows_the_naming_contract() -> None:
         assert not set(metric._labelnames) & {"identifier", "prefix", "client", "peer"}, name
         if metric._type == "counter":
             assert not name.endswith("_total"), name  # the client library appends it
+
+
+def test_a_failing_callback_does_not_stop_the_others() -> None:
+    registry = CollectorRegistry()
+    tally = metrics.Tally(Counter("after_failure", "test", ["kind"], registry=registry))
+
+    def broken() -> None:
+        raise OSError("store closed")
+
+    metrics.on_flush(broken)
+    metrics.on_flush(tally.flush)
+    tally.add(("a",))
+    metrics.flush()
+    metrics.flush()
+    assert value(registry, "after_failure_total", kind="a") == 1
