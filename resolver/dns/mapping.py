@@ -9,7 +9,7 @@ from collections.abc import Container, Sequence
 from dataclasses import dataclass
 
 from registry.errors import InvalidIdentifier
-from registry.identifier import Identifier, check_suffix, parse
+from registry.identifier import MAX_IDENTIFIER_BYTES, Identifier, check_suffix, parse
 
 MAX_NAME_OCTETS = 255
 MAX_LABEL_OCTETS = 63
@@ -92,12 +92,13 @@ def _suffix(prefix: str, labels: Sequence[str]) -> Found:
         raw = base64.b32hexdecode(text.upper() + "=" * (-len(text) % 8))
         suffix = raw.decode("utf-8")
         check_suffix(suffix)
-        identifier = parse(f"{prefix}/{suffix}")
     except (binascii.Error, ValueError, InvalidIdentifier):
+        return NOTHING
+    if len(prefix) + 1 + len(raw) > MAX_IDENTIFIER_BYTES:
         return NOTHING
     if suffix_labels(suffix) != list(labels):
         return NOTHING  # not the canonical name of that suffix
-    return Found(identifier)
+    return Found(Identifier(prefix, suffix))  # `prefix` is hosted, so already canonical
 
 
 def _is_chain_tail(labels: Sequence[str]) -> bool:
