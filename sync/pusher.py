@@ -51,6 +51,7 @@ class PushOptions:
     backoff_initial_seconds: float = 0.2
     backoff_max_seconds: float = 30.0
     stats_interval_seconds: float = 60.0
+    hello_interval_seconds: float = 5.0  # an idle pusher re-checks what the upstream holds
     status_interval_seconds: float = 1.0
 
 
@@ -184,12 +185,17 @@ class Pusher:
             self._snapshot(stub)
         else:
             self._save_cursor(resume.after, force=True)
-        self._report_stats(stub, force=True)
+        self._report_stats(stub)
+        checked = time.monotonic()
         while not self._stop.is_set():
-            if not self._push_once(stub):
-                self._report_stats(stub)
-                self._note("idle")
-                self._wait_for_change()
+            if self._push_once(stub):
+                checked = time.monotonic()
+                continue
+            self._report_stats(stub)
+            self._note("idle")
+            if time.monotonic() - checked > self.options.hello_interval_seconds:
+                return  # a new session's Hello notices an upstream that lost its copy
+            self._wait_for_change()
 
     def _push_once(self, stub: Any) -> bool:
         """Push the next batch; False when there was nothing to push."""
@@ -252,9 +258,9 @@ class Pusher:
 
     # Statistics --------------------------------------------------------------------
 
-    def _report_stats(self, stub: Any, force: bool = False) -> None:
+    def _report_stats(self, stub: Any) -> None:
         now = time.time()
-        if not force and now < self._stats_due:
+        if now < self._stats_due:
             return
         started, sequence_then, resolved_then = self._stats_from
         with self.store.read() as txn:
