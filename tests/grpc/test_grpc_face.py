@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import multiprocessing
+
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -358,3 +360,37 @@ def test_unexpected_exception_is_internal_and_server_keeps_serving(node: Node) -
         Record(identifier=f"{prefix}/ok", values=values(("URL", "u"))), metadata=token
     )
     assert node.resolver.Resolve(resolver_pb2.ResolveRequest(identifier=f"{prefix}/ok")).values
+
+
+def _write_from_another_process(data_dir: str, identifier: str, data: bytes) -> None:
+    from registry.registry import Registry
+    from registry.store import Store
+
+    store = Store(data_dir)
+    try:
+        registry = Registry(store, "88.118")
+        record = registry.batch_register(
+            _admin(),
+            [Record(identifier=identifier, values=[HandleValue(index=1, type="URL", data=data)])],
+        )
+        assert record.rejected == 0
+    finally:
+        store.close()
+
+
+def test_cache_follows_writes_made_by_another_process(node: Node) -> None:
+    prefix, _ = node.enterprise()
+    ident = f"{prefix}/other-process"
+    data_dir = node.worker.config.data_dir
+    context = multiprocessing.get_context("spawn")
+    request = resolver_pb2.ResolveRequest(identifier=ident)
+    code, _ = status_of(lambda: node.resolver.Resolve(request))
+    assert code == grpc.StatusCode.NOT_FOUND  # negatively cached in this process
+    for version in (b"v1", b"v2", b"v3"):
+        writer = context.Process(
+            target=_write_from_another_process, args=(data_dir, ident, version)
+        )
+        writer.start()
+        writer.join(60)
+        assert writer.exitcode == 0
+        assert node.resolver.Resolve(request).values[0].data == version
