@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import multiprocessing
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -23,6 +24,14 @@ Op = handle_pb2.ChangeEntry.Operation
 SPAWN = multiprocessing.get_context("spawn")
 TINY_MAP_BYTES = 64 * 1024
 NOT_FOUND = b"not found"
+
+
+@pytest.fixture
+def store(data_dir: str) -> Iterator[Store]:
+    """A tiny map here, so that writes from the other process grow it under this one."""
+    opened = Store(data_dir, StoreOptions(map_size_bytes=TINY_MAP_BYTES, durable=False))
+    yield opened
+    opened.close()
 
 
 def run_processes(target: Any, *arg_sets: tuple[Any, ...]) -> None:
