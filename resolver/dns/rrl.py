@@ -16,6 +16,7 @@ class RateLimiter:
 
     Beyond `responses_per_second`, every `slip`-th response goes out truncated
     (TC=1, so a genuine client retries over TCP) and the rest are dropped.
+    Loopback clients are exempt.
     """
 
     def __init__(
@@ -32,6 +33,8 @@ class RateLimiter:
 
     def check(self, source: str) -> int:
         """SEND, DROP or SLIP for one more response to `source` (an IP address)."""
+        if source.startswith("127.") or source == "::1":
+            return SEND  # loopback cannot be spoofed from outside: local tools are never limited
         second = int(self._clock())
         if second != self._second:
             self._second = second

@@ -395,3 +395,13 @@ def test_values_too_big_for_a_message_are_left_out(node: Node) -> None:
     assert huge.rcode() == dns.rcode.NOERROR and huge.answer == []
     large = ask(handler, "large.8.118.88.id.example.", tcp=True)
     assert len(texts(large)[0][2]) == 255
+
+
+def test_loopback_clients_are_not_rate_limited(node: Node) -> None:
+    handler = Handler(
+        node.store, node.follower, make_options(rrl_responses_per_second=1, rrl_slip=0),
+        clock=lambda: 5.0,
+    )  # fmt: skip
+    wire = _query_wire()
+    for source in ("127.0.0.1", "127.0.0.1", "::1", "::1"):
+        assert handler.handle_wire(wire, source) is not None
