@@ -175,7 +175,8 @@ def node_status(toplevel: Proc, node_prefix: str) -> sync_pb2.NodeStatus:
     )
     for node in reply.nodes:
         if node.node_prefix == node_prefix:
-            return node
+            found: sync_pb2.NodeStatus = node
+            return found
     raise AssertionError(f"node {node_prefix} is not homed")
 
 

@@ -8,6 +8,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -38,12 +39,12 @@ def assert_mirror_exact(toplevel: Proc, toplevel_dir: Path, node_dir: Path) -> N
     assert nodes.node_status(toplevel, PREFIX).mirrored_records == len(held)
 
 
-def status(node_dir: Path) -> dict[str, object]:
+def status(node_dir: Path) -> dict[str, Any]:
     done = subprocess.run(
         [nodes.IDNODE, "status", "--data-dir", str(node_dir), "--json"],
         capture_output=True, timeout=30, check=True,
     )  # fmt: skip
-    document: dict[str, object] = json.loads(done.stdout)
+    document: dict[str, Any] = json.loads(done.stdout)
     return document
 
 
@@ -66,9 +67,9 @@ def test_registrations_during_an_upstream_outage_all_succeed_and_converge(
     assert time.monotonic() - started < 30  # never waits on the upstream's call timeout
     nodes.wait_until(
         "status to notice", lambda: status(node_dir)["upstream"]["health"] == "unreachable", 15
-    )  # type: ignore[index]
+    )
     seen = status(node_dir)
-    assert seen["pending_entries"] == 2000 and float(seen["lag_seconds"]) > 0  # type: ignore[arg-type]
+    assert seen["pending_entries"] == 2000 and float(seen["lag_seconds"]) > 0
 
     toplevel = nodes.start_toplevel(toplevel_dir, port)
     procs.append(toplevel)
@@ -77,7 +78,7 @@ def test_registrations_during_an_upstream_outage_all_succeed_and_converge(
     assert nodes.node_status(toplevel, PREFIX).snapshots == 0  # the log served: incremental
     nodes.wait_until(
         "status to recover", lambda: status(node_dir)["upstream"]["health"] == "ok", 15
-    )  # type: ignore[index]
+    )
     assert status(node_dir)["pending_entries"] == 0
 
 
@@ -120,7 +121,7 @@ def test_sigkill_of_the_node_in_the_middle_of_a_sync_converges_exactly(
 def test_sigkill_of_the_toplevel_node_while_applying_converges_exactly(
     tmp_path: Path, procs: list[Proc]
 ) -> None:
-    port, toplevel_dir, node_dir, node, token = _backlog(tmp_path, procs, 20_000)
+    port, toplevel_dir, node_dir, node, _token = _backlog(tmp_path, procs, 20_000)
     toplevel = nodes.start_toplevel(toplevel_dir, port)
     _midway(toplevel, node_dir)
     toplevel.kill()

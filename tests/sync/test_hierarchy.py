@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import grpc
@@ -45,7 +46,9 @@ def test_every_node_resolves_every_other_nodes_identifiers(
             timeout=10,
         )
     for prefix in PREFIXES:
-        nodes.wait_until(f"{prefix} synced", lambda p=prefix: nodes.converged(toplevel, dirs[p], p))
+        nodes.wait_until(
+            f"{prefix} synced", partial(nodes.converged, toplevel, dirs[prefix], prefix)
+        )
         status = nodes.node_status(toplevel, prefix)
         assert [s.grpc_address for s in status.sites] == [secondaries[prefix].address]
         assert status.last_stats.period_end > 0  # the first report comes with the session
