@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
 from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -144,3 +147,55 @@ def test_a_node_may_not_sync_outside_its_node_prefix(
         )
     assert other.value.code() == grpc.StatusCode.PERMISSION_DENIED
     assert nodes.node_status(toplevel, "88.109").acked_sequence == 0
+
+
+def test_a_referral_loop_is_detected_in_recursive_resolution(
+    hierarchy: tuple[Proc, dict[str, Proc], dict[str, Path]],
+) -> None:
+    _toplevel, secondaries, _dirs = hierarchy
+    node = secondaries["88.102"]
+    stub = nodes.registry(node)
+    stub.CreateEnterprise(
+        registry_pb2.CreateEnterpriseRequest(code="7"), metadata=ADMIN, timeout=10
+    )
+    stub.PutPrefix(
+        registry_pb2.PutPrefixRequest(
+            prefix="88.102.7", sites=[handle_pb2.Site(grpc_address=node.address)]
+        ),
+        metadata=ADMIN,
+        timeout=10,
+    )  # misconfigured: delegated to the node itself
+    assert nodes.resolve(node, "88.102.7/x").referral.code == 303
+    for asked in (node, secondaries["88.101"]):
+        with pytest.raises(grpc.RpcError) as looped:
+            nodes.resolve(asked, "88.102.7/x", recursive=True)
+        assert looped.value.code() == grpc.StatusCode.UNAVAILABLE
+        assert "loop" in (looped.value.details() or "")
+
+
+def test_toplevel_node_add_and_list_on_the_command_line(
+    hierarchy: tuple[Proc, dict[str, Proc], dict[str, Path]],
+) -> None:
+    toplevel, secondaries, _dirs = hierarchy
+
+    def run(*args: str) -> dict[str, Any]:
+        done = subprocess.run(
+            [nodes.IDNODE, "toplevel", "node", *args, "--server", toplevel.address, "--token", nodes.ADMIN_TOKEN, "--json"],
+            capture_output=True, timeout=30, check=True,
+        )  # fmt: skip
+        document: dict[str, Any] = json.loads(done.stdout)
+        return document
+
+    added = run("add", "88.104", "--grpc-site", "127.0.0.1:9", "--dns-site", "127.0.0.1:53")
+    assert added["node_prefix"] == "88.104" and added["token"].startswith("idn_")
+    listed = {n["node_prefix"]: n for n in run("list")["nodes"]}
+    assert set(listed) == {*PREFIXES, "88.104"}
+    assert listed["88.104"]["sites"] == [
+        {"grpc_address": "127.0.0.1:9", "dns_address": "127.0.0.1:53"}
+    ]
+    assert listed["88.101"]["sites"][0]["grpc_address"] == secondaries["88.101"].address
+    refused = subprocess.run(
+        [nodes.IDNODE, "toplevel", "node", "add", "88.105", "--server", toplevel.address, "--token", added["token"], "--json"],
+        capture_output=True, timeout=30,
+    )  # fmt: skip
+    assert refused.returncode != 0 and "PERMISSION_DENIED" in json.loads(refused.stdout)["error"]
