@@ -234,8 +234,7 @@ def start_flusher(interval_seconds: float = 1.0) -> threading.Event:
     this process's CPU, memory and file descriptors at every flush.
     """
     stop = threading.Event()
-    if is_multiprocess():
-        _sample_process_at_flush()
+    _sample_process_at_flush()
 
     def run() -> None:
         while not stop.wait(interval_seconds):
@@ -267,6 +266,8 @@ class _ProcessSampler:
         self._cpu_seconds = 0.0
 
     def __call__(self) -> None:
+        if not is_multiprocess():  # the default registry's process collector covers it
+            return
         for family in self._collector.collect():
             for sample in family.samples:
                 self._record(sample.name, sample.value)

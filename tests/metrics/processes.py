@@ -35,10 +35,10 @@ def master(conn: Connection, directory: str, listen: str) -> None:
     import metrics
     from metrics import exposition
 
+    metrics.start_flusher(0.05)  # before prepare: harmless, it records nothing itself
     exposition.prepare_multiprocess_dir(directory)
     exposition.set_build_info("1.2.3-test")
     metrics.CHANGELOG_SEQUENCE.set(77)  # declared (and bound) before prepare: rebound
-    metrics.start_flusher(0.05)
     host, port = exposition.serve_metrics(listen)
     context = multiprocessing.get_context("spawn")
     workers = []
