@@ -5,7 +5,14 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from resolver.dns import mapping, wire
-from resolver.dns.records import NEGATIVE_TTL_SECONDS, NS_TTL_SECONDS, Apex, RRsets, rr
+from resolver.dns.records import (
+    NEGATIVE_TTL_SECONDS,
+    NS_TTL_SECONDS,
+    SOA_TTL_SECONDS,
+    Apex,
+    RRsets,
+    rr,
+)
 
 POINTER_TO_QUESTION = b"\xc0\x0c"
 
@@ -84,7 +91,7 @@ def build(
     opt = wire.opt_record(edns == 2) if edns else b""
     body = b"".join(answers)
     if soa_in_answer:
-        head, tail = apex.soa_parts(POINTER_TO_QUESTION, 3600)
+        head, tail = apex.soa_parts(POINTER_TO_QUESTION, SOA_TTL_SECONDS)
         pre, post = head, tail + opt
         counts = (1, 0)
     elif answers:

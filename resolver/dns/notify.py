@@ -48,6 +48,9 @@ class Notifier:
         self.acknowledged = 0
 
     def start(self) -> None:
+        """Start watching the change log (nothing to do when no secondary is configured)."""
+        if not self._targets:
+            return
         for family in {target.family for target in self._targets}:
             sock = socket.socket(family, socket.SOCK_DGRAM)
             sock.bind(("::" if family == socket.AF_INET6 else "0.0.0.0", 0))
