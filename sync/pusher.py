@@ -9,6 +9,8 @@ consecutive entries. The upstream applies each entry once, in order, and replies
 with its acknowledged sequence, which the pusher stores durably in its cursor
 after the reply: a crash between the two only resends entries the upstream skips.
 Any failure ends the session; the next starts after an exponential, jittered delay.
+An idle session ends every few seconds too, so that the next Hello notices an
+upstream that lost its copy while nothing was registered.
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ class SyncError(Exception):
 class PushOptions:
     batch_entries: int = 500
     snapshot_chunk_records: int = 1000
-    idle_poll_seconds: float = 0.05  # how often an idle pusher looks for new entries
+    idle_poll_seconds: float = 0.01  # how often an idle pusher looks for new entries (~2 µs)
     call_timeout_seconds: float = 30.0
     backoff_initial_seconds: float = 0.2
     backoff_max_seconds: float = 30.0

@@ -22,16 +22,28 @@ log = logging.getLogger(__name__)
 Probe = Callable[[str, float], bool]
 
 
-def grpc_health_probe(address: str, timeout_seconds: float) -> bool:
-    """True when the gRPC server at `address` answers SERVING."""
-    with grpc.insecure_channel(address) as channel:
+class GrpcHealthProbe:
+    """True when the gRPC server at an address answers SERVING; one channel per address."""
+
+    def __init__(self) -> None:
+        self._channels: dict[str, grpc.Channel] = {}
+
+    def __call__(self, address: str, timeout_seconds: float) -> bool:
+        channel = self._channels.get(address)
+        if channel is None:
+            channel = self._channels[address] = grpc.insecure_channel(address)
         try:
             reply = health_pb2_grpc.HealthStub(channel).Check(
                 health_pb2.HealthCheckRequest(), timeout=timeout_seconds
             )
         except grpc.RpcError:
             return False
-    return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
+        return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
+
+    def close(self) -> None:
+        for channel in self._channels.values():
+            channel.close()
+        self._channels.clear()
 
 
 class Prober:
@@ -42,12 +54,14 @@ class Prober:
         nodes: Callable[[], list[sync_pb2.NodeStatus]],
         interval_seconds: float = 2.0,
         failures_to_down: int = 2,
-        probe: Probe = grpc_health_probe,
+        probe: Probe | None = None,
     ) -> None:
         self._nodes = nodes
         self.interval_seconds = interval_seconds
         self.failures_to_down = failures_to_down
-        self._probe = probe
+        own = GrpcHealthProbe()  # cheap: channels are opened on first use
+        self._own_probe = own if probe is None else None
+        self._probe: Probe = probe or own
         self._failures: dict[str, int] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -78,7 +92,10 @@ class Prober:
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(5.0)
+        if self._thread.is_alive():
+            self._thread.join(5.0)
+        if self._own_probe is not None:
+            self._own_probe.close()
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval_seconds):
