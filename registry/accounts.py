@@ -8,7 +8,6 @@ import time
 
 from proto import handle_pb2
 from registry.errors import AuthenticationFailed, AuthenticationRequired, PermissionDenied
-from registry.identifier import is_under
 from registry.store import Store, WriteBatch
 
 Account = handle_pb2.Account
@@ -60,19 +59,11 @@ def authenticate(store: Store, token: str) -> Account:
 
 
 def may_write(account: Account | None, owner: str) -> bool:
-    """True when `account` may change records of a prefix owned by `owner`."""
+    """True when `account` may change records of a prefix owned by `owner`, or read its
+    values that are not publicly readable: the owner and the administrator."""
     if account is None:
         return False
     return account.role == ADMIN or account.name == owner
-
-
-def may_read_restricted(account: Account | None, prefix: str) -> bool:
-    """True when `account` may see values that are not publicly readable under `prefix`."""
-    if account is None:
-        return False
-    if account.role == ADMIN:
-        return True
-    return any(is_under(prefix, own) for own in account.prefixes)
 
 
 def require_admin(account: Account | None, what: str) -> None:

@@ -127,6 +127,16 @@ class Registry:
         record.identifier = key
         return record
 
+    def may_read_restricted(self, caller: Account | None, prefix: str) -> bool:
+        """True when `caller` may see values that are not publicly readable under `prefix`:
+        the administrator, or the account owning the hosted prefix it is under."""
+        if caller is None:
+            return False
+        if caller.role == accounts.ADMIN:
+            return True
+        home = self.home(prefix)
+        return home is not None and accounts.may_write(caller, home.owner)
+
     def home(self, prefix: str) -> handle_pb2.PrefixInfo | None:
         """The longest hosted prefix that `prefix` is under, if any."""
         with self.store.read() as txn:
@@ -303,7 +313,7 @@ class Registry:
     ) -> tuple[list[Record], str]:
         """Records under exactly `prefix` in key order, and the next page's token ("" at end)."""
         canonical = parse_prefix(prefix)
-        if not accounts.may_read_restricted(caller, canonical):
+        if not self.may_read_restricted(caller, canonical):
             if caller is None:
                 raise AuthenticationRequired("listing needs a bearer token")
             raise PermissionDenied(f"account {caller.name} may not list prefix {canonical}")

@@ -12,7 +12,7 @@ import grpc
 
 import metrics
 from proto import handle_pb2, resolver_pb2, resolver_pb2_grpc
-from registry import accounts, values
+from registry import values
 from registry.errors import (
     HandleNotFound,
     IdnodeError,
@@ -179,7 +179,7 @@ class ResolverService:
             answer.record.values,
             request.types,
             request.indexes,
-            include_restricted=accounts.may_read_restricted(caller, prefix),
+            include_restricted=self._registry.may_read_restricted(caller, prefix),
         )
         if (request.types or request.indexes) and not selected:
             raise_values_not_found(request)
