@@ -44,6 +44,7 @@ class Config:
     workers: int = 0  # 0: one per core
     upstream: str = ""
     upstream_token: str = ""
+    sync_stats_interval_seconds: float = 60.0
     map_size_bytes: int = 1 << 30
     durable: bool = True
     cache_entries: int = 200_000
@@ -186,6 +187,8 @@ def _validate(config: Any, prefix: str) -> None:
                 split_host_port(address)
             except ValueError as error:
                 fail("grpc_listen/dns_listen/metrics_listen", str(error))
+        if config.sync_stats_interval_seconds <= 0:
+            fail("sync_stats_interval_seconds", "must be more than 0")
         if config.upstream:
             try:
                 split_host_port(config.upstream)
