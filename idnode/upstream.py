@@ -24,7 +24,7 @@ def start(config: Config, store: Store, listen: Any = None) -> Any | None:
         return None
     if not config.upstream_token:
         raise SystemExit("idnode: config key 'upstream_token' is required with 'upstream'")
-    from sync.pusher import Pusher
+    from sync.pusher import Pusher, PushOptions
 
     pusher = Pusher(
         store,
@@ -32,6 +32,7 @@ def start(config: Config, store: Store, listen: Any = None) -> Any | None:
         config.upstream,
         config.upstream_token,
         sites=_sites(listen),
+        options=PushOptions(stats_interval_seconds=config.sync_stats_interval_seconds),
         resolutions=_resolutions_total,
         status_path=os.path.join(config.data_dir, "run", STATUS_FILE),
     )

@@ -103,7 +103,11 @@ class Proc:
 
 
 def _start(args: list[str], log_path: Path) -> Proc:
-    env = {**os.environ, "IDNODE_ADMIN_TOKEN": ADMIN_TOKEN}
+    env = {
+        **os.environ,
+        "IDNODE_ADMIN_TOKEN": ADMIN_TOKEN,
+        "IDNODE_SYNC_STATS_INTERVAL_SECONDS": "0.3",
+    }
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     with open(log_path, "ab") as log:
         process = subprocess.Popen(
