@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import os
+import subprocess
 import sys
 
 from idnode import cli
@@ -80,10 +82,17 @@ def main(argv: list[str] | None = None) -> int:
         description="Seed demo data (only what is absent) and run `idnode serve`.",
     )
     cli.add_node_flags(parser)
+    parser.add_argument(
+        "--no-toplevel", action="store_true",
+        help="do not start the reference top-level node beside the node",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     config = cli.load_config(args)
     os.makedirs(config.data_dir, exist_ok=True)
     prefix, _token = seed(config)
+    toplevel = None
+    if not config.upstream and not args.no_toplevel:
+        toplevel, config = _with_toplevel(config)
     grpc_address = config.grpc_listen[0]
     first = f"{prefix}/JXDY2106023"
     print(
@@ -109,6 +118,57 @@ $(.venv/bin/idnode dns-name {first} --zone {config.dns.zone}) +short
     except ConfigError as error:
         print(f"idnode: {error}", file=sys.stderr)
         return 2
+    finally:
+        if toplevel is not None:
+            toplevel.terminate()
+            toplevel.wait(30)
+
+
+def _with_toplevel(config: Config) -> tuple[subprocess.Popen[bytes], Config]:
+    """Start `idnode toplevel` on DATA_DIR/toplevel, home this node there, sync to it."""
+    import grpc
+
+    from proto import sync_pb2, sync_pb2_grpc
+
+    address = os.environ.get("IDNODE_DEMO_TOPLEVEL", "127.0.0.1:8700")
+    admin = _kept(config, "toplevel-admin.token")
+    node_token = _kept(config, "upstream.token")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "idnode.cli", "toplevel", "--grpc-listen", address,
+         "--data-dir", os.path.join(config.data_dir, "toplevel")],
+        env={**os.environ, "IDNODE_ADMIN_TOKEN": admin}, stdout=subprocess.PIPE,
+    )  # fmt: skip
+    assert process.stdout is not None
+    if not process.stdout.readline().startswith(b"{"):  # the JSON ready line, or EOF
+        raise SystemExit(f"idnode: the top-level node did not start on {address}")
+    with grpc.insecure_channel(address) as channel:
+        sync_pb2_grpc.TopLevelStub(channel).AddNode(
+            sync_pb2.AddNodeRequest(node_prefix=config.node_prefix, token=node_token),
+            metadata=(("authorization", f"Bearer {admin}"),),
+            timeout=10,
+        )
+    print(
+        f"top-level node: {address} (data in {config.data_dir}/toplevel/, administrator token "
+        f"in {config.data_dir}/toplevel-admin.token)\n"
+        f"  .venv/bin/idnode status --data-dir {config.data_dir}\n"
+        f"  .venv/bin/idnode toplevel node list --server {address} "
+        f"--token $(cat {config.data_dir}/toplevel-admin.token)",
+        file=sys.stderr,
+    )
+    return process, dataclasses.replace(config, upstream=address, upstream_token=node_token)
+
+
+def _kept(config: Config, name: str) -> str:
+    """A token kept in DATA_DIR/name, made on the first run."""
+    from registry import accounts
+
+    path = os.path.join(config.data_dir, name)
+    if os.path.exists(path):
+        with open(path) as handle:
+            return handle.read().strip()
+    token = accounts.new_token()
+    _keep(config, name, token)
+    return token
 
 
 if __name__ == "__main__":
