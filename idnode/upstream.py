@@ -90,8 +90,10 @@ def add_parsers(commands: Any) -> None:
         "IDNODE_ADMIN_TOKEN (or is made and shown once).",
     )  # fmt: skip
     toplevel.add_argument(
-        "--data-dir", default=os.environ.get("IDNODE_TOPLEVEL_DATA_DIR", "var-toplevel")
-    )
+        "--data-dir", metavar="DIR",
+        default=os.environ.get("IDNODE_TOPLEVEL_DATA_DIR", "var-toplevel"),
+        help="LMDB data directory (default $IDNODE_TOPLEVEL_DATA_DIR or ./var-toplevel)",
+    )  # fmt: skip
     toplevel.add_argument(
         "--grpc-listen", metavar="HOST:PORT", action="append",
         help=f"gRPC address, repeatable (default {DEFAULT_TOPLEVEL})",
@@ -129,7 +131,10 @@ def add_parsers(commands: Any) -> None:
         description="Show this node's upward sync: the acknowledged sequence, how far the "
         "change log is ahead, the lag, and whether the upstream answers. Reads the data dir.",
     )  # fmt: skip
-    status.add_argument("--data-dir", default=os.environ.get("IDNODE_DATA_DIR", "var"))
+    status.add_argument(
+        "--data-dir", metavar="DIR", default=os.environ.get("IDNODE_DATA_DIR", "var"),
+        help="the node's data directory (default $IDNODE_DATA_DIR or ./var)",
+    )  # fmt: skip
     status.add_argument("--json", action="store_true", help="print one JSON document")
     status.set_defaults(run=_status)
 
