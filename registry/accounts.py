@@ -7,7 +7,12 @@ import secrets
 import time
 
 from proto import handle_pb2
-from registry.errors import AuthenticationFailed, AuthenticationRequired, PermissionDenied
+from registry.errors import (
+    AuthenticationFailed,
+    AuthenticationRequired,
+    InvalidRequest,
+    PermissionDenied,
+)
 from registry.store import Store, WriteBatch
 
 Account = handle_pb2.Account
@@ -34,7 +39,9 @@ def ensure_admin(store: Store, token: str | None) -> str | None:
     token when it was created by this call and must be shown once, else None.
     """
     if token is not None and len(token) < MIN_TOKEN_CHARS:
-        raise AuthenticationFailed(f"administrator token must be at least {MIN_TOKEN_CHARS} chars")
+        raise InvalidRequest(
+            f"IDNODE_ADMIN_TOKEN must be at least {MIN_TOKEN_CHARS} characters long"
+        )
 
     def work(batch: WriteBatch) -> str | None:
         if batch.get_account(ADMIN_NAME) is not None:

@@ -319,11 +319,14 @@ class Store:
         failure: list[BaseException] = []
 
         def run() -> None:
+            # A reader for the whole copy: a map resize in this process waits for it.
+            self._gate.enter()
             try:
                 self.env.copy(dest, compact=True)
             except BaseException as error:  # re-raised in the caller's thread
                 failure.append(error)
             finally:
+                self._gate.leave()
                 done.set()
 
         worker = threading.Thread(target=run, name="backup", daemon=True)

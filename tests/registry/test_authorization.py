@@ -11,7 +11,12 @@ import pytest
 from proto import handle_pb2
 from registry import accounts, values
 from registry.accounts import Account
-from registry.errors import AuthenticationFailed, AuthenticationRequired, PermissionDenied
+from registry.errors import (
+    AuthenticationFailed,
+    AuthenticationRequired,
+    InvalidRequest,
+    PermissionDenied,
+)
 from registry.identifier import parse
 from registry.registry import Enterprise, Registry
 from registry.store import Store
@@ -244,7 +249,7 @@ def test_given_admin_token_is_used_and_not_shown(store: Store) -> None:
 
 @pytest.mark.parametrize("short", ["", "too-short-15chr"])
 def test_given_admin_token_must_be_long_enough(store: Store, short: str) -> None:
-    with pytest.raises(AuthenticationFailed, match="at least 16"):
+    with pytest.raises(InvalidRequest, match="at least 16"):
         accounts.ensure_admin(store, short)
 
     assert accounts.ensure_admin(store, None) is not None  # nothing was created before
