@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import socket
 import struct
 import threading
@@ -14,6 +15,7 @@ from resolver.dns.handler import Handler
 from resolver.follow import ChangeFollower
 
 _LENGTH = struct.Struct("!H")
+_log = logging.getLogger(__name__)
 _BIND_ATTEMPTS = 20
 
 
@@ -84,7 +86,11 @@ class DnsServer:
                 continue
             if not data and stopping():
                 return
-            reply = handle(data, address[0])
+            try:
+                reply = handle(data, address[0])
+            except Exception:  # the handler answers its own failures; this keeps the loop alive
+                _log.exception("DNS handler raised")
+                continue
             if reply is not None:
                 try:  # noqa: SIM105 - a bare try costs less than suppress() per packet
                     send(reply, address)
@@ -124,6 +130,8 @@ class DnsServer:
                     connection.sendall(_LENGTH.pack(len(reply)) + reply)
         except OSError:
             return  # idle timeout, reset, or shutdown by stop()
+        except Exception:
+            _log.exception("DNS over TCP failed")
         finally:
             with self._connections_lock:
                 self._connections.discard(connection)
