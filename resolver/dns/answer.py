@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 from typing import NamedTuple
 
 from resolver.dns import mapping, wire
@@ -15,6 +16,7 @@ from resolver.dns.records import (
 )
 
 POINTER_TO_QUESTION = b"\xc0\x0c"
+_HEADER_TAIL = struct.Struct("!HHHHH")  # flags, QDCOUNT, ANCOUNT, NSCOUNT, ARCOUNT
 
 
 class Entry(NamedTuple):
@@ -102,16 +104,16 @@ def build(
         head, tail = apex.soa_parts(wire.U16.pack(0xC000 | zone_offset), NEGATIVE_TTL_SECONDS)
         pre, post = head, tail + opt
         counts = (0, 1)
-    headers = tuple(
-        wire.U16.pack(0x8400 | (0x0100 if i & 1 else 0) | (0x0010 if i & 2 else 0) | rcode)
-        + wire.U16.pack(1)
-        + wire.U16.pack(counts[0])
-        + wire.U16.pack(counts[1])
-        + wire.U16.pack(1 if edns else 0)
-        for i in range(4)
+    flags = 0x8400 | rcode
+    ar = 1 if edns else 0
+    headers = (
+        _HEADER_TAIL.pack(flags, 1, counts[0], counts[1], ar),
+        _HEADER_TAIL.pack(flags | 0x0100, 1, counts[0], counts[1], ar),
+        _HEADER_TAIL.pack(flags | 0x0010, 1, counts[0], counts[1], ar),
+        _HEADER_TAIL.pack(flags | 0x0110, 1, counts[0], counts[1], ar),
     )
     size = 12 + len(pre) + (4 + len(post) if post is not None else 0)
-    return Entry((headers[0], headers[1], headers[2], headers[3]), pre, post, size, rcode)
+    return Entry(headers, pre, post, size, rcode)
 
 
 def truncated(entry: Entry) -> Entry:
