@@ -43,6 +43,9 @@ def test_every_node_resolves_every_other_nodes_identifiers(
 ) -> None:
     toplevel, secondaries, dirs = hierarchy
     for prefix, node in secondaries.items():
+        nodes.registry(node).CreateEnterprise(
+            registry_pb2.CreateEnterpriseRequest(code="1"), metadata=ADMIN, timeout=10
+        )
         nodes.registry(node).Create(
             nodes.record(f"{prefix}.1/item", ("URL", f"https://{prefix}.example/item")),
             metadata=ADMIN,
