@@ -124,10 +124,12 @@ class Pusher:
         self._thread.start()
 
     def stop(self) -> None:
+        """Stop at once: closing the channel cancels a call in flight (it is resent later)."""
         self._stop.set()
-        self._thread.join(self.options.call_timeout_seconds + 5)
         if self._channel is not None:
             self._channel.close()
+        if self._thread.is_alive():
+            self._thread.join(10.0)
 
     @property
     def acked(self) -> int:
@@ -137,7 +139,9 @@ class Pusher:
         while not self._stop.is_set():
             try:
                 self._session()
-            except (grpc.RpcError, IdnodeError, SyncError) as error:
+            except (grpc.RpcError, IdnodeError, SyncError, ValueError) as error:
+                if self._stop.is_set():
+                    return  # cancelled by stop()
                 self._failures += 1
                 delay = backoff_seconds(self._failures, self.options, self._draw)
                 reason = _describe(error)
@@ -154,6 +158,8 @@ class Pusher:
     # A session ---------------------------------------------------------------------
 
     def _stub(self) -> Any:
+        if self._stop.is_set():
+            raise SyncError("stopping")
         if self._channel is None:
             self._channel = grpc.insecure_channel(
                 self.upstream,

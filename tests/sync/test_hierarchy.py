@@ -78,6 +78,13 @@ def test_every_node_resolves_every_other_nodes_identifiers(
             10,
         )
         assert nodes.node_status(toplevel, prefix).last_stats.identifiers == 1
+    followed = subprocess.run(
+        [nodes.IDNODE, "resolve", "88.102.1/item", "--server", secondaries["88.101"].address, "--json"],
+        capture_output=True, timeout=30, check=True,
+    )  # fmt: skip
+    document = json.loads(followed.stdout)  # `idnode resolve` follows the referral itself
+    assert document["answered_by"] == secondaries["88.102"].address
+    assert document["values"][0]["data"] == "https://88.102.example/item"
     at_top = nodes.resolve(toplevel, "88.102.1/item")
     assert (
         at_top.referral.code == 302
