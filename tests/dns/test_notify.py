@@ -67,20 +67,44 @@ def test_a_burst_of_changes_yields_one_notify_with_the_newest_serial(node: Node)
     assert last.answer[0][0].serial == _sequence(node)
 
 
+def _receive(
+    sock: socket.socket, count: int, seconds: float, answer: bool
+) -> list[tuple[float, dns.message.Message]]:
+    """The next `count` messages with their arrival times, answering them if asked."""
+    got: list[tuple[float, dns.message.Message]] = []
+    deadline = time.monotonic() + seconds
+    while len(got) < count and time.monotonic() < deadline:
+        got.extend((time.monotonic(), m) for m in _collect_one(sock, answer))
+    assert len(got) == count, f"{len(got)} of {count} NOTIFY messages arrived"
+    return got
+
+
+def _collect_one(sock: socket.socket, answer: bool) -> list[dns.message.Message]:
+    try:
+        data, address = sock.recvfrom(65535)
+    except TimeoutError:
+        return []
+    message = dns.message.from_wire(data)
+    if answer:
+        sock.sendto(dns.message.make_response(message).to_wire(), address)
+    return [message]
+
+
 def test_an_unanswered_notify_is_sent_again(node: Node) -> None:
     with _listen() as secondary:
         port = secondary.getsockname()[1]
         options = make_options(notify=(f"127.0.0.1:{port}",))
         notifier = Notifier(node.store, options, first_retry_seconds=0.3)
         notifier.start()
-        try:  # sends at t, t + 0.3, t + 0.9, ... with t within one poll (0.2 s)
+        try:  # sends at t, t + 0.3, t + 0.9, t + 2.1, ... until one is answered
             node.registry.create(node.admin, "88.118.8/retry", [value(1, "x", "y")])
-            silent = _collect(secondary, 0.75, answer=False)
-            answered = _collect(secondary, 1.0, answer=True)
+            silent = _receive(secondary, 2, 5, answer=False)
+            answered = _receive(secondary, 1, 5, answer=True)
             after = _collect(secondary, 1.5, answer=True)
         finally:
             notifier.stop()
-    assert len(silent) == 2  # the first try and the first retry
-    assert len(answered) == 1 and after == []  # answered: no more retries
-    assert len({m.id for m in [*silent, *answered]}) == 3
+    assert silent[1][0] - silent[0][0] >= 0.25  # a retry, not a duplicate
+    assert answered[0][0] - silent[1][0] >= 0.5  # backing off
+    assert after == []  # answered: no more retries
+    assert len({m.id for _, m in [*silent, *answered]}) == 3
     assert notifier.acknowledged == 1
