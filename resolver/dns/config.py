@@ -38,10 +38,13 @@ class DnsOptions:
         zone = self.zone.strip().lower()
         if not zone.endswith("."):
             zone += "."
-        if zone == "." or ".." in zone or len(zone) > 200:
+        if zone == "." or len(zone) > 200 or not _is_name(zone):
             raise DnsConfigError(f"zone: {self.zone!r} is not a usable zone name")
         object.__setattr__(self, "zone", zone)
         names = tuple(n if n.endswith(".") else n + "." for n in self.nameservers)
+        for name in names:
+            if not _is_name(name):
+                raise DnsConfigError(f"nameservers: {name!r} is not a DNS name")
         object.__setattr__(self, "nameservers", names or (f"ns1.{zone}",))
         networks = []
         for text in self.transfer_allow:
@@ -59,6 +62,16 @@ class DnsOptions:
             raise DnsConfigError("max_tcp_connections: must be at least 1")
         if self.tcp_idle_timeout_seconds <= 0:
             raise DnsConfigError("tcp_idle_timeout_seconds: must be positive")
+
+
+def _is_name(name: str) -> bool:
+    """True for an absolute ASCII name whose labels are 1 to 63 octets, 255 in all."""
+    labels = name[:-1].split(".")
+    return (
+        name.isascii()
+        and len(name) <= 254
+        and all(0 < len(label) <= 63 and " " not in label for label in labels)
+    )
 
 
 def parse_host_port(text: str, key: str = "listen") -> tuple[str, int]:
