@@ -1,15 +1,25 @@
-"""`make bench`: every benchmark, each printing ratios against a reference from the same run."""
+"""`make bench`: every benchmark, each printing ratios against a reference from the same run.
+
+Run one alone for its options: `python -m loadtest.grpc_bench --help`,
+`python -m loadtest.dns_bench --help`.
+"""
 
 from __future__ import annotations
 
+import shutil
 import sys
 
-from loadtest import grpc_bench
+from loadtest import dns_bench, grpc_bench
 
 
 def main() -> int:
     print("== gRPC: registrations, imports, resolutions vs an empty call ==", flush=True)
-    return grpc_bench.main(sys.argv[1:])
+    status = grpc_bench.main([])
+    print("\n== DNS: dnsperf against the node vs NSD serving the same zone ==", flush=True)
+    if not (shutil.which("dnsperf") and shutil.which("nsd")):
+        print("skipped: dnsperf and nsd are needed (make system-deps installs them)")
+        return status
+    return status or dns_bench.main([])
 
 
 if __name__ == "__main__":

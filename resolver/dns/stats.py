@@ -8,7 +8,16 @@ from collections.abc import Callable
 import metrics
 from resolver.dns import wire
 
-_RESULT = {wire.NOERROR: "ok", wire.NXDOMAIN: "not_found", wire.REFUSED: "refused"}
+# Malformed or unsupported queries are the client's fault ("invalid"), like a bad
+# identifier over gRPC; only SERVFAIL is the node's own "error".
+_RESULT = {
+    wire.NOERROR: "ok",
+    wire.NXDOMAIN: "not_found",
+    wire.REFUSED: "refused",
+    wire.FORMERR: "invalid",
+    wire.NOTIMP: "invalid",
+    wire.BADVERS: "invalid",
+}
 
 
 class DnsStats:
