@@ -279,8 +279,10 @@ def _health(data_dir: str) -> dict[str, Any]:
         health = f"unknown (last report {age:.0f} s ago: {state}; is the node running?)"
     elif state in ("connected", "pushing", "idle"):
         health = "ok"
-    else:
+    elif str(noted.get("error", "")).startswith("UNAVAILABLE"):
         health = "unreachable"
+    else:
+        health = "failing"  # reachable, but refusing: a wrong credential, a homing missing…
     last_ok = noted.get("last_ok")
     return {
         "address": noted.get("upstream", ""),

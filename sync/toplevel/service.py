@@ -212,7 +212,9 @@ class TopLevelResolver:
         reply.referral.code = home.code
         reply.referral.prefix = home.prefix
         reply.referral.sites.extend(home.sites)
-        reply.referral.ttl = DELEGATION_TTL_SECONDS if home.code == 303 else 60
+        reply.referral.ttl = (
+            DELEGATION_TTL_SECONDS if home.code == 303 else NODE_REFERRAL_TTL_SECONDS
+        )
         if request.recursive:
             return self._follow(request, reply)
         return reply

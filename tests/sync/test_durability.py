@@ -153,3 +153,20 @@ def test_a_wiped_toplevel_node_is_restored_by_a_snapshot(tmp_path: Path, procs: 
     nodes.register_many(node, PREFIX, 10, "after")  # incremental sync resumes after it
     assert_mirror_exact(toplevel, toplevel_dir, node_dir)
     assert nodes.node_status(toplevel, PREFIX).snapshots == 1
+
+
+def test_a_refused_credential_shows_as_failing_and_registrations_go_on(
+    tmp_path: Path, procs: list[Proc]
+) -> None:
+    toplevel = nodes.start_toplevel(tmp_path / "toplevel")
+    procs.append(toplevel)
+    nodes.add_node(toplevel, PREFIX)
+    node_dir = tmp_path / "node"
+    node = nodes.start_node(node_dir, PREFIX, toplevel.address, "not-the-credential-at-all")
+    procs.append(node)
+    nodes.register_many(node, PREFIX, 20, "refused")
+    nodes.wait_until(
+        "status to notice", lambda: status(node_dir)["upstream"]["health"] == "failing", 15
+    )
+    assert "UNAUTHENTICATED" in status(node_dir)["upstream"]["error"]
+    assert nodes.node_status(toplevel, PREFIX).acked_sequence == 0
