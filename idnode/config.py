@@ -194,6 +194,8 @@ def _validate(config: Any, prefix: str) -> None:
                 split_host_port(config.upstream)
             except ValueError as error:
                 fail("upstream", str(error))
+            if not config.upstream_token:
+                fail("upstream_token", "is required with 'upstream' (idnode toplevel node add)")
     if isinstance(config, DnsConfig):
         if not config.zone.endswith("."):
             fail("zone", f"{config.zone!r} must be absolute (end with '.')")
