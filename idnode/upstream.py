@@ -22,8 +22,6 @@ def start(config: Config, store: Store, listen: Any = None) -> Any | None:
     """Start the upstream sync in the master when `config.upstream` is set (has stop())."""
     if not config.upstream:
         return None
-    if not config.upstream_token:
-        raise SystemExit("idnode: config key 'upstream_token' is required with 'upstream'")
     from sync.pusher import Pusher, PushOptions
 
     pusher = Pusher(
