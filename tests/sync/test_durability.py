@@ -6,6 +6,7 @@ import json
 import shutil
 import subprocess
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,18 @@ def assert_mirror_exact(toplevel: Proc, toplevel_dir: Path, node_dir: Path) -> N
     assert nodes.node_status(toplevel, PREFIX).mirrored_records == len(held)
 
 
+def sync_metrics(node: Proc) -> dict[str, float]:
+    """The node's idnode_sync_* samples from /metrics, by name and labels."""
+    with urllib.request.urlopen(f"http://{node.ready['metrics']}/metrics", timeout=10) as reply:
+        text = reply.read().decode()
+    samples = {}
+    for line in text.splitlines():
+        if line.startswith("idnode_sync_"):
+            name, _, value = line.rpartition(" ")
+            samples[name] = float(value)
+    return samples
+
+
 def status(node_dir: Path) -> dict[str, Any]:
     done = subprocess.run(
         [nodes.IDNODE, "status", "--data-dir", str(node_dir), "--json"],
@@ -70,6 +83,16 @@ def test_registrations_during_an_upstream_outage_all_succeed_and_converge(
     )
     seen = status(node_dir)
     assert seen["pending_entries"] == 2000 and float(seen["lag_seconds"]) > 0
+    label = f'{{upstream="{toplevel.address}"}}'
+    nodes.wait_until(
+        "the lag gauge", lambda: sync_metrics(node)[f"idnode_sync_lag_seconds{label}"] > 0, 10
+    )
+    assert (
+        sync_metrics(node)[
+            f'idnode_sync_pushes_total{{result="error",upstream="{toplevel.address}"}}'
+        ]
+        >= 1
+    )
 
     toplevel = nodes.start_toplevel(toplevel_dir, port)
     procs.append(toplevel)
@@ -80,6 +103,13 @@ def test_registrations_during_an_upstream_outage_all_succeed_and_converge(
         "status to recover", lambda: status(node_dir)["upstream"]["health"] == "ok", 15
     )
     assert status(node_dir)["pending_entries"] == 0
+    last = nodes.node_last_sequence(node_dir)
+    nodes.wait_until(
+        "the acked gauge",
+        lambda: sync_metrics(node)[f"idnode_sync_acked_sequence{label}"] == last,
+        10,
+    )
+    assert sync_metrics(node)[f"idnode_sync_lag_seconds{label}"] == 0
 
 
 def _backlog(tmp_path: Path, procs: list[Proc], count: int) -> tuple[int, Path, Path, Proc, str]:
