@@ -7,6 +7,8 @@ import json
 import subprocess
 from pathlib import Path
 
+import dns.message
+import dns.query
 import pytest
 
 from idnode.cli import build_parser
@@ -150,3 +152,25 @@ def test_every_subcommand_has_help(path: list[str]) -> None:
     result = subprocess.run([IDNODE, *path, "--help"], capture_output=True, text=True, timeout=30)
     assert result.returncode == 0, result.stderr
     assert "usage: idnode" in result.stdout
+
+
+def test_serves_ipv4_and_ipv6_at_once(tmp_path: Path) -> None:
+    node = start_node(
+        tmp_path / "data",
+        "--grpc-listen", "[::1]:0", "--dns-listen", "127.0.0.1:0", "--dns-listen", "[::1]:0",
+        "--workers", "2",
+    )  # fmt: skip
+    try:
+        v4, v6 = node.ready["grpc"]
+        assert v4.startswith("127.0.0.1:") and v6.startswith("[::1]:")
+        for server in (v4, v6):
+            assert run_cli("whoami", "--server", server).returncode == 0
+        dns_v4, dns_v6 = node.ready["dns"]
+        assert dns_v4.startswith("127.0.0.1:") and dns_v6.startswith("[::1]:")
+        for address in (dns_v4, dns_v6):
+            host, _, port = address.rpartition(":")
+            query = dns.message.make_query("id.example.", "SOA")
+            reply = dns.query.udp(query, host.strip("[]"), port=int(port), timeout=5)
+            assert reply.answer, address
+    finally:
+        node.stop()
