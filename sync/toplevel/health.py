@@ -1,9 +1,10 @@
 """Health probing of homed nodes: how the top-level node knows a node is unreachable.
 
-Every `interval_seconds` the prober sends a standard gRPC health check to the first
-gRPC site of each homed node. After `failures_to_down` consecutive failures the node
-is down and the top-level node takes over its resolution from the mirror; one
-successful probe ends the takeover. A node never probed yet counts as reachable.
+Every `interval_seconds` the prober sends a standard gRPC health check (timeout
+`timeout_seconds`, 1 s) to the first gRPC site of each homed node. After
+`failures_to_down` consecutive failures the node is down and the top-level node
+takes over its resolution from the mirror; one successful probe ends the
+takeover. A node never probed yet counts as reachable.
 """
 
 from __future__ import annotations
@@ -55,8 +56,10 @@ class Prober:
         interval_seconds: float = 2.0,
         failures_to_down: int = 2,
         probe: Probe | None = None,
+        timeout_seconds: float = 1.0,
     ) -> None:
         self._nodes = nodes
+        self.timeout_seconds = timeout_seconds  # a busy node is slow, not down
         self.interval_seconds = interval_seconds
         self.failures_to_down = failures_to_down
         own = GrpcHealthProbe()  # cheap: channels are opened on first use
@@ -76,8 +79,7 @@ class Prober:
         for node in self._nodes():
             if not node.sites or not node.sites[0].grpc_address:
                 continue
-            timeout = max(0.2, min(1.0, self.interval_seconds))
-            up = self._probe(node.sites[0].grpc_address, timeout)
+            up = self._probe(node.sites[0].grpc_address, self.timeout_seconds)
             with self._lock:
                 before = self._failures.get(node.node_prefix, 0)
                 after = 0 if up else before + 1
