@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -189,11 +188,7 @@ def _call(args: argparse.Namespace, run: Callable[..., int]) -> int:
         with client.channel(args.server) as opened:
             return run(args, opened)
     except grpc.RpcError as error:
-        message = client.describe(error, args.server)
-        if args.json:
-            print(json.dumps({"error": message}))
-        else:
-            print(f"idnode: {message}", file=sys.stderr)
+        client.report(error, args.server, args.json)
         return EXIT_FAILED
     except (client.ClientError, ValueError, OSError) as error:
         print(f"idnode: {error}", file=sys.stderr)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -43,6 +45,15 @@ def resolver_stub(opened: grpc.Channel) -> resolver_pb2_grpc.ResolverStub:
 
 def registry_stub(opened: grpc.Channel) -> registry_pb2_grpc.RegistryStub:
     return registry_pb2_grpc.RegistryStub(opened)
+
+
+def report(error: grpc.RpcError, server: str, as_json: bool) -> None:
+    """Tell the person what failed: a JSON document on stdout, or a line on stderr."""
+    message = describe(error, server)
+    if as_json:
+        print(json.dumps({"error": message}))
+    else:
+        print(f"idnode: {message}", file=sys.stderr)
 
 
 def describe(error: grpc.RpcError, server: str) -> str:

@@ -211,11 +211,7 @@ def _call(args: argparse.Namespace, method: str, request: Any) -> Any:
                 request, metadata=client.metadata(token), timeout=args.timeout
             )
     except grpc.RpcError as error:
-        message = client.describe(error, args.server)
-        if args.json:
-            print(json.dumps({"error": message}))
-        else:
-            print(f"idnode: {message}", file=sys.stderr)
+        client.report(error, args.server, args.json)
         return None
 
 

@@ -1,13 +1,13 @@
 """The top-level node's gRPC face: the TopLevel service and a Resolver answering from homing.
 
 Servicers stay thin: protobuf in, a Mirror call, protobuf out. Domain errors end the
-call through the one table below.
+call through the gRPC front end's one table (resolver.grpc_errors).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import grpc
@@ -15,6 +15,9 @@ import grpc
 from proto import handle_pb2, resolver_pb2, sync_pb2
 from registry import accounts, errors, values
 from registry.identifier import parse, parse_prefix
+from resolver.grpc_auth import bearer_token
+from resolver.grpc_errors import status_of
+from resolver.grpc_server import guarded
 from sync.toplevel.health import Prober
 from sync.toplevel.mirror import (
     DELEGATION_TTL_SECONDS,
@@ -32,62 +35,6 @@ SUCCESS = 1
 MAX_REFERRAL_HOPS = 4
 FOLLOW_TIMEOUT_SECONDS = 2.0
 
-STATUS_BY_ERROR: dict[type[errors.IdnodeError], grpc.StatusCode] = {
-    errors.IdnodeError: grpc.StatusCode.UNKNOWN,
-    errors.InvalidIdentifier: grpc.StatusCode.INVALID_ARGUMENT,
-    errors.InvalidValue: grpc.StatusCode.INVALID_ARGUMENT,
-    errors.InvalidRequest: grpc.StatusCode.INVALID_ARGUMENT,
-    errors.HandleNotFound: grpc.StatusCode.NOT_FOUND,
-    errors.HandleAlreadyExists: grpc.StatusCode.ALREADY_EXISTS,
-    errors.ValueNotFound: grpc.StatusCode.NOT_FOUND,
-    errors.ValueAlreadyExists: grpc.StatusCode.ALREADY_EXISTS,
-    errors.PrefixNotFound: grpc.StatusCode.NOT_FOUND,
-    errors.PrefixAlreadyExists: grpc.StatusCode.ALREADY_EXISTS,
-    errors.NotResponsible: grpc.StatusCode.FAILED_PRECONDITION,
-    errors.Referred: grpc.StatusCode.OK,
-    errors.PermissionDenied: grpc.StatusCode.PERMISSION_DENIED,
-    errors.AuthenticationRequired: grpc.StatusCode.UNAUTHENTICATED,
-    errors.AuthenticationFailed: grpc.StatusCode.UNAUTHENTICATED,
-    errors.TooLarge: grpc.StatusCode.RESOURCE_EXHAUSTED,
-    errors.StoreError: grpc.StatusCode.UNAVAILABLE,
-    errors.Unavailable: grpc.StatusCode.UNAVAILABLE,
-}
-
-
-def status_of(error: errors.IdnodeError) -> grpc.StatusCode:
-    for cls in type(error).__mro__:
-        status = STATUS_BY_ERROR.get(cls)
-        if status is not None:
-            return status
-    return grpc.StatusCode.UNKNOWN
-
-
-def guarded(handler: Callable[[Any, grpc.ServicerContext], Any]) -> Any:
-    """End the call with the status of a domain error; an unexpected one is INTERNAL, logged."""
-
-    def call(request: Any, context: grpc.ServicerContext) -> Any:
-        try:
-            return handler(request, context)
-        except errors.IdnodeError as error:
-            status, message = status_of(error), str(error)
-        except Exception:
-            log.exception("unexpected error in %s", getattr(handler, "__name__", "handler"))
-            status, message = grpc.StatusCode.INTERNAL, "internal error"
-        context.abort(status, message)
-
-    return call
-
-
-def _bearer(context: grpc.ServicerContext) -> str | None:
-    for key, value in context.invocation_metadata():
-        if key == "authorization":
-            text = value if isinstance(value, str) else value.decode()
-            scheme, _, token = text.partition(" ")
-            if scheme.lower() != "bearer" or not token.strip():
-                raise errors.AuthenticationFailed("authorization metadata must be 'Bearer <token>'")
-            return token.strip()
-    return None
-
 
 class TopLevelService:
     """AddNode, Hello, Push, Snapshot, ReportStats, Locate, ListNodes."""
@@ -100,7 +47,7 @@ class TopLevelService:
     # Credentials ----------------------------------------------------------------
 
     def _caller(self, context: grpc.ServicerContext) -> accounts.Account:
-        token = _bearer(context)
+        token = bearer_token(context)
         if token is None:
             raise errors.AuthenticationRequired("this call needs a bearer token")
         return accounts.authenticate(self.mirror.store, token)
