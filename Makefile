@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --config-settings editable_mode=compat -e '.[dev,loadtest]'
 	touch $(STAMP)
 
-## run: start a secondary node on ./var with demo data (Ctrl-C to stop)
+## run: a demo secondary node on ./var, synced to a reference top-level node (Ctrl-C stops both)
 run: $(STAMP)
 	$(BIN)/python -m idnode.demo --data-dir $(DATA_DIR)
 
