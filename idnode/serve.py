@@ -31,6 +31,17 @@ from idnode.config import Config, join_host_port, split_host_port
 log = logging.getLogger("idnode.serve")
 
 READY_TIMEOUT_SECONDS = 60.0
+# What SIGHUP applies to a running node; any other changed key needs a restart.
+LIVE_KEYS = frozenset(
+    {
+        "log_level",
+        "log_format",
+        "shutdown_drain_seconds",
+        "shutdown_grace_seconds",
+        "dns.rrl_responses_per_second",
+        "dns.rrl_slip",
+    }
+)
 RESTART_BACKOFF_SECONDS = (0.5, 1.0, 2.0, 5.0, 10.0)
 
 
@@ -222,16 +233,9 @@ class Master:
         except (SystemExit, ValueError) as error:
             log.error("reload refused; keeping the running configuration: %s", error)
             return
-        live = {"log_level", "log_format", "shutdown_grace_seconds", "shutdown_drain_seconds"}
-        changed = [
-            f.name for f in dataclasses.fields(Config)
-            if getattr(new, f.name) != getattr(self.config, f.name)
-        ]  # fmt: skip
-        restart = [name for name in changed if name not in live]
-        applied = {
-            f.name: getattr(new, f.name) for f in dataclasses.fields(Config) if f.name in live
-        }
-        self.config = dataclasses.replace(self.config, **applied)
+        changed = _changed_keys(self.config, new)
+        restart = [key for key in changed if key not in LIVE_KEYS]
+        self.config = _with_live_keys(self.config, new)
         logs.setup(self.config.log_level, self.config.log_format)
         for control in self.controls.values():
             with contextlib.suppress(OSError):
@@ -261,3 +265,25 @@ class Master:
         started = bootstrap.start_singletons(self.config, store, listen)
         self._singletons.extend(started.services)
         return started.metrics_address
+
+
+def _changed_keys(old: Any, new: Any, prefix: str = "") -> list[str]:
+    """Dotted names of the config keys whose values differ."""
+    changed: list[str] = []
+    for field in dataclasses.fields(old):
+        before, after = getattr(old, field.name), getattr(new, field.name)
+        if dataclasses.is_dataclass(before):
+            changed += _changed_keys(before, after, f"{prefix}{field.name}.")
+        elif before != after:
+            changed.append(prefix + field.name)
+    return changed
+
+
+def _with_live_keys(running: Config, new: Config) -> Config:
+    """`running` with the LIVE_KEYS taken from `new`."""
+    dns = dataclasses.replace(
+        running.dns,
+        **{k[4:]: getattr(new.dns, k[4:]) for k in LIVE_KEYS if k.startswith("dns.")},
+    )
+    top = {k: getattr(new, k) for k in LIVE_KEYS if "." not in k}
+    return dataclasses.replace(running, dns=dns, **top)

@@ -104,8 +104,12 @@ class Worker:
                 log.error("store %s", "usable again" if healthy else "unusable: NOT_SERVING")
 
     def reload(self, config: Config) -> None:
-        """Apply what can change without a restart: log level and format."""
+        """Apply what can change without a restart: log settings and DNS rate limits."""
         logs.setup(config.log_level, config.log_format)
+        if self.dns is not None:
+            self.dns.handler.set_rate_limit(
+                config.dns.rrl_responses_per_second, config.dns.rrl_slip
+            )
         self.config = config
 
     def stop(self) -> None:

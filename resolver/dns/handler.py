@@ -69,11 +69,9 @@ class Handler:
         self.zone = self._load_zone()
         self.cache = WireCache(options.cache_entries, options.negative_cache_entries)
         self._entries = self.cache.entries  # the same dict for the cache's whole life
-        self._rrl = (
-            rrl.RateLimiter(options.rrl_responses_per_second, options.rrl_slip, clock)
-            if options.rrl_responses_per_second
-            else None
-        )
+        self._clock = clock
+        self._rrl: rrl.RateLimiter | None = None
+        self.set_rate_limit(options.rrl_responses_per_second, options.rrl_slip)
         self._rrl_actions = metrics.Tally(metrics.DNS_RRL_ACTIONS)
         metrics.on_flush(self._rrl_actions.flush)
         self.stats = DnsStats(lambda: len(self.cache))
@@ -82,6 +80,14 @@ class Handler:
         follower.subscribe(self._on_change)
 
     # The hot path -------------------------------------------------------------
+
+    def set_rate_limit(self, responses_per_second: int, slip: int) -> None:
+        """Change response-rate limiting while serving (SIGHUP); 0 turns it off."""
+        self._rrl = (
+            rrl.RateLimiter(responses_per_second, slip, self._clock)
+            if responses_per_second
+            else None
+        )
 
     def handle_wire(self, data: bytes, source: str, tcp: bool = False) -> bytes | None:
         """The reply to one request from `source` (an IP address), or None to stay silent."""

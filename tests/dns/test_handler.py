@@ -352,6 +352,20 @@ def test_rate_limit_groups_ipv6_by_56(node: Node) -> None:
     assert handler.handle_wire(wire, "2001:db8:0:200::1") is not None  # next /56
 
 
+def test_rate_limit_changes_while_serving(node: Node) -> None:
+    handler = Handler(
+        node.store, node.follower, make_options(rrl_responses_per_second=0),
+        clock=lambda: 7.0,
+    )  # fmt: skip
+    wire = _query_wire()
+    assert all(handler.handle_wire(wire, "198.51.100.9") is not None for _ in range(20))
+    handler.set_rate_limit(2, 0)
+    replies = [handler.handle_wire(wire, "198.51.100.9") for _ in range(4)]
+    assert [r is None for r in replies] == [False, False, True, True]
+    handler.set_rate_limit(0, 0)
+    assert handler.handle_wire(wire, "198.51.100.9") is not None
+
+
 def _sample(name: str, labels: dict[str, str]) -> float:
     return REGISTRY.get_sample_value(name, labels) or 0.0
 

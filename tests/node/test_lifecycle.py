@@ -97,19 +97,31 @@ def resolved_by_node(data_dir: Path) -> int:
     )
 
 
-def test_sighup_reloads_log_settings(tmp_path: Path) -> None:
+def test_sighup_applies_live_keys_and_names_the_rest(tmp_path: Path) -> None:
     config = tmp_path / "idnode.toml"
-    config.write_text('log_level = "info"\n')
-    node = start_node(tmp_path / "data", "--config", str(config))
+    config.write_text('log_level = "info"\n[dns]\nrrl_responses_per_second = 1000\n')
+    node = start_node(tmp_path / "data", "--config", str(config), "--dns-listen", "127.0.0.1:0")
     try:
-        config.write_text('log_level = "debug"\nlog_format = "json"\n')
+        config.write_text(
+            'log_level = "debug"\nlog_format = "json"\n'
+            '[dns]\nzone = "other.example."\nrrl_responses_per_second = 5\n'
+        )
         os.kill(node.process.pid, signal.SIGHUP)
         deadline = time.monotonic() + 10
         while "configuration reloaded" not in node.log() and time.monotonic() < deadline:
             time.sleep(0.1)
         log = node.log()
-        assert '"changed": "log_level,log_format"' in log, log
+        assert '"changed": "log_level,log_format,dns.zone,dns.rrl_responses_per_second"' in log, log
+        assert '"need_restart": "dns.zone"' in log
         assert node.process.poll() is None
+        assert run_cli("whoami", "--server", node.grpc).returncode == 0
+
+        config.write_text("workers = [\n")  # broken: refused, the node keeps running
+        os.kill(node.process.pid, signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        while "reload refused" not in node.log() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert "reload refused" in node.log()
         assert run_cli("whoami", "--server", node.grpc).returncode == 0
     finally:
         assert node.stop() == 0
