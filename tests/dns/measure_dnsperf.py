@@ -13,13 +13,13 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import dns.message
 import dns.query
 import dns.zone
 
+from loadtest.dns_bench import start_nsd, wait_for
 from proto import handle_pb2
 from registry.store import Store
 from resolver.dns import DnsServer, dns_name
@@ -65,16 +65,16 @@ def main() -> None:
             [sys.executable, "-m", "tests.dns.measure_dnsperf", "serve", data_dir, str(node_port)]
         )
         try:
-            _wait(node_port)
+            wait_for(node_port, ZONE)
             zone = dns.zone.from_xfr(dns.query.xfr("127.0.0.1", ZONE, port=node_port, timeout=30))
             (root / "zone").write_text(zone.to_text(relativize=False))
             node_qps = _dnsperf(node_port, queries)
         finally:
             server.send_signal(signal.SIGTERM)
             server.wait(timeout=10)
-        nsd = _start_nsd(root, nsd_port)
+        nsd = start_nsd(root, ZONE, nsd_port)
         try:
-            _wait(nsd_port)
+            wait_for(nsd_port, ZONE)
             nsd_qps = _dnsperf(nsd_port, queries)
         finally:
             nsd.send_signal(signal.SIGTERM)
@@ -93,41 +93,6 @@ def _dnsperf(port: int, queries: Path) -> float:
     assert found and lost, done.stdout
     print(f"port {port}: {found.group(1)} q/s, {lost.group(1)} lost", file=sys.stderr)
     return float(found.group(1))
-
-
-def _start_nsd(root: Path, port: int) -> subprocess.Popen[bytes]:
-    config = root / "nsd.conf"
-    config.write_text(
-        f"""server:
-    ip-address: 127.0.0.1@{port}
-    server-count: 1
-    username: ""
-    chroot: ""
-    zonesdir: "{root}"
-    pidfile: "{root}/nsd.pid"
-    database: ""
-    xfrdfile: "{root}/xfrd.state"
-    zonelistfile: "{root}/zone.list"
-    logfile: "{root}/nsd.log"
-remote-control:
-    control-enable: no
-zone:
-    name: {ZONE}
-    zonefile: "{root}/zone"
-"""
-    )
-    return subprocess.Popen([shutil.which("nsd") or "/usr/sbin/nsd", "-d", "-c", str(config)])
-
-
-def _wait(port: int) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            dns.query.udp(dns.message.make_query(ZONE, "SOA"), "127.0.0.1", port=port, timeout=0.5)
-            return
-        except Exception:
-            time.sleep(0.2)
-    raise SystemExit(f"nothing answers on port {port}")
 
 
 if __name__ == "__main__":
