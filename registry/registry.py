@@ -20,6 +20,7 @@ from registry.errors import (
     NotResponsible,
     PermissionDenied,
     PrefixAlreadyExists,
+    PrefixNotFound,
     Referred,
     TooLarge,
     ValueAlreadyExists,
@@ -448,6 +449,13 @@ class Registry:
             raise NotResponsible(f"prefix {prefix} is not hosted on this node")
         if not accounts.may_write(caller, home.owner):
             raise PermissionDenied(f"account {caller.name} may not write under prefix {prefix}")
+        if home.prefix == self.node_prefix != prefix:
+            # Codes directly under the node prefix are enterprise prefixes: only
+            # onboarding allocates them, so a stray write cannot take one.
+            raise PrefixNotFound(
+                f"prefix {prefix} is not allocated on this node; "
+                "allocate it first (idnode enterprise create --code …)"
+            )
         if home.prefix != prefix:
             batch.put_prefix(
                 handle_pb2.PrefixInfo(prefix=prefix, owner=home.owner, created=self._now())

@@ -20,6 +20,7 @@ from registry.errors import (
     NotResponsible,
     PermissionDenied,
     PrefixAlreadyExists,
+    PrefixNotFound,
     Referred,
     TooLarge,
     ValueAlreadyExists,
@@ -752,3 +753,17 @@ def test_ensure_node_prefix_is_idempotent(registry: Registry, store: Store) -> N
     info = registry.home("88.118")
     assert info is not None
     assert info.owner == accounts.ADMIN_NAME
+
+
+def test_unallocated_enterprise_codes_are_not_taken_by_writes(
+    registry: Registry, admin: Account
+) -> None:
+    url = [HandleValue(index=1, type="URL", data=b"u")]
+    with pytest.raises(PrefixNotFound, match=r"prefix 88\.118\.77 is not allocated"):
+        registry.create(admin, "88.118.77/x", url)
+    with pytest.raises(PrefixNotFound):
+        registry.create(admin, "88.118.77.1/x", url)
+
+    assert registry.create_enterprise(admin, code="77").prefix == "88.118.77"
+    assert registry.create(admin, "88.118/node-level", url).operation == "created"
+    assert registry.create(admin, "88.118.77.1/x", url).operation == "created"
