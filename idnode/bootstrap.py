@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import threading
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -12,12 +13,14 @@ import metrics
 from idnode import __version__, upstream
 from idnode.config import Config
 from metrics import exposition
-from registry import accounts
+from registry import accounts, retention
 from registry.errors import IdnodeError
 from registry.registry import Registry
 from registry.store import Store, StoreOptions
+from sync.pusher import CURSOR as SYNC_CURSOR
 
 log = logging.getLogger("idnode.bootstrap")
+TRIM_INTERVAL_SECONDS = 60.0
 
 
 class Service(Protocol):
@@ -94,6 +97,7 @@ def start_singletons(config: Config, store: Store, listen: Any) -> Singletons:
     sync = upstream.start(config, store, listen)
     if sync is not None:
         started.services.append(sync)
+    started.services.append(ChangelogTrimmer(config, store))
     if listen.dns and config.dns.notify:
         from idnode.worker import dns_options
         from resolver.dns import Notifier
@@ -102,6 +106,40 @@ def start_singletons(config: Config, store: Store, listen: Any) -> Singletons:
         notifier.start()
         started.services.append(notifier)
     return started
+
+
+class ChangelogTrimmer:
+    """Trims the change log every TRIM_INTERVAL_SECONDS (registry.retention decides how far)."""
+
+    def __init__(self, config: Config, store: Store) -> None:
+        self._config = config
+        self._store = store
+        self._cursors = [SYNC_CURSOR] if config.upstream else []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="changelog-trim", daemon=True)
+        self._thread.start()
+
+    def trim_now(self) -> int:
+        dropped = retention.trim(
+            self._store,
+            self._config.changelog_keep_entries,
+            self._config.changelog_max_entries,
+            self._cursors,
+        )
+        if dropped:
+            log.info("change log trimmed", extra={"dropped": dropped})
+        return dropped
+
+    def _run(self) -> None:
+        while not self._stop.wait(TRIM_INTERVAL_SECONDS):
+            try:
+                self.trim_now()
+            except IdnodeError:
+                log.exception("change-log trim failed; retrying at the next interval")
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(30)
 
 
 def sample_store(store: Store) -> None:

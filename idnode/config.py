@@ -47,6 +47,8 @@ class Config:
     sync_stats_interval_seconds: float = 60.0
     map_size_bytes: int = 1 << 30
     durable: bool = True
+    changelog_keep_entries: int = 1_000_000
+    changelog_max_entries: int = 20_000_000
     cache_entries: int = 200_000
     negative_cache_entries: int = 50_000
     grpc_threads: int = 16
@@ -187,6 +189,10 @@ def _validate(config: Any, prefix: str) -> None:
                 split_host_port(address)
             except ValueError as error:
                 fail("grpc_listen/dns_listen/metrics_listen", str(error))
+        if config.changelog_keep_entries < 1:
+            fail("changelog_keep_entries", "must be at least 1")
+        if config.changelog_max_entries < config.changelog_keep_entries:
+            fail("changelog_max_entries", "must be at least changelog_keep_entries")
         if config.sync_stats_interval_seconds <= 0:
             fail("sync_stats_interval_seconds", "must be more than 0")
         if config.upstream:

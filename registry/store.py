@@ -409,11 +409,14 @@ class WriteBatch:
         self.txn.put(b"sequence", key, db=self.store.meta)
         return self.sequence
 
-    def trim_changelog(self, keep_from: int) -> int:
-        """Drop change-log entries older than `keep_from`; returns how many were dropped."""
+    def trim_changelog(self, keep_from: int, limit: int | None = None) -> int:
+        """Drop change-log entries older than `keep_from`, at most `limit` of them;
+        returns how many were dropped."""
         dropped = 0
         with self.txn.cursor(db=self.store.changelog) as cursor:
             while cursor.first() and _SEQ.unpack(cursor.key())[0] < keep_from:
+                if limit is not None and dropped >= limit:
+                    break
                 cursor.delete()
                 dropped += 1
         return dropped
