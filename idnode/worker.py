@@ -17,12 +17,11 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 
 import metrics
-from idnode import logs, upstream
+from idnode import bootstrap, logs, upstream
 from idnode.config import Config
 from metrics.grpc_interceptor import MetricsInterceptor
 from registry.errors import IdnodeError
 from registry.registry import Registry
-from registry.store import Store, StoreOptions
 from resolver.dns import DnsOptions, DnsServer
 from resolver.follow import ChangeFollower
 from resolver.grpc_auth import Authenticator
@@ -48,10 +47,7 @@ class Worker:
 
     def __init__(self, config: Config) -> None:
         self.config = config
-        self.store = Store(
-            config.data_dir,
-            StoreOptions(map_size_bytes=config.map_size_bytes, durable=config.durable),
-        )
+        self.store = bootstrap.open_store(config)
         self.registry = Registry(self.store, config.node_prefix)
         self.follower = ChangeFollower(self.store)
         auth = Authenticator(self.store)
