@@ -13,7 +13,6 @@ import argparse
 import json
 import os
 import re
-import secrets
 import shutil
 import signal
 import subprocess
@@ -21,39 +20,23 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 import dns.message
 import dns.query
 import dns.zone
 import grpc
 
+from loadtest import node as node_process
+from loadtest.node import say
 from proto import handle_pb2, registry_pb2, registry_pb2_grpc
 
 PREFIX_CODE = "78"
 
 
-def start_node(idnode: str, workers: int, data_dir: str) -> tuple[subprocess.Popen[str], Any]:
-    token = "bench-" + secrets.token_hex(16)
-    process = subprocess.Popen(
-        [idnode, "serve", "--data-dir", data_dir, "--grpc-listen", "127.0.0.1:0",
-         "--dns-listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0",
-         "--workers", str(workers), "--log-level", "warning"],
-        stdout=subprocess.PIPE, text=True, env={**os.environ, "IDNODE_ADMIN_TOKEN": token},
-    )  # fmt: skip
-    assert process.stdout is not None
-    for line in process.stdout:
-        if line.startswith("{") and json.loads(line).get("event") == "ready":
-            ready = json.loads(line)
-            ready["token"] = token
-            return process, ready
-    raise SystemExit("idnode serve exited before it was ready")
-
-
-def register(ready: dict[str, Any], identifiers: int) -> list[str]:
+def register(node: node_process.Node, identifiers: int) -> list[str]:
     """Register `identifiers` lowercase suffixes (one plain label each); returns their names."""
-    auth = (("authorization", f"Bearer {ready['token']}"),)
-    with grpc.insecure_channel(ready["grpc"][0]) as channel:
+    auth = node.auth
+    with grpc.insecure_channel(node.grpc) as channel:
         registry = registry_pb2_grpc.RegistryStub(channel)
         prefix = registry.CreateEnterprise(
             registry_pb2.CreateEnterpriseRequest(code=PREFIX_CODE), metadata=auth
@@ -62,12 +45,7 @@ def register(ready: dict[str, Any], identifiers: int) -> list[str]:
             records = [
                 handle_pb2.Record(
                     identifier=f"{prefix}/p{i:07d}",
-                    values=[
-                        handle_pb2.HandleValue(
-                            index=1, type="URL", data=f"https://e.example/{i}".encode()
-                        ),
-                        handle_pb2.HandleValue(index=2, type="batch", data=b"2026-11"),
-                    ],
+                    values=node_process.product_values(i),
                 )
                 for i in range(start, min(start + 1000, identifiers))
             ]
@@ -75,7 +53,7 @@ def register(ready: dict[str, Any], identifiers: int) -> list[str]:
                 registry_pb2.BatchRegisterRequest(records=records), metadata=auth
             )
     labels = ".".join(reversed(prefix.split(".")))
-    return [f"p{i:07d}.{labels}.{ready['zone']}" for i in range(identifiers)]
+    return [f"p{i:07d}.{labels}.{node.ready['zone']}" for i in range(identifiers)]
 
 
 def dnsperf(host: str, port: int, queries: Path, seconds: int) -> float:
@@ -138,35 +116,31 @@ def run(args: argparse.Namespace) -> dict[str, float]:
             raise SystemExit(f"{tool} is not installed (make system-deps)")
     with tempfile.TemporaryDirectory(prefix="idnode-dns-bench-") as directory:
         root = Path(directory)
-        node, ready = start_node(args.idnode, args.workers, str(root / "data"))
+        node = node_process.start(args.idnode, str(root / "data"), args.workers, dns=True)
+        ready = node.ready
         try:
-            names = register(ready, args.identifiers)
+            names = register(node, args.identifiers)
             host, _, port_text = ready["dns"][0].rpartition(":")
             zone = ready["zone"]
             queries = root / "queries.txt"
             queries.write_text("".join(f"{name} TXT\n" for name in names))
             xfr = dns.query.xfr(host, zone, port=int(port_text), timeout=60)
             (root / "zone").write_text(dns.zone.from_xfr(xfr).to_text(relativize=False))
-            _say(f"node up: {args.workers} worker(s), DNS on {ready['dns'][0]}, {len(names)} names")
+            say(f"node up: {args.workers} worker(s), DNS on {ready['dns'][0]}, {len(names)} names")
             node_qps = dnsperf(host, int(port_text), queries, args.seconds)
-            _say(f"node: {node_qps:,.0f} queries/s")
+            say(f"node: {node_qps:,.0f} queries/s")
         finally:
-            node.send_signal(signal.SIGTERM)
-            node.wait(60)
+            node.stop()
         nsd_port = free_port()
         nsd = start_nsd(root, zone, nsd_port)
         try:
             wait_for(nsd_port, zone)
             nsd_qps = dnsperf("127.0.0.1", nsd_port, queries, args.seconds)
-            _say(f"NSD (1 server process): {nsd_qps:,.0f} queries/s")
+            say(f"NSD (1 server process): {nsd_qps:,.0f} queries/s")
         finally:
             nsd.send_signal(signal.SIGTERM)
             nsd.wait(30)
     return {"node_qps": node_qps, "nsd_qps": nsd_qps, "node_to_nsd_ratio": node_qps / nsd_qps}
-
-
-def _say(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -175,8 +149,9 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    beside = os.path.join(os.path.dirname(sys.executable), "idnode")
-    parser.add_argument("--idnode", default=beside, help="the idnode command to benchmark")
+    parser.add_argument(
+        "--idnode", default=node_process.default_idnode(), help="the idnode command to benchmark"
+    )
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--identifiers", type=int, default=10_000)
     parser.add_argument("--seconds", type=int, default=10, help="per dnsperf run")

@@ -14,65 +14,28 @@ import json
 import multiprocessing
 import os
 import random
-import secrets
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from loadtest import node as node_process
+from loadtest.node import say
 from proto import handle_pb2, registry_pb2, registry_pb2_grpc, resolver_pb2, resolver_pb2_grpc
 
 PREFIX_CODE = "77"
 
 
-@dataclass
-class Node:
-    process: subprocess.Popen[str]
-    grpc: str
-    token: str
-    data_dir: str
-
-
-def start_node(workers: int, idnode: str) -> Node:
-    data_dir = tempfile.mkdtemp(prefix="idnode-bench-")
-    token = "bench-" + secrets.token_hex(16)
-    process = subprocess.Popen(
-        [idnode, "serve", "--data-dir", data_dir, "--grpc-listen", "127.0.0.1:0", "--no-dns",
-         "--metrics-listen", "127.0.0.1:0", "--workers", str(workers), "--log-level", "warning"],
-        stdout=subprocess.PIPE, text=True, env={**os.environ, "IDNODE_ADMIN_TOKEN": token},
-    )  # fmt: skip
-    assert process.stdout is not None
-    for line in process.stdout:
-        if line.startswith("{") and json.loads(line).get("event") == "ready":
-            return Node(process, json.loads(line)["grpc"][0], token, data_dir)
-    raise SystemExit("idnode serve exited before it was ready")
-
-
-def stop_node(node: Node) -> None:
-    node.process.terminate()
-    node.process.wait(60)
-    if node.process.stdout is not None:
-        node.process.stdout.close()
-    shutil.rmtree(node.data_dir, ignore_errors=True)
-
-
-def _value(i: int) -> list[handle_pb2.HandleValue]:
-    return [
-        handle_pb2.HandleValue(index=1, type="URL", data=f"https://example.com/p/{i}".encode()),
-        handle_pb2.HandleValue(index=2, type="batch", data=b"2026-11"),
-    ]
-
-
-def measure_writes(node: Node, singles: int, batches: int, batch_size: int) -> dict[str, float]:
-    auth = (("authorization", f"Bearer {node.token}"),)
+def measure_writes(
+    node: node_process.Node, singles: int, batches: int, batch_size: int
+) -> dict[str, float]:
+    auth = node.auth
     with grpc.insecure_channel(node.grpc) as channel:
         registry = registry_pb2_grpc.RegistryStub(channel)
         reply = registry.CreateEnterprise(
@@ -82,22 +45,28 @@ def measure_writes(node: Node, singles: int, batches: int, batch_size: int) -> d
         started = time.perf_counter()
         for i in range(singles):
             registry.Create(
-                handle_pb2.Record(identifier=f"{prefix}/S{i}", values=_value(i)), metadata=auth
+                handle_pb2.Record(
+                    identifier=f"{prefix}/S{i}", values=node_process.product_values(i)
+                ),
+                metadata=auth,
             )
         single_rate = singles / (time.perf_counter() - started)
-        _say(f"single registrations: {single_rate:,.0f}/s over {singles}")
+        say(f"single registrations: {single_rate:,.0f}/s over {singles}")
         started = time.perf_counter()
         for b in range(batches):
             records = [
-                handle_pb2.Record(identifier=f"{prefix}/B{b * batch_size + i}", values=_value(i))
+                handle_pb2.Record(
+                    identifier=f"{prefix}/B{b * batch_size + i}",
+                    values=node_process.product_values(i),
+                )
                 for i in range(batch_size)
             ]
             registry.BatchRegister(
                 registry_pb2.BatchRegisterRequest(records=records), metadata=auth
             )
-            _say(f"  batch import {b + 1}/{batches}", end="\r")
+            say(f"  batch import {b + 1}/{batches}", end="\r")
         import_rate = batches * batch_size / (time.perf_counter() - started)
-        _say(f"batch import: {import_rate:,.0f} identifiers/s over {batches * batch_size}")
+        say(f"batch import: {import_rate:,.0f} identifiers/s over {batches * batch_size}")
     return {"single_registrations_per_s": single_rate, "import_identifiers_per_s": import_rate}
 
 
@@ -136,7 +105,9 @@ def _client(kind: str, address: str, seconds: float, identifiers: int, out: Any)
     out.put(done / seconds)
 
 
-def measure_rate(kind: str, node: Node, clients: int, seconds: float, identifiers: int) -> float:
+def measure_rate(
+    kind: str, node: node_process.Node, clients: int, seconds: float, identifiers: int
+) -> float:
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
     processes = [
@@ -152,9 +123,10 @@ def measure_rate(kind: str, node: Node, clients: int, seconds: float, identifier
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    node = start_node(args.workers, args.idnode)
+    data_dir = tempfile.mkdtemp(prefix="idnode-bench-")
+    node = node_process.start(args.idnode, data_dir, args.workers, dns=False)
     try:
-        _say(f"node up: {args.workers} workers on {node.grpc}")
+        say(f"node up: {args.workers} workers on {node.grpc}")
         results: dict[str, Any] = measure_writes(node, args.singles, args.batches, args.batch_size)
         identifiers = args.batches * args.batch_size
         rounds: dict[str, list[float]] = {"health": [], "resolve": [], "batch": []}
@@ -162,7 +134,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             for kind in rounds:
                 rate = measure_rate(kind, node, args.clients, args.seconds, identifiers)
                 rounds[kind].append(rate)
-                _say(f"round {round_number}/{args.repeat} {kind}: {rate:,.0f}/s")
+                say(f"round {round_number}/{args.repeat} {kind}: {rate:,.0f}/s")
         medians = {kind: statistics.median(rates) for kind, rates in rounds.items()}
         results.update(
             {
@@ -174,11 +146,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         )
         return results
     finally:
-        stop_node(node)
-
-
-def _say(text: str, end: str = "\n") -> None:
-    print(text, end=end, file=sys.stderr, flush=True)
+        node.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -187,8 +156,9 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    beside = os.path.join(os.path.dirname(sys.executable), "idnode")
-    parser.add_argument("--idnode", default=beside, help="the idnode command to benchmark")
+    parser.add_argument(
+        "--idnode", default=node_process.default_idnode(), help="the idnode command to benchmark"
+    )
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--clients", type=int, default=2, help="client processes")
     parser.add_argument("--seconds", type=float, default=5.0, help="per measurement")
