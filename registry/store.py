@@ -39,6 +39,9 @@ class StoreOptions:
     durable: bool = True  # fsync on every commit; False risks the last commits on power loss
     max_readers: int = 512
     readonly: bool = False
+    # False only for a store nothing follows (the top-level node's mirror): writes
+    # then leave no change-log entries and return sequence 0.
+    changelog: bool = True
 
 
 @contextlib.contextmanager
@@ -401,6 +404,8 @@ class WriteBatch:
         self.txn.put(name.encode(), sequence_key(sequence), db=self.store.cursors)
 
     def _log(self, entry: handle_pb2.ChangeEntry) -> int:
+        if not self.store.options.changelog:
+            return 0
         self.sequence += 1
         entry.sequence = self.sequence
         entry.timestamp_ns = self.now_ns

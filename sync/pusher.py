@@ -139,7 +139,7 @@ class Pusher:
         while not self._stop.is_set():
             try:
                 self._session()
-            except (grpc.RpcError, IdnodeError, SyncError, ValueError) as error:
+            except Exception as error:  # the sync must outlive a bug in one session, too
                 if self._stop.is_set():
                     return  # cancelled by stop()
                 self._failures += 1
@@ -147,13 +147,12 @@ class Pusher:
                 reason = _describe(error)
                 metrics.SYNC_PUSHES.labels(self.upstream, "error").inc()
                 self._note("backoff", error=reason, retry_in_seconds=round(delay, 3))
-                log.warning("upstream sync failed; retrying", extra={"error": reason})
+                if isinstance(error, (grpc.RpcError, IdnodeError, SyncError, ValueError)):
+                    log.warning("upstream sync failed; retrying", extra={"error": reason})
+                else:
+                    log.exception("upstream sync session failed")
                 self._update_lag()
                 self._stop.wait(delay)
-            except Exception:  # the sync must outlive a bug in one session
-                self._failures += 1
-                log.exception("upstream sync session failed")
-                self._stop.wait(backoff_seconds(self._failures, self.options, self._draw))
 
     # A session ---------------------------------------------------------------------
 
@@ -192,7 +191,7 @@ class Pusher:
             log.info("sending a snapshot upstream", extra={"reason": resume.reason})
             self._snapshot(stub)
         else:
-            self._save_cursor(resume.after, force=True)
+            self._save_cursor(resume.after)
         self._report_stats(stub)
         checked = time.monotonic()
         while not self._stop.is_set():
@@ -301,8 +300,10 @@ class Pusher:
         with self.store.read() as txn:
             return self.store.get_cursor(txn, CURSOR)
 
-    def _save_cursor(self, sequence: int, force: bool = False) -> None:
-        if force or sequence != self._acked:
+    def _save_cursor(self, sequence: int) -> None:
+        # Only a change is written: every write moves LMDB's transaction id, which
+        # sends each worker's cache follower to read the change log.
+        if sequence != self._acked:
             self.store.write(lambda batch: batch.put_cursor(CURSOR, sequence))
         self._acked = sequence
         metrics.SYNC_ACKED_SEQUENCE.labels(self.upstream).set(sequence)

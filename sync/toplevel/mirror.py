@@ -171,15 +171,11 @@ class Mirror:
         self, batch: WriteBatch, node_prefix: str, entry: handle_pb2.ChangeEntry
     ) -> None:
         if entry.operation in (Op.CREATE, Op.UPDATE):
-            stored = handle_pb2.Record()
-            stored.values.extend(entry.record.values)
-            batch.txn.put(
-                entry.identifier.encode(), stored.SerializeToString(), db=self.store.records
-            )
+            batch.put_record(entry.identifier, entry.record, created=entry.operation == Op.CREATE)
         elif entry.operation == Op.DELETE:
-            batch.txn.delete(entry.identifier.encode(), db=self.store.records)
+            batch.delete_record(entry.identifier)
         elif entry.operation == Op.PREFIX_PUT and entry.prefix.prefix != node_prefix:
-            self._put_prefix(batch, entry.prefix)
+            batch.put_prefix(entry.prefix)
 
     def begin_snapshot(self, node_prefix: str, log_id: str) -> None:
         """Discard the node's mirror before a snapshot's chunks arrive (acknowledged: 0)."""
@@ -199,15 +195,11 @@ class Mirror:
         def work(batch: WriteBatch) -> None:
             for record in chunk.records:
                 _check_identifier(node_prefix, record.identifier)
-                stored = handle_pb2.Record()
-                stored.values.extend(record.values)
-                batch.txn.put(
-                    record.identifier.encode(), stored.SerializeToString(), db=self.store.records
-                )
+                batch.put_record(record.identifier, record, created=True)
             for info in chunk.prefixes:
                 _check_prefix(node_prefix, info.prefix)
                 if info.prefix != node_prefix:
-                    self._put_prefix(batch, info)
+                    batch.put_prefix(info)
 
         self.store.write(work)
 
@@ -306,9 +298,6 @@ class Mirror:
         stored.ClearField("mirrored_records")
         batch.put_meta(NODE_KEY + state.node_prefix, stored.SerializeToString())
 
-    def _put_prefix(self, batch: WriteBatch, info: handle_pb2.PrefixInfo) -> None:
-        batch.txn.put(info.prefix.encode(), info.SerializeToString(), db=self.store.prefixes)
-
     def _mirror_keys(self, txn: Any, node_prefix: str) -> Iterable[bytes]:
         for start in (node_prefix + "/", node_prefix + "."):
             with txn.cursor(db=self.store.records) as cursor:
@@ -321,7 +310,7 @@ class Mirror:
 
     def _clear_mirror(self, batch: WriteBatch, node_prefix: str) -> None:
         for key in list(self._mirror_keys(batch.txn, node_prefix)):
-            batch.txn.delete(key, db=self.store.records)
+            batch.delete_record(key.decode())
         start = (node_prefix + ".").encode()
         doomed = []
         with batch.txn.cursor(db=self.store.prefixes) as cursor:

@@ -31,7 +31,7 @@ class TopLevelNode:
         threads: int = 16,
         map_size_bytes: int = 1 << 30,
     ) -> None:
-        self.store = Store(data_dir, StoreOptions(map_size_bytes=map_size_bytes))
+        self.store = Store(data_dir, StoreOptions(map_size_bytes=map_size_bytes, changelog=False))
         self.created_admin_token = accounts.ensure_admin(self.store, admin_token)
         self.mirror = Mirror(self.store)
         self.prober = Prober(self.mirror.nodes, probe_interval_seconds, probe_failures)
