@@ -111,6 +111,11 @@ class Registry:
         Raises NotResponsible outside the node prefix, Referred when the prefix is
         delegated to an enterprise node, HandleNotFound when absent.
         """
+        return self.locate(identifier)[0]
+
+    def locate(self, identifier: Identifier) -> tuple[Record, str]:
+        """The stored record of `identifier` and the account owning its prefix (who, with
+        the administrator, may read its restricted values). Raises as `resolve`."""
         if not is_under(identifier.prefix, self.node_prefix):
             raise NotResponsible(
                 f"prefix {identifier.prefix} is not under this node's prefix {self.node_prefix}"
@@ -126,7 +131,7 @@ class Registry:
             raise HandleNotFound(f"identifier {key} not found")
         record = Record.FromString(bytes(raw))
         record.identifier = key
-        return record
+        return record, home.owner if home is not None else accounts.ADMIN_NAME
 
     def may_read_restricted(self, caller: Account | None, prefix: str) -> bool:
         """True when `caller` may see values that are not publicly readable under `prefix`:

@@ -25,7 +25,10 @@ class Authenticator:
 
     def caller(self, context: grpc.ServicerContext) -> Account | None:
         """Raises AuthenticationFailed for a malformed or unknown token."""
-        token = bearer_token(context)
+        return self.account(bearer_token(context))
+
+    def account(self, token: str | None) -> Account | None:
+        """The account of `token` (None for None). Raises AuthenticationFailed."""
         if token is None:
             return None
         with self._lock:

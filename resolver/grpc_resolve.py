@@ -12,11 +12,13 @@ import grpc
 
 import metrics
 from proto import handle_pb2, resolver_pb2, resolver_pb2_grpc
-from registry import values
+from registry import accounts, values
+from registry.accounts import Account
 from registry.errors import (
     HandleNotFound,
     IdnodeError,
     InvalidIdentifier,
+    InvalidRequest,
     NotResponsible,
     Referred,
     TooLarge,
@@ -27,7 +29,7 @@ from registry.identifier import parse
 from registry.registry import Referral, Registry
 from resolver.cache import AnswerCache
 from resolver.follow import ChangeFollower
-from resolver.grpc_auth import Authenticator
+from resolver.grpc_auth import Authenticator, bearer_token
 from resolver.grpc_errors import RpcFailure, status_of
 
 log = logging.getLogger(__name__)
@@ -47,6 +49,7 @@ class Answer:
     """A finished answer for one identifier; never mutated once cached."""
 
     record: handle_pb2.Record | None  # stored record, when found here
+    owner: str  # account owning the record's prefix ("" when there is no record)
     public_bytes: bytes  # serialised ResolveResponse an anonymous caller gets
     error: IdnodeError | None  # the failure to report instead
     result: str  # metrics label
@@ -87,10 +90,14 @@ class ResolverService:
         try:
             if answer.error is not None:
                 raise RpcFailure(status_of(answer.error), str(answer.error))
-            if answer.record is None and request.recursive:
-                return self._follow(request, answer).SerializeToString()
-            if request.types or request.indexes or has_authorization(context):
-                return self._tailored(request, answer, context).SerializeToString()
+            if answer.record is None:  # a referral
+                if request.recursive:
+                    return self._follow(request, answer).SerializeToString()
+                return answer.public_bytes
+            token = bearer_token(context)
+            if request.types or request.indexes or token is not None:
+                caller = self._auth.account(token)
+                return self._tailored(request, answer, caller).SerializeToString()
             return answer.public_bytes
         finally:
             self._duration.observe(time.perf_counter() - started)
@@ -104,30 +111,42 @@ class ResolverService:
             )
         started = time.perf_counter()
         self._follower.poll()
+        caller = self._auth.caller(context)
         reply = resolver_pb2.BatchResolveResponse()
-        for item in request.requests:
-            answer = self.answer(item.identifier)
-            self._requests.add(("grpc", answer.result))
-            result = reply.results.add()
-            if answer.error is not None:
-                result.status = status_of(answer.error).value[0]
-                result.error = str(answer.error)
-                continue
-            if answer.record is None and item.recursive:
-                try:
-                    result.response.CopyFrom(self._follow(item, answer))
-                except IdnodeError as error:
-                    result.status = status_of(error).value[0]
-                    result.error = str(error)
-                continue
-            result.response.CopyFrom(self._tailored(item, answer, context))
-        self._duration.observe(time.perf_counter() - started)
+        try:
+            for item in request.requests:
+                answer = self.answer(item.identifier)
+                self._requests.add(("grpc", answer.result))
+                result = reply.results.add()
+                # A cached error is reported, never raised: raising the same instance
+                # again and again would chain its tracebacks.
+                failure = answer.error
+                if failure is None:
+                    try:
+                        result.response.CopyFrom(self._one_of_batch(item, answer, caller))
+                    except IdnodeError as error:
+                        failure = error
+                if failure is not None:
+                    result.status = status_of(failure).value[0]
+                    result.error = str(failure)
+        finally:
+            self._duration.observe(time.perf_counter() - started)
         return reply
+
+    def _one_of_batch(
+        self, item: resolver_pb2.ResolveRequest, answer: Answer, caller: Account | None
+    ) -> resolver_pb2.ResolveResponse:
+        if answer.record is None and item.recursive:
+            return self._follow(item, answer)
+        if answer.record is None or not (item.types or item.indexes or caller):
+            return resolver_pb2.ResolveResponse.FromString(answer.public_bytes)
+        return self._tailored(item, answer, caller)
 
     # Answers ------------------------------------------------------------------
 
     def answer(self, identifier: str) -> Answer:
-        """The cached answer for `identifier`, computed and cached on a miss."""
+        """The cached answer for `identifier`; a miss computes it and caches it unless it
+        is uncacheable or a change landed while it was being computed."""
         slash = identifier.find("/")
         key = identifier[:slash].lower() + identifier[slash:] if slash > 0 else identifier
         cached = self.cache.get(key)
@@ -145,41 +164,41 @@ class ResolverService:
     def _compute(self, identifier: str) -> Answer:
         try:
             parsed = parse(identifier)
-            record = self._registry.resolve(parsed)
+        except IdnodeError as error:
+            return Answer(None, "", b"", error, _result_label(error))
+        try:
+            record, owner = self._registry.locate(parsed)
         except Referred as referred:
             assert isinstance(referred.referral, Referral)
             return _referral_answer(identifier, referred.referral)
         except NotResponsible as error:
             if self._referrer is None:
-                return Answer(None, b"", error, "not_responsible")
+                return Answer(None, "", b"", error, "not_responsible")
             # The referrer caches the upstream's answers by their TTL; this cache must not
             # keep them longer (only local changes invalidate it).
-            referral = self._referrer(parse(identifier).prefix)
+            referral = self._referrer(parsed.prefix)
             if referral is None:
-                return Answer(None, b"", error, "not_responsible", cacheable=False)
+                return Answer(None, "", b"", error, "not_responsible", cacheable=False)
             return _referral_answer(identifier, referral, cacheable=False)
         except IdnodeError as error:
-            return Answer(None, b"", error, _result_label(error))
+            return Answer(None, "", b"", error, _result_label(error))
         response = resolver_pb2.ResolveResponse(identifier=record.identifier, code=SUCCESS)
         response.values.extend(v for v in record.values if values.is_public(v))
-        return Answer(record, response.SerializeToString(), None, "ok")
+        return Answer(record, owner, response.SerializeToString(), None, "ok")
 
+    @staticmethod
     def _tailored(
-        self,
-        request: resolver_pb2.ResolveRequest,
-        answer: Answer,
-        context: grpc.ServicerContext,
+        request: resolver_pb2.ResolveRequest, answer: Answer, caller: Account | None
     ) -> resolver_pb2.ResolveResponse:
-        """The answer filtered by type and index, with restricted values for those allowed."""
-        if answer.record is None:
-            return resolver_pb2.ResolveResponse.FromString(answer.public_bytes)
-        caller = self._auth.caller(context)
-        prefix = answer.record.identifier.partition("/")[0]
+        """A found record filtered by type and index, with restricted values for those allowed.
+
+        Raises ValueNotFound when a filter matches nothing."""
+        assert answer.record is not None
         selected = values.select(
             answer.record.values,
             request.types,
             request.indexes,
-            include_restricted=self._registry.may_read_restricted(caller, prefix),
+            include_restricted=accounts.may_write(caller, answer.owner),
         )
         if (request.types or request.indexes) and not selected:
             raise_values_not_found(request)
@@ -255,10 +274,6 @@ class ResolverService:
         metrics.CACHE_ENTRIES.labels("grpc").set(len(self.cache))
 
 
-def has_authorization(context: grpc.ServicerContext) -> bool:
-    return any(key == "authorization" for key, _ in context.invocation_metadata())
-
-
 def raise_values_not_found(request: resolver_pb2.ResolveRequest) -> None:
     wanted = [*request.types, *map(str, request.indexes)]
     raise ValueNotFound(f"identifier {request.identifier} has no value matching {wanted}")
@@ -270,13 +285,15 @@ def _referral_answer(identifier: str, referral: Referral, cacheable: bool = True
     response.referral.prefix = referral.prefix
     response.referral.sites.extend(referral.sites)
     response.referral.ttl = referral.ttl_seconds
-    return Answer(None, response.SerializeToString(), None, "referral", cacheable)
+    return Answer(None, "", response.SerializeToString(), None, "referral", cacheable)
+
+
+_RESULT_LABELS: dict[type[IdnodeError], str] = {
+    HandleNotFound: "not_found",
+    InvalidIdentifier: "invalid",
+    InvalidRequest: "invalid",
+}
 
 
 def _result_label(error: IdnodeError) -> str:
-    name = type(error).__name__
-    return {
-        "HandleNotFound": "not_found",
-        "InvalidIdentifier": "invalid",
-        "InvalidRequest": "invalid",
-    }.get(name, "error")
+    return _RESULT_LABELS.get(type(error), "error")

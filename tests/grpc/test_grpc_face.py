@@ -345,17 +345,17 @@ def test_every_domain_error_has_a_status() -> None:
 
 def test_unexpected_exception_is_internal_and_server_keeps_serving(node: Node) -> None:
     prefix, token = node.enterprise()
-    original = node.worker.registry.resolve
+    original = node.worker.registry.locate
 
     def broken(identifier: object) -> object:
         raise RuntimeError("boom")
 
-    node.worker.registry.resolve = broken  # type: ignore[method-assign,assignment]
+    node.worker.registry.locate = broken  # type: ignore[method-assign,assignment]
     code, details = status_of(
         lambda: node.resolver.Resolve(resolver_pb2.ResolveRequest(identifier=f"{prefix}/boom"))
     )
     assert (code, details) == (grpc.StatusCode.INTERNAL, "internal error")
-    node.worker.registry.resolve = original  # type: ignore[method-assign]
+    node.worker.registry.locate = original  # type: ignore[method-assign]
     node.registry.Create(
         Record(identifier=f"{prefix}/ok", values=values(("URL", "u"))), metadata=token
     )
@@ -394,3 +394,26 @@ def test_cache_follows_writes_made_by_another_process(node: Node) -> None:
         writer.join(60)
         assert writer.exitcode == 0
         assert node.resolver.Resolve(request).values[0].data == version
+
+
+def test_batch_entry_matching_no_value_fails_alone(node: Node) -> None:
+    prefix, token = node.enterprise()
+    secret = HandleValue(index=2, type="price", data=b"9", public_read=False)
+    node.registry.Create(
+        Record(identifier=f"{prefix}/b", values=[*values(("URL", "u")), secret]), metadata=token
+    )
+    requests = [
+        resolver_pb2.ResolveRequest(identifier=f"{prefix}/b"),
+        resolver_pb2.ResolveRequest(identifier=f"{prefix}/b", types=["EMAIL"]),
+        resolver_pb2.ResolveRequest(identifier=f"{prefix}/b", types=["price"]),
+    ]
+    batch = resolver_pb2.BatchResolveRequest(requests=requests)
+    anonymous = node.resolver.BatchResolve(batch)
+    owner = node.resolver.BatchResolve(batch, metadata=token)
+
+    assert [r.status for r in anonymous.results] == [0, 5, 5]  # 5: NOT_FOUND
+    assert "no value matching" in anonymous.results[1].error
+    assert [v.index for v in anonymous.results[0].response.values] == [1]
+    assert [r.status for r in owner.results] == [0, 5, 0]
+    assert [v.index for v in owner.results[0].response.values] == [1, 2]
+    assert [v.data for v in owner.results[2].response.values] == [b"9"]
