@@ -49,7 +49,7 @@ def _serve_parser(commands: Any) -> None:
         "serve",
         help="run a secondary node",
         description="Run a secondary node: gRPC and DNS resolution, registry, /metrics. "
-        "Flags override the TOML config file, which overrides IDNODE_* variables' defaults.",
+        "Precedence, lowest first: defaults, the TOML config file, IDNODE_* variables, flags.",
     )
     add_node_flags(serve)
     serve.set_defaults(run=_run_serve)

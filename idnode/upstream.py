@@ -9,6 +9,7 @@ import sys
 import time
 from typing import Any
 
+from idnode.commands import EXIT_USAGE
 from idnode.config import Config, split_host_port
 from proto import handle_pb2
 from registry.store import Store
@@ -112,6 +113,8 @@ def add_parsers(commands: Any) -> None:
     node = toplevel.add_subparsers(title="commands", metavar="COMMAND").add_parser(
         "node", help="manage the homed secondary nodes", description="Manage homed nodes."
     )
+    # `idnode toplevel node` alone shows its commands rather than starting the server.
+    node.set_defaults(run=lambda args: node.print_help() or EXIT_USAGE)
     node_commands = node.add_subparsers(title="commands", metavar="COMMAND")
     add = _client(node_commands, "add", "home a node prefix and print the node's credential")
     add.add_argument("node_prefix", metavar="NODE_PREFIX")

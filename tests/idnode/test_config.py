@@ -15,6 +15,7 @@ SAMPLE = Path(__file__).parents[2] / "deploy" / "idnode.toml"
 def test_sample_config_loads_and_documents_every_key() -> None:
     config = load(str(SAMPLE), environ={})
     assert config.node_prefix == "88.118"
+    assert config == Config()  # the sample's values are the defaults it claims to show
     text = SAMPLE.read_text()
     for field in dataclasses.fields(Config):
         if field.name != "dns":
