@@ -148,6 +148,10 @@ class Handler:
         cache: int,
         started: float,
     ) -> bytes | None:
+        if not tcp and self._rrl is not None:  # before building a reply it may drop
+            action = self._rrl.check(source)
+            if action:
+                return self._limited(action, data, qend)
         headers, pre, post, _size, rcode = entry
         flags = (data[2] & 1) | ((data[3] >> 3) & 2)
         if post is None:
@@ -158,10 +162,6 @@ class Handler:
                 self._serial = wire.U32.pack(sequence & 0xFFFFFFFF)
                 self._serial_sequence = sequence
             reply = b"".join((data[:2], headers[flags], data[12:qend], pre, self._serial, post))
-        if not tcp and self._rrl is not None:
-            action = self._rrl.check(source)
-            if action:
-                return self._limited(action, data, qend)
         self.stats.add("tcp" if tcp else "udp", rcode, cache)
         self.stats.duration.observe(time.perf_counter() - started)
         return reply
