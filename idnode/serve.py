@@ -99,8 +99,11 @@ class Master:
         signal.signal(signal.SIGINT, lambda *_: self.stopping.set())
         signal.signal(signal.SIGHUP, lambda *_: self.reloading.set())
         try:
+            # All start at once (each opens the store and binds by itself), then all must be ready.
             for slot in range(self.config.worker_count):
-                self._spawn(slot, listen, wait=True)
+                self._spawn(slot, listen)
+            for slot, process in self.workers.items():
+                self._await_ready(slot, process, self.controls[slot])
         except RuntimeError as error:
             log.error("start-up failed: %s", error)
             self._stop_workers()
@@ -170,7 +173,7 @@ class Master:
 
     # Workers ----------------------------------------------------------------
 
-    def _spawn(self, slot: int, listen: Any, wait: bool) -> None:
+    def _spawn(self, slot: int, listen: Any) -> None:
         from idnode import worker
 
         parent, child = self._context.Pipe(duplex=True)
@@ -181,12 +184,6 @@ class Master:
         child.close()
         self.workers[slot] = process
         self.controls[slot] = parent
-        if wait:
-            self._await_ready(slot, process, parent)
-        else:
-            threading.Thread(
-                target=self._await_ready, args=(slot, process, parent, False), daemon=True
-            ).start()
 
     def _await_ready(
         self, slot: int, process: BaseProcess, pipe: Connection, fatal: bool = True
@@ -222,7 +219,12 @@ class Master:
                 failures += 1
                 if self.stopping.wait(delay):
                     return
-                self._spawn(slot, listen, wait=False)
+                self._spawn(slot, listen)
+                threading.Thread(
+                    target=self._await_ready,
+                    args=(slot, self.workers[slot], self.controls[slot], False),
+                    daemon=True,
+                ).start()
 
     def _apply_reload(self) -> None:
         """SIGHUP: re-read the configuration; apply log settings now, name what needs a restart."""
