@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -11,7 +10,7 @@ from dataclasses import dataclass
 import grpc
 
 import metrics
-from proto import handle_pb2, resolver_pb2, resolver_pb2_grpc
+from proto import handle_pb2, resolver_pb2
 from registry import accounts, values
 from registry.accounts import Account
 from registry.errors import (
@@ -22,7 +21,6 @@ from registry.errors import (
     NotResponsible,
     Referred,
     TooLarge,
-    Unavailable,
     ValueNotFound,
 )
 from registry.identifier import parse
@@ -31,14 +29,12 @@ from resolver.cache import AnswerCache
 from resolver.follow import ChangeFollower
 from resolver.grpc_auth import Authenticator, bearer_token
 from resolver.grpc_errors import RpcFailure, status_of
+from resolver.grpc_follow import ReferralFollower
 
 log = logging.getLogger(__name__)
 
 MAX_BATCH_RESOLVE = 1000
 SUCCESS = 1
-MAX_REFERRAL_HOPS = 4
-FOLLOW_TIMEOUT_SECONDS = 2.0
-MAX_FOLLOW_CHANNELS = 64
 
 Referrer = Callable[[str], Referral | None]
 """Where a prefix outside this node lives (asks the top-level node); None: unknown."""
@@ -73,8 +69,7 @@ class ResolverService:
         self._auth = authenticator
         self._referrer = referrer
         self.cache: AnswerCache[str, Answer] = AnswerCache(cache_entries, negative_cache_entries)
-        self._channels: dict[str, grpc.Channel] = {}
-        self._channels_lock = threading.Lock()
+        self._referrals = ReferralFollower()
         follower.subscribe(self._invalidate)
         self._requests = metrics.Tally(metrics.RESOLVE_REQUESTS)
         self._duration = metrics.LocalHistogram(metrics.RESOLVE_DURATION, ("grpc",))
@@ -206,57 +201,12 @@ class ResolverService:
         response.values.extend(selected)
         return response
 
-    # Recursion: following referrals on the caller's behalf ---------------------------
-
     def _follow(
         self, request: resolver_pb2.ResolveRequest, answer: Answer
     ) -> resolver_pb2.ResolveResponse:
-        """Ask each referred site in turn: at most MAX_REFERRAL_HOPS, never one site twice.
-
-        Raises HandleNotFound / InvalidIdentifier as the answering node said, Unavailable
-        for a loop, too many hops or a site that cannot be reached.
-        """
-        reply = resolver_pb2.ResolveResponse.FromString(answer.public_bytes)
-        onward = resolver_pb2.ResolveRequest(
-            identifier=request.identifier, types=request.types, indexes=request.indexes
+        return self._referrals.follow(
+            request, resolver_pb2.ResolveResponse.FromString(answer.public_bytes)
         )
-        asked: set[str] = set()
-        for _hop in range(MAX_REFERRAL_HOPS):
-            if not reply.HasField("referral") or not reply.referral.sites:
-                return reply
-            address = reply.referral.sites[0].grpc_address
-            if address in asked:
-                raise Unavailable(f"referral loop: {address} referred back")
-            asked.add(address)
-            reply = self._ask(address, onward)
-        if reply.HasField("referral") and reply.referral.sites:
-            raise Unavailable(f"more than {MAX_REFERRAL_HOPS} referrals for {request.identifier}")
-        return reply
-
-    def _ask(
-        self, address: str, request: resolver_pb2.ResolveRequest
-    ) -> resolver_pb2.ResolveResponse:
-        with self._channels_lock:
-            channel = self._channels.get(address)
-            if channel is None:
-                if len(self._channels) >= MAX_FOLLOW_CHANNELS:
-                    for stale in self._channels.values():
-                        stale.close()
-                    self._channels.clear()
-                channel = self._channels[address] = grpc.insecure_channel(address)
-        try:
-            reply: resolver_pb2.ResolveResponse = resolver_pb2_grpc.ResolverStub(channel).Resolve(
-                request, timeout=FOLLOW_TIMEOUT_SECONDS
-            )
-        except grpc.RpcError as failure:
-            code = failure.code() if isinstance(failure, grpc.Call) else None
-            details = failure.details() if isinstance(failure, grpc.Call) else str(failure)
-            if code == grpc.StatusCode.NOT_FOUND:
-                raise HandleNotFound(details or f"{request.identifier} not found") from None
-            if code == grpc.StatusCode.INVALID_ARGUMENT:
-                raise InvalidIdentifier(details or "invalid identifier") from None
-            raise Unavailable(f"referred site {address} failed: {details}") from None
-        return reply
 
     def _invalidate(self, entry: handle_pb2.ChangeEntry | None) -> None:
         if entry is None or entry.operation == handle_pb2.ChangeEntry.PREFIX_PUT:

@@ -44,7 +44,7 @@ def guarded(handler: Handler) -> Handler:
     return call
 
 
-def _unary(
+def unary(
     handler: Handler, request_type: Any, raw_response: bool = False
 ) -> grpc.RpcMethodHandler[Any, Any]:
     return grpc.unary_unary_rpc_method_handler(
@@ -66,8 +66,8 @@ def resolver_handler(service: ResolverService) -> grpc.GenericRpcHandler[Any, An
     return grpc.method_handlers_generic_handler(
         RESOLVER,
         {
-            "Resolve": _unary(service.resolve, resolver_pb2.ResolveRequest, raw_response=True),
-            "BatchResolve": _unary(service.batch_resolve, resolver_pb2.BatchResolveRequest),
+            "Resolve": unary(service.resolve, resolver_pb2.ResolveRequest, raw_response=True),
+            "BatchResolve": unary(service.batch_resolve, resolver_pb2.BatchResolveRequest),
         },
     )
 
@@ -76,18 +76,18 @@ def registry_handler(service: RegistryService) -> grpc.GenericRpcHandler[Any, An
     return grpc.method_handlers_generic_handler(
         REGISTRY,
         {
-            "Create": _unary(service.create, handle_pb2.Record),
-            "AddValues": _unary(service.add_values, handle_pb2.Record),
-            "ModifyValues": _unary(service.modify_values, handle_pb2.Record),
-            "RemoveValues": _unary(service.remove_values, registry_pb2.RemoveValuesRequest),
-            "Delete": _unary(service.delete, registry_pb2.DeleteRequest),
-            "BatchRegister": _unary(service.batch_register, registry_pb2.BatchRegisterRequest),
-            "List": _unary(service.list, registry_pb2.ListRequest),
-            "CreateEnterprise": _unary(
+            "Create": unary(service.create, handle_pb2.Record),
+            "AddValues": unary(service.add_values, handle_pb2.Record),
+            "ModifyValues": unary(service.modify_values, handle_pb2.Record),
+            "RemoveValues": unary(service.remove_values, registry_pb2.RemoveValuesRequest),
+            "Delete": unary(service.delete, registry_pb2.DeleteRequest),
+            "BatchRegister": unary(service.batch_register, registry_pb2.BatchRegisterRequest),
+            "List": unary(service.list, registry_pb2.ListRequest),
+            "CreateEnterprise": unary(
                 service.create_enterprise, registry_pb2.CreateEnterpriseRequest
             ),
-            "PutPrefix": _unary(service.put_prefix, registry_pb2.PutPrefixRequest),
-            "WhoAmI": _unary(service.who_am_i, registry_pb2.WhoAmIRequest),
+            "PutPrefix": unary(service.put_prefix, registry_pb2.PutPrefixRequest),
+            "WhoAmI": unary(service.who_am_i, registry_pb2.WhoAmIRequest),
         },
     )
 

@@ -17,7 +17,8 @@ from registry import accounts, errors, values
 from registry.identifier import parse, parse_prefix
 from resolver.grpc_auth import bearer_token
 from resolver.grpc_errors import status_of
-from resolver.grpc_server import guarded
+from resolver.grpc_follow import ReferralFollower
+from resolver.grpc_server import guarded, unary
 from sync.toplevel.health import Prober
 from sync.toplevel.mirror import (
     DELEGATION_TTL_SECONDS,
@@ -32,8 +33,6 @@ log = logging.getLogger(__name__)
 TOPLEVEL = "idnode.v1.TopLevel"
 RESOLVER = "idnode.v1.Resolver"
 SUCCESS = 1
-MAX_REFERRAL_HOPS = 4
-FOLLOW_TIMEOUT_SECONDS = 2.0
 
 
 class TopLevelService:
@@ -143,7 +142,7 @@ class TopLevelResolver:
 
     def __init__(self, service: TopLevelService) -> None:
         self._service = service
-        self._channels: dict[str, grpc.Channel] = {}
+        self._referrals = ReferralFollower()
 
     def resolve(
         self, request: resolver_pb2.ResolveRequest, context: grpc.ServicerContext
@@ -163,7 +162,7 @@ class TopLevelResolver:
             DELEGATION_TTL_SECONDS if home.code == 303 else NODE_REFERRAL_TTL_SECONDS
         )
         if request.recursive:
-            return self._follow(request, reply)
+            return self._referrals.follow(request, reply)
         return reply
 
     def batch_resolve(
@@ -192,57 +191,8 @@ class TopLevelResolver:
         reply.values.extend(selected)
         return reply
 
-    def _follow(
-        self, request: resolver_pb2.ResolveRequest, reply: resolver_pb2.ResolveResponse
-    ) -> resolver_pb2.ResolveResponse:
-        """Follow referrals on the caller's behalf: bounded hops, a site never asked twice."""
-        asked: set[str] = set()
-        onward = resolver_pb2.ResolveRequest(
-            identifier=request.identifier, types=request.types, indexes=request.indexes
-        )
-        for _hop in range(MAX_REFERRAL_HOPS):
-            if not reply.HasField("referral") or not reply.referral.sites:
-                return reply
-            address = reply.referral.sites[0].grpc_address
-            if address in asked:
-                raise errors.Unavailable(f"referral loop at {address}")
-            asked.add(address)
-            reply = self._ask(address, onward)
-        raise errors.Unavailable(f"more than {MAX_REFERRAL_HOPS} referrals")
-
-    def _ask(
-        self, address: str, request: resolver_pb2.ResolveRequest
-    ) -> resolver_pb2.ResolveResponse:
-        from proto import resolver_pb2_grpc
-
-        channel = self._channels.get(address)
-        if channel is None:
-            if len(self._channels) > 64:
-                self._channels.clear()
-            channel = self._channels[address] = grpc.insecure_channel(address)
-        try:
-            reply: resolver_pb2.ResolveResponse = resolver_pb2_grpc.ResolverStub(channel).Resolve(
-                request, timeout=FOLLOW_TIMEOUT_SECONDS
-            )
-        except grpc.RpcError as error:
-            code = error.code() if isinstance(error, grpc.Call) else None
-            details = error.details() if isinstance(error, grpc.Call) else str(error)
-            if code == grpc.StatusCode.NOT_FOUND:
-                raise errors.HandleNotFound(details or "not found") from None
-            if code == grpc.StatusCode.INVALID_ARGUMENT:
-                raise errors.InvalidIdentifier(details or "invalid") from None
-            raise errors.Unavailable(f"referred site {address}: {details}") from None
-        return reply
-
 
 def handlers(service: TopLevelService, resolver: TopLevelResolver) -> list[Any]:
-    def unary(method: Any, request_type: Any) -> Any:
-        return grpc.unary_unary_rpc_method_handler(
-            guarded(method),
-            request_deserializer=request_type.FromString,
-            response_serializer=lambda message: message.SerializeToString(),
-        )
-
     top = grpc.method_handlers_generic_handler(
         TOPLEVEL,
         {
