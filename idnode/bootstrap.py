@@ -11,7 +11,7 @@ from typing import Any, Protocol
 
 import metrics
 from idnode import __version__, upstream
-from idnode.config import Config
+from idnode.config import Config, join_host_port
 from metrics import exposition
 from registry import accounts, retention
 from registry.errors import IdnodeError
@@ -88,11 +88,12 @@ class _Flusher:
 
 
 def start_singletons(config: Config, store: Store, listen: Any) -> Singletons:
-    """Start what runs once per node, in the master: /metrics, store gauges, DNS NOTIFY."""
+    """Start what runs once per node, in the master: /metrics and the store gauges, the
+    upstream sync, the change-log trimmer and DNS NOTIFY."""
     host, port = exposition.serve_metrics(config.metrics_listen)
     exposition.set_build_info(__version__)
     metrics.on_flush(lambda: sample_store(store))
-    started = Singletons(metrics_address=f"[{host}]:{port}" if ":" in host else f"{host}:{port}")
+    started = Singletons(metrics_address=join_host_port(host, port))
     started.services.append(_Flusher())
     sync = upstream.start(config, store, listen)
     if sync is not None:

@@ -34,7 +34,8 @@ PREFIX_CODE = "77"
 
 def measure_writes(
     node: node_process.Node, singles: int, batches: int, batch_size: int
-) -> dict[str, float]:
+) -> tuple[dict[str, float], list[str]]:
+    """Registration rates, and the identifiers the batches registered."""
     auth = node.auth
     with grpc.insecure_channel(node.grpc) as channel:
         registry = registry_pb2_grpc.RegistryStub(channel)
@@ -67,12 +68,12 @@ def measure_writes(
             say(f"  batch import {b + 1}/{batches}", end="\r")
         import_rate = batches * batch_size / (time.perf_counter() - started)
         say(f"batch import: {import_rate:,.0f} identifiers/s over {batches * batch_size}")
-    return {"single_registrations_per_s": single_rate, "import_identifiers_per_s": import_rate}
+    figures = {"single_registrations_per_s": single_rate, "import_identifiers_per_s": import_rate}
+    return figures, [f"{prefix}/B{i}" for i in range(batches * batch_size)]
 
 
-def _client(kind: str, address: str, seconds: float, identifiers: int, out: Any) -> None:
+def _client(kind: str, address: str, seconds: float, names: list[str], out: Any) -> None:
     rng = random.Random(os.getpid())
-    names = [f"88.118.{PREFIX_CODE}/B{i}" for i in range(identifiers)]
     with grpc.insecure_channel(address) as channel:
         health = health_pb2_grpc.HealthStub(channel)
         resolver = resolver_pb2_grpc.ResolverStub(channel)
@@ -106,12 +107,12 @@ def _client(kind: str, address: str, seconds: float, identifiers: int, out: Any)
 
 
 def measure_rate(
-    kind: str, node: node_process.Node, clients: int, seconds: float, identifiers: int
+    kind: str, node: node_process.Node, clients: int, seconds: float, names: list[str]
 ) -> float:
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
     processes = [
-        context.Process(target=_client, args=(kind, node.grpc, seconds, identifiers, queue))
+        context.Process(target=_client, args=(kind, node.grpc, seconds, names, queue))
         for _ in range(clients)
     ]
     for process in processes:
@@ -127,12 +128,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     node = node_process.start(args.idnode, data_dir, args.workers, dns=False)
     try:
         say(f"node up: {args.workers} workers on {node.grpc}")
-        results: dict[str, Any] = measure_writes(node, args.singles, args.batches, args.batch_size)
-        identifiers = args.batches * args.batch_size
+        figures, names = measure_writes(node, args.singles, args.batches, args.batch_size)
+        results: dict[str, Any] = dict(figures)
         rounds: dict[str, list[float]] = {"health": [], "resolve": [], "batch": []}
         for round_number in range(1, args.repeat + 1):
             for kind in rounds:
-                rate = measure_rate(kind, node, args.clients, args.seconds, identifiers)
+                rate = measure_rate(kind, node, args.clients, args.seconds, names)
                 rounds[kind].append(rate)
                 say(f"round {round_number}/{args.repeat} {kind}: {rate:,.0f}/s")
         medians = {kind: statistics.median(rates) for kind, rates in rounds.items()}

@@ -46,7 +46,8 @@ class StoreOptions:
 
 @contextlib.contextmanager
 def _translated() -> Iterator[None]:
-    """The one boundary where LMDB's exceptions become our own."""
+    """Where LMDB's exceptions become our own for reads (write() and copy_to() translate
+    theirs where they also decide to grow the map or re-raise in the caller's thread)."""
     try:
         yield
     except lmdb.Error as error:

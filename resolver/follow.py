@@ -42,13 +42,13 @@ class ChangeFollower:
 
     def poll(self) -> None:
         """Apply every change committed since the last poll."""
-        if self._store.env.info()["last_txnid"] == self._txn_id:
+        if self._store.last_txn_id() == self._txn_id:
             return
         with self._lock:
             self._catch_up()
 
     def _catch_up(self) -> None:
-        txn_id = self._store.env.info()["last_txnid"]
+        txn_id = self._store.last_txn_id()
         if txn_id == self._txn_id:
             return
         with self._store.read() as txn:
