@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 
 ## run: a demo secondary node on ./var, synced to a reference top-level node (Ctrl-C stops both)
 run: $(STAMP)
-	$(BIN)/python -m idnode.demo --data-dir $(DATA_DIR)
+	$(BIN)/python -m idnode.cli.demo --data-dir $(DATA_DIR)
 
 ## test: install everything, check style/types/layers/stubs, run the suite
 test: $(STAMP) system-deps check

@@ -102,6 +102,21 @@ def set_build_info(version: str) -> None:
     metrics.BUILD_INFO.labels(version).set(1)
 
 
+def counter_total(family: str) -> int:
+    """The sum over every process and label of the counter `family` (named without
+    `_total`), as a scrape would show it; 0 outside multiprocess mode."""
+    directory = multiprocess_dir()
+    if directory is None:
+        return 0
+    registry = CollectorRegistry(auto_describe=False)
+    MultiProcessCollector(registry, path=directory)  # type: ignore[no-untyped-call]
+    total = 0.0
+    for found in registry.collect():
+        if found.name == family:
+            total += sum(s.value for s in found.samples if s.name.endswith("_total"))
+    return int(total)
+
+
 def scrape_registry() -> CollectorRegistry:
     """What `/metrics` shows: every process's files in multiprocess mode, else this process.
 

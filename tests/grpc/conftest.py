@@ -10,7 +10,7 @@ import grpc
 import pytest
 
 from idnode.config import Config
-from idnode.worker import Worker
+from idnode.node.worker import Worker
 from proto import registry_pb2, registry_pb2_grpc, resolver_pb2_grpc
 from registry import accounts
 

@@ -13,7 +13,7 @@ import tempfile
 import time
 
 from idnode.config import Config
-from idnode.worker import Worker
+from idnode.node.worker import Worker
 from proto import handle_pb2, resolver_pb2
 from registry import accounts
 

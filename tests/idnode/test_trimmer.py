@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from idnode.bootstrap import ChangelogTrimmer, open_store
 from idnode.config import Config
+from idnode.node.bootstrap import ChangelogTrimmer
+from idnode.node.parts import open_store
 from proto import handle_pb2
 from registry import accounts
 from registry.registry import Registry

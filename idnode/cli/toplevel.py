@@ -1,4 +1,4 @@
-"""Wiring of the hierarchy into `idnode serve`: upstream sync, referrals, toplevel commands."""
+"""`idnode toplevel …` (the reference top-level node and its homed nodes) and `idnode status`."""
 
 from __future__ import annotations
 
@@ -9,75 +9,13 @@ import sys
 import time
 from typing import Any
 
-from idnode.commands import EXIT_USAGE
-from idnode.config import Config, split_host_port
-from proto import handle_pb2
-from registry.store import Store
+import grpc
 
-STATUS_FILE = "sync-status.json"
+from idnode.cli import client
+from idnode.cli.output import EXIT_USAGE, emit
+from proto import handle_pb2, sync_pb2, sync_pb2_grpc
+
 DEFAULT_TOPLEVEL = "127.0.0.1:8700"
-WILDCARD_HOSTS = ("0.0.0.0", "::", "")
-
-
-def start(config: Config, store: Store, listen: Any = None) -> Any | None:
-    """Start the upstream sync in the master when `config.upstream` is set (has stop())."""
-    if not config.upstream:
-        return None
-    from sync.pusher import Pusher, PushOptions
-
-    pusher = Pusher(
-        store,
-        config.node_prefix.lower(),
-        config.upstream,
-        config.upstream_token,
-        sites=_sites(listen),
-        options=PushOptions(stats_interval_seconds=config.sync_stats_interval_seconds),
-        resolutions=_resolutions_total,
-        status_path=os.path.join(config.data_dir, "run", STATUS_FILE),
-    )
-    pusher.start()
-    return pusher
-
-
-def _sites(listen: Any) -> list[handle_pb2.Site]:
-    """Where this node serves, as announced upstream; wildcard addresses say nothing."""
-    if listen is None:
-        return []
-    dns = [a for a in listen.dns if split_host_port(a)[0].strip("[]") not in WILDCARD_HOSTS]
-    return [
-        handle_pb2.Site(grpc_address=address, dns_address=dns[0] if dns else "")
-        for address in listen.grpc
-        if split_host_port(address)[0].strip("[]") not in WILDCARD_HOSTS
-    ]
-
-
-def _resolutions_total() -> int:
-    """Resolve requests answered by every worker so far (from the multiprocess metrics)."""
-    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
-    if not directory:
-        return 0
-    from prometheus_client import CollectorRegistry
-    from prometheus_client.multiprocess import MultiProcessCollector
-
-    registry = CollectorRegistry()
-    MultiProcessCollector(registry, directory)  # type: ignore[no-untyped-call]
-    total = 0.0
-    for family in registry.collect():
-        if family.name == "idnode_resolve_requests":
-            total += sum(s.value for s in family.samples if s.name.endswith("_total"))
-    return int(total)
-
-
-def referrer(config: Config) -> Any | None:
-    """The Referrer workers use for prefixes outside the node prefix (asks the upstream)."""
-    if not config.upstream:
-        return None
-    from sync.referrer import UpstreamReferrer
-
-    return UpstreamReferrer(config.upstream)
-
-
-# Command line ---------------------------------------------------------------------
 
 
 def add_parsers(commands: Any) -> None:
@@ -116,16 +54,16 @@ def add_parsers(commands: Any) -> None:
     # `idnode toplevel node` alone shows its commands rather than starting the server.
     node.set_defaults(run=lambda args: node.print_help() or EXIT_USAGE)
     node_commands = node.add_subparsers(title="commands", metavar="COMMAND")
-    add = _client(node_commands, "add", "home a node prefix and print the node's credential")
+    add = _toplevel_client(
+        node_commands, "add", "home a node prefix and print the node's credential", _node_add
+    )
     add.add_argument("node_prefix", metavar="NODE_PREFIX")
     add.add_argument("--grpc-site", default="", metavar="HOST:PORT", help="the node's gRPC address")
     add.add_argument("--dns-site", default="", metavar="HOST:PORT", help="the node's DNS address")
     add.add_argument(
         "--node-token", default="", help="restore this credential instead of a new one"
     )
-    add.set_defaults(run=_node_add)
-    listing = _client(node_commands, "list", "homed nodes with sync position and health")
-    listing.set_defaults(run=_node_list)
+    _toplevel_client(node_commands, "list", "homed nodes with sync position and health", _node_list)
 
     status = commands.add_parser(
         "status", help="sync position, lag and upstream health of a node",
@@ -140,38 +78,42 @@ def add_parsers(commands: Any) -> None:
     status.set_defaults(run=_status)
 
 
-def _client(commands: Any, name: str, help_text: str) -> argparse.ArgumentParser:
-    sub: argparse.ArgumentParser = commands.add_parser(name, help=help_text, description=help_text)
-    sub.add_argument(
-        "--server", metavar="HOST:PORT",
-        default=os.environ.get("IDNODE_UPSTREAM", DEFAULT_TOPLEVEL),
-        help=f"the top-level node (default $IDNODE_UPSTREAM or {DEFAULT_TOPLEVEL})",
+def _toplevel_client(
+    commands: Any, name: str, help_text: str, run: client.Run
+) -> argparse.ArgumentParser:
+    return client.add_parser(
+        commands, name, help_text, run,
+        server_variable="IDNODE_UPSTREAM", default_server=DEFAULT_TOPLEVEL,
+        timeout_seconds=10.0, token_help="administrator token (default $IDNODE_TOKEN)",
     )  # fmt: skip
-    sub.add_argument("--token", help="administrator token (default $IDNODE_TOKEN)")
-    sub.add_argument("--json", action="store_true", help="print one JSON document")
-    sub.add_argument("--timeout", type=float, default=10.0, help="seconds per call")
-    return sub
 
 
 def _run_toplevel(args: argparse.Namespace) -> int:
-    from idnode import toplevel
+    from idnode.node import toplevel
 
-    return toplevel.main(args)
+    return toplevel.main(
+        toplevel.TopLevelSettings(
+            data_dir=args.data_dir,
+            grpc_listen=args.grpc_listen or [DEFAULT_TOPLEVEL],
+            probe_interval_seconds=args.probe_interval,
+            probe_failures=args.probe_failures,
+            log_level=args.log_level,
+            log_format=args.log_format,
+        )
+    )
 
 
-def _node_add(args: argparse.Namespace) -> int:
-    from proto import sync_pb2
-
+def _node_add(args: argparse.Namespace, opened: grpc.Channel) -> int:
     site = handle_pb2.Site(grpc_address=args.grpc_site, dns_address=args.dns_site)
     request = sync_pb2.AddNodeRequest(
         node_prefix=args.node_prefix,
         sites=[site] if args.grpc_site else [],
         token=args.node_token,
     )
-    reply = _call(args, "AddNode", request)
-    if reply is None:
-        return 1
-    _emit(
+    reply = sync_pb2_grpc.TopLevelStub(opened).AddNode(
+        request, metadata=client.metadata(args.token), timeout=args.timeout
+    )
+    emit(
         args,
         {"node_prefix": reply.node_prefix, "token": reply.token},
         f"node prefix: {reply.node_prefix}\n"
@@ -181,14 +123,12 @@ def _node_add(args: argparse.Namespace) -> int:
     return 0
 
 
-def _node_list(args: argparse.Namespace) -> int:
+def _node_list(args: argparse.Namespace, opened: grpc.Channel) -> int:
     from google.protobuf import json_format
 
-    from proto import sync_pb2
-
-    reply = _call(args, "ListNodes", sync_pb2.ListNodesRequest())
-    if reply is None:
-        return 1
+    reply = sync_pb2_grpc.TopLevelStub(opened).ListNodes(
+        sync_pb2.ListNodesRequest(), metadata=client.metadata(args.token), timeout=args.timeout
+    )
     nodes = [json_format.MessageToDict(n, preserving_proto_field_name=True) for n in reply.nodes]
     lines = [
         f"{n.node_prefix:<16} acked {n.acked_sequence:<10} records {n.mirrored_records:<10} "
@@ -196,35 +136,14 @@ def _node_list(args: argparse.Namespace) -> int:
         f"{', '.join(s.grpc_address for s in n.sites) or '(no site)'}"
         for n in reply.nodes
     ]
-    _emit(args, {"nodes": nodes}, "\n".join(lines) or "no nodes homed")
+    emit(args, {"nodes": nodes}, "\n".join(lines) or "no nodes homed")
     return 0
 
 
-def _call(args: argparse.Namespace, method: str, request: Any) -> Any:
-    import grpc
-
-    from idnode import client
-    from proto import sync_pb2_grpc
-
-    token = client.resolve_token(args.token)
-    try:
-        with client.channel(args.server) as opened:
-            stub = sync_pb2_grpc.TopLevelStub(opened)
-            return getattr(stub, method)(
-                request, metadata=client.metadata(token), timeout=args.timeout
-            )
-    except grpc.RpcError as error:
-        client.report(error, args.server, args.json)
-        return None
-
-
-def _emit(args: argparse.Namespace, document: dict[str, Any], text: str) -> None:
-    print(json.dumps(document) if args.json else text)
-
-
 def _status(args: argparse.Namespace) -> int:
+    from idnode.node.upstream import status_path
     from registry.errors import IdnodeError
-    from registry.store import StoreOptions
+    from registry.store import Store, StoreOptions
     from sync.pusher import CURSOR
 
     if not os.path.exists(os.path.join(args.data_dir, "data.mdb")):
@@ -250,7 +169,7 @@ def _status(args: argparse.Namespace) -> int:
         "acked_sequence": acked,
         "pending_entries": max(0, last - acked),
         "lag_seconds": round(lag, 3),
-        "upstream": _health(args.data_dir),
+        "upstream": _health(status_path(args.data_dir)),
     }
     upstream = document["upstream"]
     text = (
@@ -259,14 +178,14 @@ def _status(args: argparse.Namespace) -> int:
         f"upstream {upstream.get('address') or '(none)'}: {upstream['health']}"
         + (f" — {upstream['error']}" if upstream.get("error") else "")
     )
-    _emit(args, document, text)
+    emit(args, document, text)
     return 0
 
 
-def _health(data_dir: str) -> dict[str, Any]:
+def _health(path: str) -> dict[str, Any]:
     """The running pusher's last words, and whether they are recent enough to trust."""
     try:
-        with open(os.path.join(data_dir, "run", STATUS_FILE)) as handle:
+        with open(path) as handle:
             noted: dict[str, Any] = json.load(handle)
     except (OSError, ValueError):
         return {"health": "not syncing (no upstream configured, or the node is not running)"}

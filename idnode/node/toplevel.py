@@ -2,32 +2,44 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import signal
 import sys
 import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from idnode import __version__, logs
-from idnode.upstream import DEFAULT_TOPLEVEL
 from registry.errors import IdnodeError
 
 
-def main(args: argparse.Namespace) -> int:
+@dataclass(frozen=True)
+class TopLevelSettings:
+    """What `idnode toplevel` runs with (from its command line)."""
+
+    data_dir: str
+    grpc_listen: Sequence[str]
+    probe_interval_seconds: float = 2.0
+    probe_failures: int = 2
+    log_level: str = "info"
+    log_format: str = "text"
+
+
+def main(settings: TopLevelSettings) -> int:
     """Run the top-level node until SIGTERM or SIGINT; prints one JSON ready line."""
     from sync.toplevel.server import TopLevelNode
 
-    logs.setup(args.log_level, args.log_format)
+    logs.setup(settings.log_level, settings.log_format)
     try:
         node = TopLevelNode(
-            args.data_dir,
+            settings.data_dir,
             os.environ.get("IDNODE_ADMIN_TOKEN") or None,
-            probe_interval_seconds=args.probe_interval,
-            probe_failures=args.probe_failures,
+            probe_interval_seconds=settings.probe_interval_seconds,
+            probe_failures=settings.probe_failures,
         )
     except IdnodeError as error:
-        raise SystemExit(f"idnode: cannot use data dir {args.data_dir}: {error}") from None
+        raise SystemExit(f"idnode: cannot use data dir {settings.data_dir}: {error}") from None
     if node.created_admin_token:
         print(
             "administrator token (shown once; keep it, it is stored only hashed):\n"
@@ -39,7 +51,7 @@ def main(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     signal.signal(signal.SIGINT, lambda *_: stopping.set())
     try:
-        bound = node.start(args.grpc_listen or [DEFAULT_TOPLEVEL])
+        bound = node.start(list(settings.grpc_listen))
     except OSError as error:
         node.stop(0)
         raise SystemExit(f"idnode: {error}") from None

@@ -1,9 +1,8 @@
-"""What each client and local subcommand does once its arguments are parsed."""
+"""Subcommands that read and write a node's records over gRPC."""
 
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import os
 import sys
@@ -11,20 +10,71 @@ from typing import Any
 
 import grpc
 
-from idnode import client, importer
-from idnode.progress import Progress
+from idnode.cli import client, importer
+from idnode.cli.client import add_parser
+from idnode.cli.output import EXIT_FAILED, EXIT_USAGE, emit, value_json
+from idnode.cli.progress import Progress
 from proto import handle_pb2, registry_pb2, resolver_pb2
-from registry import verify as verify_store
-from registry.errors import IdnodeError
-from registry.store import Store
 
 MAX_REFERRALS = 8
-EXIT_FAILED = 1
-EXIT_USAGE = 2
 
 
-def _emit(args: argparse.Namespace, document: dict[str, Any], text: str) -> None:
-    print(json.dumps(document, ensure_ascii=False) if args.json else text)
+def add_parsers(commands: Any) -> None:
+    """enterprise, register, delete, list, import, resolve, whoami."""
+    enterprise = commands.add_parser(
+        "enterprise", help="manage enterprises", description="Manage enterprises."
+    )
+    enterprise_commands = enterprise.add_subparsers(title="commands", metavar="COMMAND")
+    create = add_parser(
+        enterprise_commands, "create",
+        "allocate an enterprise prefix and its token (administrator only)", enterprise_create,
+    )  # fmt: skip
+    create.add_argument("--code", default="", help="requested enterprise code (default: next)")
+    create.add_argument("--name", default="", help="enterprise name")
+    create.add_argument("--contact", default="", help="contact details")
+    create.add_argument("--parent", default="", help="parent prefix (default: node prefix)")
+
+    register_ = add_parser(commands, "register", "create or replace one identifier", register)
+    register_.add_argument("identifier")
+    register_.add_argument(
+        "--value", action="append", default=[], metavar="[INDEX:]TYPE=DATA",
+        help="a value, repeatable; indexes default to 1, 2, …",
+    )  # fmt: skip
+    register_.add_argument("--file", metavar="JSON", help='values as {"values": [{...}]}')
+    register_.add_argument("--ttl", type=int, help="ttl in seconds for --value values")
+    register_.add_argument(
+        "--private", action="append", type=int, default=[], metavar="INDEX",
+        help="make the value at INDEX readable only by its owner and the administrator",
+    )  # fmt: skip
+    register_.add_argument(
+        "--upsert", action="store_true", help="replace the record if it exists (default: create)"
+    )
+
+    delete_ = add_parser(commands, "delete", "delete an identifier", delete)
+    delete_.add_argument("identifier")
+
+    listing = add_parser(commands, "list", "list identifiers under a prefix", list_prefix)
+    listing.add_argument("prefix")
+    listing.add_argument("--page-size", type=int, default=100)
+    listing.add_argument("--page-token", default="")
+    listing.add_argument("--all", action="store_true", help="fetch every page")
+
+    bulk = add_parser(commands, "import", "bulk-register identifiers from a CSV file", import_csv)
+    bulk.add_argument("file", metavar="FILE.csv")
+    bulk.add_argument("--batch-size", type=int, default=1000, help="records per call (≤10000)")
+    bulk.add_argument(
+        "--rejects", metavar="FILE", help="where rejected rows go (FILE.rejected.csv)"
+    )
+
+    resolve_ = add_parser(commands, "resolve", "resolve an identifier", resolve)
+    resolve_.add_argument("identifier")
+    resolve_.add_argument("--type", action="append", default=[], help="only values of TYPE")
+    resolve_.add_argument("--index", action="append", type=int, default=[], help="only INDEX")
+    resolve_.add_argument(
+        "--no-follow", action="store_true", help="print a referral instead of following it"
+    )
+
+    add_parser(commands, "whoami", "show the account behind the token", whoami)
 
 
 def enterprise_create(args: argparse.Namespace, opened: grpc.Channel) -> int:
@@ -35,7 +85,7 @@ def enterprise_create(args: argparse.Namespace, opened: grpc.Channel) -> int:
         metadata=client.metadata(args.token),
         timeout=args.timeout,
     )
-    _emit(
+    emit(
         args,
         {"prefix": reply.prefix, "account": reply.account, "token": reply.token},
         f"enterprise prefix: {reply.prefix}\ntoken (shown once; stored only hashed): {reply.token}",
@@ -55,16 +105,16 @@ def register(args: argparse.Namespace, opened: grpc.Channel) -> int:
         result = reply.results[0]
         outcome = registry_pb2.BatchItemResult.Outcome.Name(result.outcome).lower()
         if result.outcome == registry_pb2.BatchItemResult.REJECTED:
-            _emit(args, {"identifier": args.identifier, "error": result.error}, result.error)
+            emit(args, {"identifier": args.identifier, "error": result.error}, result.error)
             return EXIT_FAILED
-        _emit(
+        emit(
             args,
             {"identifier": args.identifier, "operation": outcome, "sequence": reply.sequence},
             f"{outcome}: {args.identifier}",
         )
         return 0
     written = stub.Create(record, metadata=meta, timeout=args.timeout)
-    _emit(
+    emit(
         args,
         {
             "identifier": written.identifier,
@@ -120,7 +170,7 @@ def delete(args: argparse.Namespace, opened: grpc.Channel) -> int:
         metadata=client.metadata(args.token),
         timeout=args.timeout,
     )
-    _emit(
+    emit(
         args,
         {"identifier": written.identifier, "operation": "deleted", "sequence": written.sequence},
         f"deleted: {written.identifier}",
@@ -184,7 +234,7 @@ def import_csv(args: argparse.Namespace, opened: grpc.Channel) -> int:
     document: dict[str, Any] = dict(summary.as_dict())
     if summary.rejected:
         document["rejects_file"] = rejects
-    _emit(
+    emit(
         args,
         document,
         f"created {summary.created}, updated {summary.updated}, unchanged {summary.unchanged}, "
@@ -225,7 +275,7 @@ def resolve(args: argparse.Namespace, opened: grpc.Channel) -> int:
             "prefix": reply.referral.prefix,
             "sites": [{"grpc": s.grpc_address, "dns": s.dns_address} for s in reply.referral.sites],
         }
-    _emit(args, document, _resolve_text(reply, server, args.server))
+    emit(args, document, _resolve_text(reply, server, args.server))
     return 0
 
 
@@ -248,148 +298,9 @@ def whoami(args: argparse.Namespace, opened: grpc.Channel) -> int:
         registry_pb2.WhoAmIRequest(), metadata=client.metadata(args.token), timeout=args.timeout
     )
     role = handle_pb2.Account.Role.Name(account.role).lower()
-    _emit(
+    emit(
         args,
         {"account": account.name, "role": role, "prefixes": list(account.prefixes)},
         f"{account.name} ({role}) {' '.join(account.prefixes)}",
     )
     return 0
-
-
-def dns_name(args: argparse.Namespace) -> int:
-    from resolver.dns import dns_name as name_of
-
-    try:
-        name = name_of(args.identifier, args.zone)
-    except IdnodeError as error:
-        print(f"idnode: {error}", file=sys.stderr)
-        return EXIT_USAGE
-    if name is None:
-        print(
-            f"idnode: {args.identifier} has no DNS name (longer than 255 octets); "
-            "resolve it over gRPC",
-            file=sys.stderr,
-        )
-        return EXIT_FAILED
-    print(name)
-    return 0
-
-
-def backup(args: argparse.Namespace) -> int:
-    if os.path.exists(args.dest) and os.listdir(args.dest):
-        print(f"idnode: backup destination {args.dest} is not empty", file=sys.stderr)
-        return EXIT_USAGE
-    store = _open_existing(args.data_dir)
-    if store is None:
-        return EXIT_USAGE
-    try:
-        progress = Progress("backup", 0, "bytes")
-        store.copy_to(args.dest, lambda done, total: _progress_bytes(progress, done, total))
-        progress.finish()
-    except IdnodeError as error:
-        print(f"idnode: {error}", file=sys.stderr)
-        return EXIT_FAILED
-    finally:
-        store.close()
-    print(f"backup written to {args.dest}")
-    return 0
-
-
-def restore(args: argparse.Namespace) -> int:
-    target = os.path.join(args.data_dir, "data.mdb")
-    if os.path.exists(target):
-        print(
-            f"idnode: {args.data_dir} already holds a store; restore only into an empty data dir",
-            file=sys.stderr,
-        )
-        return EXIT_USAGE
-    source = _open_existing(args.source)
-    if source is None:
-        return EXIT_USAGE
-    try:
-        report = verify_store.verify(source)
-    finally:
-        source.close()
-    if not report.ok:
-        print(f"idnode: backup {args.source} fails verification:", file=sys.stderr)
-        for problem in report.problems:
-            print(f"  {problem}", file=sys.stderr)
-        return EXIT_FAILED
-    os.makedirs(args.data_dir, exist_ok=True)
-    partial = target + ".restoring"
-    total = os.path.getsize(os.path.join(args.source, "data.mdb"))
-    progress = Progress("restore", total, "bytes")
-    with open(os.path.join(args.source, "data.mdb"), "rb") as src, open(partial, "wb") as dst:
-        while chunk := src.read(1 << 20):
-            dst.write(chunk)
-            progress.advance(len(chunk))
-        dst.flush()
-        os.fsync(dst.fileno())
-    os.replace(partial, target)
-    progress.finish()
-    print(
-        f"restored {report.records} identifiers (change log up to {report.last_sequence}) "
-        f"into {args.data_dir}"
-    )
-    return 0
-
-
-def verify(args: argparse.Namespace) -> int:
-    store = _open_existing(args.data_dir)
-    if store is None:
-        return EXIT_USAGE
-    try:
-        progress = Progress("verify", 0, "records")
-        report = verify_store.verify(store, progress.update)
-        progress.finish()
-    finally:
-        store.close()
-    document = {
-        "ok": report.ok,
-        "records": report.records,
-        "prefixes": report.prefixes,
-        "accounts": report.accounts,
-        "changes": report.changes,
-        "first_sequence": report.first_sequence,
-        "last_sequence": report.last_sequence,
-        "problems": report.problems,
-    }
-    verdict = "consistent" if report.ok else f"{len(report.problems)} problem(s)"
-    text = (
-        f"{args.data_dir}: {verdict}: {report.records} records, {report.prefixes} prefixes, "
-        f"{report.changes} changes ({report.first_sequence}..{report.last_sequence})"
-    )
-    _emit(args, document, "\n".join([text, *(f"  {p}" for p in report.problems)]))
-    return 0 if report.ok else EXIT_FAILED
-
-
-def _open_existing(data_dir: str) -> Store | None:
-    if not os.path.exists(os.path.join(data_dir, "data.mdb")):
-        print(f"idnode: no store in {data_dir}", file=sys.stderr)
-        return None
-    try:
-        return Store(data_dir)
-    except IdnodeError as error:
-        print(f"idnode: cannot open {data_dir}: {error}", file=sys.stderr)
-        return None
-
-
-def _progress_bytes(progress: Progress, done: int, total: int) -> None:
-    progress.total = total
-    progress.update(done)
-
-
-def value_json(value: Any) -> dict[str, Any]:
-    data = bytes(value.data)
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        text = "b64:" + base64.b64encode(data).decode()
-    return {
-        "index": value.index,
-        "type": value.type,
-        "data": text,
-        "ttl": value.ttl,
-        "timestamp": value.timestamp,
-        "public_read": not value.HasField("public_read") or value.public_read,
-    }

@@ -9,7 +9,7 @@ import os
 import subprocess
 import sys
 
-from idnode import cli
+from idnode.cli.serve import add_node_flags, load_config
 from idnode.config import Config, ConfigError
 from proto import handle_pb2
 
@@ -34,12 +34,12 @@ def seed(config: Config) -> tuple[str, str | None]:
     Returns the enterprise prefix and its token (None when it already existed;
     the token from the first run is in DATA_DIR/demo-enterprise.token).
     """
-    from idnode import bootstrap
+    from idnode.node.parts import open_store
     from registry import accounts
     from registry.errors import HandleAlreadyExists
     from registry.registry import Registry
 
-    store = bootstrap.open_store(config)
+    store = open_store(config)
     try:
         registry = Registry(store, config.node_prefix)
         registry.ensure_node_prefix()
@@ -78,16 +78,16 @@ def _keep(config: Config, name: str, token: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m idnode.demo",
+        prog="python -m idnode.cli.demo",
         description="Seed demo data (only what is absent) and run `idnode serve`.",
     )
-    cli.add_node_flags(parser)
+    add_node_flags(parser)
     parser.add_argument(
         "--no-toplevel", action="store_true",
         help="do not start the reference top-level node beside the node",
     )  # fmt: skip
     args = parser.parse_args(argv)
-    config = cli.load_config(args)
+    config = load_config(args)
     os.makedirs(config.data_dir, exist_ok=True)
     prefix, _token = seed(config)
     toplevel = None
@@ -111,10 +111,10 @@ $(.venv/bin/idnode dns-name {first} --zone {config.dns.zone}) +short
         file=sys.stderr,
         flush=True,
     )
-    from idnode import serve
+    from idnode.node import master
 
     try:
-        return serve.main(config, reload=lambda: cli.load_config(args))
+        return master.main(config, reload=lambda: load_config(args))
     except ConfigError as error:
         print(f"idnode: {error}", file=sys.stderr)
         return 2
@@ -134,7 +134,7 @@ def _with_toplevel(config: Config) -> tuple[subprocess.Popen[bytes], Config]:
     admin = _kept(config, "toplevel-admin.token")
     node_token = _kept(config, "upstream.token")
     process = subprocess.Popen(
-        [sys.executable, "-m", "idnode.cli", "toplevel", "--grpc-listen", address,
+        [sys.executable, "-m", "idnode", "toplevel", "--grpc-listen", address,
          "--data-dir", os.path.join(config.data_dir, "toplevel")],
         env={**os.environ, "IDNODE_ADMIN_TOKEN": admin}, stdout=subprocess.PIPE,
     )  # fmt: skip

@@ -13,16 +13,17 @@ import os
 import signal
 import threading
 import time
-from dataclasses import dataclass
 from multiprocessing.connection import Connection
 
 import metrics
-from idnode import bootstrap, logs, upstream
+from idnode import logs
 from idnode.config import Config
+from idnode.node import upstream
+from idnode.node.parts import Listen, dns_options, open_store
 from metrics.grpc_interceptor import MetricsInterceptor
 from registry.errors import IdnodeError
 from registry.registry import Registry
-from resolver.dns import DnsOptions, DnsServer
+from resolver.dns import DnsServer
 from resolver.follow import ChangeFollower
 from resolver.grpc_auth import Authenticator
 from resolver.grpc_registry import RegistryService
@@ -34,20 +35,12 @@ PR_SET_PDEATHSIG = 1
 STORE_PROBE_SECONDS = 2.0
 
 
-@dataclass(frozen=True)
-class Listen:
-    """Concrete addresses every worker binds (ports already chosen by the master)."""
-
-    grpc: tuple[str, ...]
-    dns: tuple[str, ...]
-
-
 class Worker:
     """Everything one worker process runs, built from the config in that process."""
 
     def __init__(self, config: Config) -> None:
         self.config = config
-        self.store = bootstrap.open_store(config)
+        self.store = open_store(config)
         self.registry = Registry(self.store, config.node_prefix)
         self.follower = ChangeFollower(self.store)
         auth = Authenticator(self.store)
@@ -120,22 +113,6 @@ class Worker:
         self._flusher.set()
         metrics.flush()
         self.store.close()
-
-
-def dns_options(config: Config) -> DnsOptions:
-    zone = config.dns.zone
-    return DnsOptions(
-        zone=zone,
-        nameservers=config.dns.nameservers or (f"ns1.{zone}",),
-        transfer_allow=config.dns.transfer_allow,
-        notify=config.dns.notify,
-        rrl_responses_per_second=config.dns.rrl_responses_per_second,
-        rrl_slip=config.dns.rrl_slip,
-        tcp_idle_timeout_seconds=config.dns.tcp_idle_timeout_seconds,
-        max_tcp_connections=config.dns.max_tcp_connections,
-        cache_entries=config.dns.cache_entries,
-        negative_cache_entries=config.dns.negative_cache_entries,
-    )
 
 
 def _die_with_parent() -> None:

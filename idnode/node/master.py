@@ -23,12 +23,18 @@ import time
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
-from typing import Any
+from typing import TYPE_CHECKING
 
 from idnode import __version__, logs
 from idnode.config import Config, join_host_port, split_host_port
+from idnode.node.bootstrap import Service
+from idnode.node.parts import Listen
+from registry.store import Store
 
-log = logging.getLogger("idnode.serve")
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+log = logging.getLogger("idnode.master")
 
 READY_TIMEOUT_SECONDS = 60.0
 # What SIGHUP applies to a running node; any other changed key needs a restart.
@@ -55,7 +61,7 @@ def main(config: Config, reload: Callable[[], Config] | None = None) -> int:
     run_dir = os.path.join(config.data_dir, "run")
     shutil.rmtree(run_dir, ignore_errors=True)
     os.makedirs(run_dir)
-    # Multiprocess metrics must be switched on before prometheus_client is imported.
+    # Before any worker starts or anything records (importing metrics is fine).
     from metrics.exposition import prepare_multiprocess_dir
 
     prepare_multiprocess_dir(os.path.join(run_dir, "metrics"))
@@ -72,10 +78,10 @@ class Master:
         self.controls: dict[int, Connection] = {}
         self._reserved: list[socket.socket] = []
         self._context = multiprocessing.get_context("spawn")
-        self._singletons: list[Any] = []
+        self._singletons: list[Service] = []
 
     def run(self) -> int:
-        from idnode import bootstrap
+        from idnode.node import bootstrap
 
         config = self.config
         log.info(
@@ -135,9 +141,7 @@ class Master:
 
     # Ports ------------------------------------------------------------------
 
-    def _choose_ports(self) -> Any:
-        from idnode.worker import Listen
-
+    def _choose_ports(self) -> Listen:
         grpc = tuple(self._reserve(a, socket.SOCK_STREAM) for a in self.config.grpc_listen)
         dns: list[str] = []
         for address in self.config.dns_listen:
@@ -173,8 +177,8 @@ class Master:
 
     # Workers ----------------------------------------------------------------
 
-    def _spawn(self, slot: int, listen: Any) -> None:
-        from idnode import worker
+    def _spawn(self, slot: int, listen: Listen) -> None:
+        from idnode.node import worker
 
         parent, child = self._context.Pipe(duplex=True)
         process = self._context.Process(
@@ -199,7 +203,7 @@ class Master:
             return
         log.info("worker ready", extra={"slot": slot, "worker_pid": message[1]})
 
-    def _supervise(self, listen: Any) -> None:
+    def _supervise(self, listen: Listen) -> None:
         from metrics.exposition import worker_exited
 
         failures = 0
@@ -261,20 +265,20 @@ class Master:
 
     # Single-instance duties -------------------------------------------------
 
-    def _start_singletons(self, store: Any, listen: Any) -> str:
-        from idnode import bootstrap
+    def _start_singletons(self, store: Store, listen: Listen) -> str:
+        from idnode.node import bootstrap
 
         started = bootstrap.start_singletons(self.config, store, listen)
         self._singletons.extend(started.services)
         return started.metrics_address
 
 
-def _changed_keys(old: Any, new: Any, prefix: str = "") -> list[str]:
+def _changed_keys(old: DataclassInstance, new: DataclassInstance, prefix: str = "") -> list[str]:
     """Dotted names of the config keys whose values differ."""
     changed: list[str] = []
     for field in dataclasses.fields(old):
         before, after = getattr(old, field.name), getattr(new, field.name)
-        if dataclasses.is_dataclass(before):
+        if dataclasses.is_dataclass(before) and not isinstance(before, type):
             changed += _changed_keys(before, after, f"{prefix}{field.name}.")
         elif before != after:
             changed.append(prefix + field.name)

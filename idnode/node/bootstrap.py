@@ -7,16 +7,19 @@ import os
 import sys
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 import metrics
-from idnode import __version__, upstream
+from idnode import __version__
 from idnode.config import Config, join_host_port
+from idnode.node import upstream
+from idnode.node.parts import Listen, dns_options, open_store
 from metrics import exposition
 from registry import accounts, retention
 from registry.errors import IdnodeError
 from registry.registry import Registry
-from registry.store import Store, StoreOptions
+from registry.store import Store
+from resolver.dns import Notifier
 from sync.pusher import CURSOR as SYNC_CURSOR
 
 log = logging.getLogger("idnode.bootstrap")
@@ -25,15 +28,6 @@ TRIM_INTERVAL_SECONDS = 60.0
 
 class Service(Protocol):
     def stop(self) -> None: ...
-
-
-def open_store(config: Config, readonly: bool = False) -> Store:
-    return Store(
-        config.data_dir,
-        StoreOptions(
-            map_size_bytes=config.map_size_bytes, durable=config.durable, readonly=readonly
-        ),
-    )
 
 
 def initialise(config: Config) -> Store:
@@ -87,7 +81,7 @@ class _Flusher:
         metrics.flush()
 
 
-def start_singletons(config: Config, store: Store, listen: Any) -> Singletons:
+def start_singletons(config: Config, store: Store, listen: Listen) -> Singletons:
     """Start what runs once per node, in the master: /metrics and the store gauges, the
     upstream sync, the change-log trimmer and DNS NOTIFY."""
     host, port = exposition.serve_metrics(config.metrics_listen)
@@ -100,9 +94,6 @@ def start_singletons(config: Config, store: Store, listen: Any) -> Singletons:
         started.services.append(sync)
     started.services.append(ChangelogTrimmer(config, store))
     if listen.dns and config.dns.notify:
-        from idnode.worker import dns_options
-        from resolver.dns import Notifier
-
         notifier = Notifier(store, dns_options(config))
         notifier.start()
         started.services.append(notifier)

@@ -1,0 +1,41 @@
+"""The `idnode` command: serve a node, and the subcommands that talk to one or to its data."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from idnode import __version__
+from idnode.cli import local, records, serve, toplevel
+from idnode.cli.output import EXIT_USAGE
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "run", None):
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return int(args.run(args))
+    except KeyboardInterrupt:
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="idnode",
+        description="A secondary node of an industrial-internet identifier resolution system.",
+    )
+    parser.add_argument("--version", action="version", version=f"idnode {__version__}")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+    serve.add_parsers(commands)
+    records.add_parsers(commands)
+    local.add_parsers(commands)
+    toplevel.add_parsers(commands)
+    return parser
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,175 @@
+"""Subcommands that work on this machine, without a node: dns-name, backup, restore, verify."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any
+
+from idnode.cli.output import EXIT_FAILED, EXIT_USAGE, emit
+from idnode.cli.progress import Progress
+from registry import verify as verify_store
+from registry.errors import IdnodeError
+from registry.store import Store
+
+
+def add_parsers(commands: Any) -> None:
+    """dns-name, backup, restore, verify."""
+    name = commands.add_parser(
+        "dns-name", help="print the DNS name of an identifier",
+        description="Print the DNS name an identifier has under the zone (docs/dns.md).",
+    )  # fmt: skip
+    name.add_argument("identifier")
+    name.add_argument("--zone", default=os.environ.get("IDNODE_DNS_ZONE", "id.example."))
+    name.set_defaults(run=dns_name)
+
+    backup_ = commands.add_parser(
+        "backup", help="consistent compacted copy of the data dir, while serving",
+        description="Copy the LMDB store consistently (one read snapshot) into DEST, "
+        "which must not exist or be empty. Safe while the node serves.",
+    )  # fmt: skip
+    backup_.add_argument("dest", metavar="DEST")
+    backup_.add_argument("--data-dir", default=os.environ.get("IDNODE_DATA_DIR", "var"))
+    backup_.set_defaults(run=backup)
+
+    restore_ = commands.add_parser(
+        "restore", help="restore a backup into an empty data dir",
+        description="Verify the backup SRC, then copy it into --data-dir, which must hold no "
+        "store yet: live data is never overwritten.",
+    )  # fmt: skip
+    restore_.add_argument("source", metavar="SRC")
+    restore_.add_argument("--data-dir", default=os.environ.get("IDNODE_DATA_DIR", "var"))
+    restore_.set_defaults(run=restore)
+
+    verify_ = commands.add_parser(
+        "verify", help="check a data dir or backup for consistency",
+        description="Check that every record, prefix and change-log entry parses, the change "
+        "log is contiguous, and records agree with their newest change. Exit 1 on problems.",
+    )  # fmt: skip
+    verify_.add_argument("--data-dir", default=os.environ.get("IDNODE_DATA_DIR", "var"))
+    verify_.add_argument("--json", action="store_true", help="print one JSON document")
+    verify_.set_defaults(run=verify)
+
+
+def dns_name(args: argparse.Namespace) -> int:
+    from resolver.dns import dns_name as name_of
+
+    try:
+        name = name_of(args.identifier, args.zone)
+    except IdnodeError as error:
+        print(f"idnode: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    if name is None:
+        print(
+            f"idnode: {args.identifier} has no DNS name (longer than 255 octets); "
+            "resolve it over gRPC",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
+    print(name)
+    return 0
+
+
+def backup(args: argparse.Namespace) -> int:
+    if os.path.exists(args.dest) and os.listdir(args.dest):
+        print(f"idnode: backup destination {args.dest} is not empty", file=sys.stderr)
+        return EXIT_USAGE
+    store = _open_existing(args.data_dir)
+    if store is None:
+        return EXIT_USAGE
+    try:
+        progress = Progress("backup", 0, "bytes")
+        store.copy_to(args.dest, lambda done, total: _progress_bytes(progress, done, total))
+        progress.finish()
+    except IdnodeError as error:
+        print(f"idnode: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    finally:
+        store.close()
+    print(f"backup written to {args.dest}")
+    return 0
+
+
+def restore(args: argparse.Namespace) -> int:
+    target = os.path.join(args.data_dir, "data.mdb")
+    if os.path.exists(target):
+        print(
+            f"idnode: {args.data_dir} already holds a store; restore only into an empty data dir",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    source = _open_existing(args.source)
+    if source is None:
+        return EXIT_USAGE
+    try:
+        report = verify_store.verify(source)
+    finally:
+        source.close()
+    if not report.ok:
+        print(f"idnode: backup {args.source} fails verification:", file=sys.stderr)
+        for problem in report.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return EXIT_FAILED
+    os.makedirs(args.data_dir, exist_ok=True)
+    partial = target + ".restoring"
+    total = os.path.getsize(os.path.join(args.source, "data.mdb"))
+    progress = Progress("restore", total, "bytes")
+    with open(os.path.join(args.source, "data.mdb"), "rb") as src, open(partial, "wb") as dst:
+        while chunk := src.read(1 << 20):
+            dst.write(chunk)
+            progress.advance(len(chunk))
+        dst.flush()
+        os.fsync(dst.fileno())
+    os.replace(partial, target)
+    progress.finish()
+    print(
+        f"restored {report.records} identifiers (change log up to {report.last_sequence}) "
+        f"into {args.data_dir}"
+    )
+    return 0
+
+
+def verify(args: argparse.Namespace) -> int:
+    store = _open_existing(args.data_dir)
+    if store is None:
+        return EXIT_USAGE
+    try:
+        progress = Progress("verify", 0, "records")
+        report = verify_store.verify(store, progress.update)
+        progress.finish()
+    finally:
+        store.close()
+    document = {
+        "ok": report.ok,
+        "records": report.records,
+        "prefixes": report.prefixes,
+        "accounts": report.accounts,
+        "changes": report.changes,
+        "first_sequence": report.first_sequence,
+        "last_sequence": report.last_sequence,
+        "problems": report.problems,
+    }
+    verdict = "consistent" if report.ok else f"{len(report.problems)} problem(s)"
+    text = (
+        f"{args.data_dir}: {verdict}: {report.records} records, {report.prefixes} prefixes, "
+        f"{report.changes} changes ({report.first_sequence}..{report.last_sequence})"
+    )
+    emit(args, document, "\n".join([text, *(f"  {p}" for p in report.problems)]))
+    return 0 if report.ok else EXIT_FAILED
+
+
+def _open_existing(data_dir: str) -> Store | None:
+    if not os.path.exists(os.path.join(data_dir, "data.mdb")):
+        print(f"idnode: no store in {data_dir}", file=sys.stderr)
+        return None
+    try:
+        return Store(data_dir)
+    except IdnodeError as error:
+        print(f"idnode: cannot open {data_dir}: {error}", file=sys.stderr)
+        return None
+
+
+def _progress_bytes(progress: Progress, done: int, total: int) -> None:
+    progress.total = total
+    progress.update(done)

@@ -1,0 +1,36 @@
+"""How subcommands speak: exit codes, one JSON document or readable text, values shown."""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+from typing import Any
+
+from proto import handle_pb2
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+def emit(args: argparse.Namespace, document: dict[str, Any], text: str) -> None:
+    """Print `document` as JSON with --json, else `text`."""
+    print(json.dumps(document, ensure_ascii=False) if args.json else text)
+
+
+def value_json(value: handle_pb2.HandleValue) -> dict[str, Any]:
+    """A value as shown to people and scripts: data as text, or b64: when not UTF-8."""
+    data = bytes(value.data)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        text = "b64:" + base64.b64encode(data).decode()
+    return {
+        "index": value.index,
+        "type": value.type,
+        "data": text,
+        "ttl": value.ttl,
+        "timestamp": value.timestamp,
+        "public_read": not value.HasField("public_read") or value.public_read,
+    }

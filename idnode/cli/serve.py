@@ -1,0 +1,69 @@
+"""`idnode serve`: its flags, and the configuration they override."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from idnode.config import Config, ConfigError, load
+
+
+def add_parsers(commands: Any) -> None:
+    serve = commands.add_parser(
+        "serve",
+        help="run a secondary node",
+        description="Run a secondary node: gRPC and DNS resolution, registry, /metrics. "
+        "Precedence, lowest first: defaults, the TOML config file, IDNODE_* variables, flags.",
+    )
+    add_node_flags(serve)
+    serve.set_defaults(run=_run_serve)
+
+
+def add_node_flags(parser: argparse.ArgumentParser) -> None:
+    """The flags that override the configuration (shared with the demo launcher)."""
+    parser.add_argument("--config", metavar="FILE", help="TOML config file")
+    parser.add_argument("--data-dir", metavar="DIR", help="LMDB data directory (default ./var)")
+    parser.add_argument("--node-prefix", metavar="PREFIX", help="node prefix, e.g. 88.118")
+    parser.add_argument(
+        "--grpc-listen", metavar="HOST:PORT", action="append",
+        help="gRPC address, repeatable; [::1]:PORT for IPv6 (default 127.0.0.1:8600)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--dns-listen", metavar="HOST:PORT", action="append",
+        help="DNS address (UDP and TCP), repeatable (default 127.0.0.1:8653)",
+    )  # fmt: skip
+    parser.add_argument("--no-dns", action="store_true", help="do not serve DNS")
+    parser.add_argument("--metrics-listen", metavar="HOST:PORT", help="/metrics address")
+    parser.add_argument("--zone", metavar="ZONE", help="DNS zone served, e.g. id.example.")
+    parser.add_argument("--workers", type=int, metavar="N", help="worker processes (0: per core)")
+    parser.add_argument("--upstream", metavar="HOST:PORT", help="the top-level node")
+    parser.add_argument("--upstream-token", metavar="TOKEN", help="credential at the upstream")
+    parser.add_argument("--log-format", choices=["text", "json"], help="log line format")
+    parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+
+
+def load_config(args: argparse.Namespace) -> Config:
+    """The configuration with the flags of `add_node_flags` on top; exits naming a bad key."""
+    overrides = {
+        "data_dir": args.data_dir,
+        "node_prefix": args.node_prefix,
+        "grpc_listen": tuple(args.grpc_listen) if args.grpc_listen else None,
+        "dns_listen": () if args.no_dns else (tuple(args.dns_listen) if args.dns_listen else None),
+        "metrics_listen": args.metrics_listen,
+        "dns.zone": args.zone,
+        "workers": args.workers,
+        "upstream": args.upstream,
+        "upstream_token": args.upstream_token,
+        "log_format": args.log_format,
+        "log_level": args.log_level,
+    }
+    try:
+        return load(args.config, overrides)
+    except ConfigError as error:
+        raise SystemExit(f"idnode: {error}") from None
+
+
+def _run_serve(args: argparse.Namespace) -> int:
+    from idnode.node import master
+
+    return master.main(load_config(args), reload=lambda: load_config(args))

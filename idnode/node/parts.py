@@ -1,0 +1,42 @@
+"""What the master and the workers both build from the configuration."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from idnode.config import Config
+from registry.store import Store, StoreOptions
+from resolver.dns import DnsOptions
+
+
+@dataclass(frozen=True)
+class Listen:
+    """Concrete addresses every worker binds (ports already chosen by the master)."""
+
+    grpc: tuple[str, ...]
+    dns: tuple[str, ...]
+
+
+def open_store(config: Config, readonly: bool = False) -> Store:
+    return Store(
+        config.data_dir,
+        StoreOptions(
+            map_size_bytes=config.map_size_bytes, durable=config.durable, readonly=readonly
+        ),
+    )
+
+
+def dns_options(config: Config) -> DnsOptions:
+    zone = config.dns.zone
+    return DnsOptions(
+        zone=zone,
+        nameservers=config.dns.nameservers or (f"ns1.{zone}",),
+        transfer_allow=config.dns.transfer_allow,
+        notify=config.dns.notify,
+        rrl_responses_per_second=config.dns.rrl_responses_per_second,
+        rrl_slip=config.dns.rrl_slip,
+        tcp_idle_timeout_seconds=config.dns.tcp_idle_timeout_seconds,
+        max_tcp_connections=config.dns.max_tcp_connections,
+        cache_entries=config.dns.cache_entries,
+        negative_cache_entries=config.dns.negative_cache_entries,
+    )
