@@ -75,6 +75,7 @@ def load(
     (`IDNODE_DNS_ZONE`). Raises ConfigError naming the key that is wrong.
     """
     values: dict[str, Any] = {}
+    sources: dict[str, str] = {}  # where each value came from, for error messages
     if path:
         try:
             with open(path, "rb") as handle:
@@ -87,15 +88,18 @@ def load(
     for key in values:
         if key not in known:
             raise ConfigError(f"unknown config key {key!r} in {path}")
+        sources[key] = f"config key {key!r} in {path}"
     env = os.environ if environ is None else environ
     for key in known:
         variable = "IDNODE_" + key.upper().replace(".", "_")
         if variable in env:
             values[key] = env[variable]
+            sources[key] = variable
     for key, value in (overrides or {}).items():
         if value is not None:
             values[key] = value
-    config: Config = _build(Config, "", values)
+            sources[key] = f"--{key.rpartition('.')[2].replace('_', '-')} (config key {key!r})"
+    config: Config = _build(Config, "", values, sources)
     return config
 
 
@@ -119,22 +123,30 @@ def _known_keys(cls: type = Config, prefix: str = "") -> dict[str, Any]:
     return keys
 
 
-def _build(cls: type, prefix: str, values: Mapping[str, Any]) -> Any:
+def _build(
+    cls: type, prefix: str, values: Mapping[str, Any], sources: Mapping[str, str]
+) -> Any:
     hints = typing.get_type_hints(cls)
     arguments: dict[str, Any] = {}
     for item in dataclasses.fields(cls):
         key = prefix + item.name
         kind = hints[item.name]
         if dataclasses.is_dataclass(kind):
-            arguments[item.name] = _build(typing.cast(type, kind), key + ".", values)
+            arguments[item.name] = _build(typing.cast(type, kind), key + ".", values, sources)
         elif key in values:
-            arguments[item.name] = _coerce(key, kind, values[key])
+            source = sources.get(key, f"config key {key!r}")
+            arguments[item.name] = _coerce(source, kind, values[key])
     config = cls(**arguments)
-    _validate(config, prefix)
+    _validate(config, prefix, sources)
     return config
 
 
-def _coerce(key: str, kind: Any, raw: Any) -> Any:
+_EXPECTED = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+
+
+def _coerce(source: str, kind: Any, raw: Any) -> Any:
+    """`raw` as `kind`; raises ConfigError naming `source`, the value and the expected form."""
+    origin = typing.get_origin(kind)
     try:
         if kind is bool:
             if isinstance(raw, bool):
@@ -144,34 +156,39 @@ def _coerce(key: str, kind: Any, raw: Any) -> Any:
                 return True
             if text in ("0", "false", "no", "off"):
                 return False
-            raise ValueError(f"{raw!r} is not a boolean")
-        if kind is int:
-            if isinstance(raw, bool):
-                raise ValueError("a boolean is not a number")
-            return int(raw)
-        if kind is float:
-            return float(raw)
-        if kind is str:
-            if not isinstance(raw, str):
-                raise ValueError(f"{raw!r} is not a string")
-            return raw
-        origin = typing.get_origin(kind)
-        if origin is tuple:
+        elif kind is int:
+            if not isinstance(raw, bool):
+                return int(raw)
+        elif kind is float:
+            if not isinstance(raw, bool):
+                return float(raw)
+        elif kind is str:
+            if isinstance(raw, str):
+                return raw
+        elif origin is tuple:
             if isinstance(raw, str):
                 raw = [part.strip() for part in raw.split(",") if part.strip()]
-            if not isinstance(raw, list | tuple):
-                raise ValueError(f"{raw!r} is not a list")
-            return tuple(str(item) for item in raw)
-        if isinstance(kind, types.UnionType):
+            if isinstance(raw, list | tuple):
+                return tuple(str(item) for item in raw)
+        elif isinstance(kind, types.UnionType):
             return raw
-    except ValueError as error:
-        raise ConfigError(f"config key {key!r}: {error}") from None
-    raise ConfigError(f"config key {key!r}: unsupported type {kind}")
+        else:
+            raise ConfigError(f"{source}: unsupported type {kind}")
+    except (TypeError, ValueError):
+        pass
+    expected = "a list (or comma-separated text)" if origin is tuple else _EXPECTED[kind]
+    raise ConfigError(f"{source}={_shown(raw)}: expected {expected}")
 
 
-def _validate(config: Any, prefix: str) -> None:
+def _shown(raw: Any) -> str:
+    """A value as the user wrote it, cut short."""
+    text = repr(raw)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _validate(config: Any, prefix: str, sources: Mapping[str, str]) -> None:
     def fail(key: str, why: str) -> None:
-        raise ConfigError(f"config key {prefix + key!r}: {why}")
+        raise ConfigError(f"{sources.get(prefix + key, f'config key {prefix + key!r}')}: {why}")
 
     if isinstance(config, Config):
         if config.workers < 0:

@@ -9,7 +9,7 @@ import os
 import subprocess
 import sys
 
-from idnode.cli.serve import add_node_flags, load_config
+from idnode.cli.serve import add_node_flags, load_config, reload_config
 from idnode.config import Config, ConfigError
 from proto import handle_pb2
 
@@ -114,7 +114,7 @@ $(.venv/bin/idnode dns-name {first} --zone {config.dns.zone}) +short
     from idnode.node import master
 
     try:
-        return master.main(config, reload=lambda: load_config(args))
+        return master.main(config, reload=lambda: reload_config(args))
     except ConfigError as error:
         print(f"idnode: {error}", file=sys.stderr)
         return 2

@@ -44,6 +44,14 @@ def add_node_flags(parser: argparse.ArgumentParser) -> None:
 
 def load_config(args: argparse.Namespace) -> Config:
     """The configuration with the flags of `add_node_flags` on top; exits naming a bad key."""
+    try:
+        return reload_config(args)
+    except ConfigError as error:
+        raise SystemExit(f"idnode: {error}") from None
+
+
+def reload_config(args: argparse.Namespace) -> Config:
+    """The configuration with the flags on top, read again. Raises ConfigError."""
     overrides = {
         "data_dir": args.data_dir,
         "node_prefix": args.node_prefix,
@@ -57,13 +65,10 @@ def load_config(args: argparse.Namespace) -> Config:
         "log_format": args.log_format,
         "log_level": args.log_level,
     }
-    try:
-        return load(args.config, overrides)
-    except ConfigError as error:
-        raise SystemExit(f"idnode: {error}") from None
+    return load(args.config, overrides)
 
 
 def _run_serve(args: argparse.Namespace) -> int:
     from idnode.node import master
 
-    return master.main(load_config(args), reload=lambda: load_config(args))
+    return master.main(load_config(args), reload=lambda: reload_config(args))

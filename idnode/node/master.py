@@ -26,7 +26,7 @@ from multiprocessing.process import BaseProcess
 from typing import TYPE_CHECKING
 
 from idnode import __version__, logs
-from idnode.config import Config, join_host_port, split_host_port
+from idnode.config import Config, ConfigError, join_host_port, split_host_port
 from idnode.node.bootstrap import Service
 from idnode.node.parts import Listen
 from registry.store import Store
@@ -236,7 +236,7 @@ class Master:
             return
         try:
             new = self._reload()
-        except (SystemExit, ValueError) as error:
+        except ConfigError as error:
             log.error("reload refused; keeping the running configuration: %s", error)
             return
         changed = _changed_keys(self.config, new)

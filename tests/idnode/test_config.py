@@ -45,7 +45,7 @@ def test_precedence_defaults_file_environment_flags(tmp_path: Path) -> None:
         ('[dns]\nzone = "relative"\n', {}, "'dns.zone'"),
         ("durable = 3\n", {}, "'durable'"),
         ("bogus = 1\n", {}, "unknown config key 'bogus'"),
-        ("", {"IDNODE_DURABLE": "maybe"}, "'durable'"),
+        ("", {"IDNODE_DURABLE": "maybe"}, "IDNODE_DURABLE"),
         ("workers = [\n", {}, "not valid TOML"),
     ],
 )
@@ -57,6 +57,32 @@ def test_invalid_values_name_the_key(
     with pytest.raises(ConfigError) as caught:
         load(str(path), environ=environ)
     assert message in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("environ", "overrides", "message"),
+    [
+        ({"IDNODE_WORKERS": "x"}, {}, "IDNODE_WORKERS='x': expected an integer"),
+        ({"IDNODE_DURABLE": "maybe"}, {}, "IDNODE_DURABLE='maybe': expected true or false"),
+        ({"IDNODE_SHUTDOWN_GRACE_SECONDS": "soon"}, {}, "IDNODE_SHUTDOWN_GRACE_SECONDS='soon': expected a number"),
+        ({"IDNODE_WORKERS": "-1"}, {}, "IDNODE_WORKERS: must be 0 (one per core) or more"),
+        ({}, {"workers": "many"}, "--workers (config key 'workers')='many': expected an integer"),
+    ],
+)
+def test_errors_name_the_source_and_the_expected_form(
+    environ: dict[str, str], overrides: dict[str, object], message: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load(overrides=overrides, environ=environ)
+    assert str(caught.value) == message
+
+
+def test_a_file_value_is_named_with_its_file(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text('workers = "many"\n')
+    with pytest.raises(ConfigError) as caught:
+        load(str(path), environ={})
+    assert str(caught.value) == f"config key 'workers' in {path}='many': expected an integer"
 
 
 def test_missing_file_is_named() -> None:

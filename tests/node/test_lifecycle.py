@@ -121,7 +121,9 @@ def test_sighup_applies_live_keys_and_names_the_rest(tmp_path: Path) -> None:
         deadline = time.monotonic() + 10
         while "reload refused" not in node.log() and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert "reload refused" in node.log()
+        refused = next(line for line in node.log().splitlines() if "reload refused" in line)
+        assert "is not valid TOML" in refused
+        assert "idnode:" not in refused  # the log line does not repeat the command's prefix
         assert run_cli("whoami", "--server", node.grpc).returncode == 0
     finally:
         assert node.stop() == 0
