@@ -123,9 +123,7 @@ def _known_keys(cls: type = Config, prefix: str = "") -> dict[str, Any]:
     return keys
 
 
-def _build(
-    cls: type, prefix: str, values: Mapping[str, Any], sources: Mapping[str, str]
-) -> Any:
+def _build(cls: type, prefix: str, values: Mapping[str, Any], sources: Mapping[str, str]) -> Any:
     hints = typing.get_type_hints(cls)
     arguments: dict[str, Any] = {}
     for item in dataclasses.fields(cls):

@@ -1,4 +1,4 @@
-"""Identifier syntax (DESIGN §2): parsing, validation and the canonical form."""
+"""Identifier syntax (docs/identifiers.md): parsing, validation and the canonical form."""
 
 from __future__ import annotations
 

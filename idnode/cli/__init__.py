@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from idnode import __version__
 from idnode.cli import local, records, serve, toplevel
-from idnode.cli.output import EXIT_USAGE
+from idnode.cli.output import EXIT_USAGE, Parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -24,7 +24,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="idnode",
         description="A secondary node of an industrial-internet identifier resolution system.",
     )

@@ -14,6 +14,25 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Every option's help ends with its default, unless the text already says it or the
+    option has none to show (a flag that is off, a value that is absent unless given)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if "default" in text or action.default in (None, False, [], "", argparse.SUPPRESS):
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+class Parser(argparse.ArgumentParser):
+    """The command line's parser: its subcommands are Parsers too, so all show defaults."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
+
+
 def emit(args: argparse.Namespace, document: dict[str, Any], text: str) -> None:
     """Print `document` as JSON with --json, else `text`."""
     print(json.dumps(document, ensure_ascii=False) if args.json else text)

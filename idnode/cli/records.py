@@ -30,8 +30,8 @@ def add_parsers(commands: Any) -> None:
         "allocate an enterprise prefix and its token (administrator only)", enterprise_create,
     )  # fmt: skip
     create.add_argument("--code", default="", help="requested enterprise code (default: next)")
-    create.add_argument("--name", default="", help="enterprise name")
-    create.add_argument("--contact", default="", help="contact details")
+    create.add_argument("--name", default="", help="enterprise name (default: none)")
+    create.add_argument("--contact", default="", help="contact details (default: none)")
     create.add_argument("--parent", default="", help="parent prefix (default: node prefix)")
 
     register_ = add_parser(commands, "register", "create or replace one identifier", register)
@@ -40,11 +40,16 @@ def add_parsers(commands: Any) -> None:
         "--value", action="append", default=[], metavar="[INDEX:]TYPE=DATA",
         help="a value, repeatable; indexes default to 1, 2, …",
     )  # fmt: skip
-    register_.add_argument("--file", metavar="JSON", help='values as {"values": [{...}]}')
-    register_.add_argument("--ttl", type=int, help="ttl in seconds for --value values")
+    register_.add_argument(
+        "--file", metavar="JSON", help='values as {"values": [{...}]} (default: none)'
+    )
+    register_.add_argument(
+        "--ttl", type=int, help="ttl in seconds for --value values (default: 86400)"
+    )
     register_.add_argument(
         "--private", action="append", type=int, default=[], metavar="INDEX",
-        help="make the value at INDEX readable only by its owner and the administrator",
+        help="make the value at INDEX readable only by its owner and the administrator "
+        "(default: every value public)",
     )  # fmt: skip
     register_.add_argument(
         "--upsert", action="store_true", help="replace the record if it exists (default: create)"
@@ -55,21 +60,30 @@ def add_parsers(commands: Any) -> None:
 
     listing = add_parser(commands, "list", "list identifiers under a prefix", list_prefix)
     listing.add_argument("prefix")
-    listing.add_argument("--page-size", type=int, default=100)
-    listing.add_argument("--page-token", default="")
+    listing.add_argument("--page-size", type=int, default=100, help="records per page")
+    listing.add_argument(
+        "--page-token", default="", help="where to continue (default: the first page)"
+    )
     listing.add_argument("--all", action="store_true", help="fetch every page")
 
     bulk = add_parser(commands, "import", "bulk-register identifiers from a CSV file", import_csv)
     bulk.add_argument("file", metavar="FILE.csv")
     bulk.add_argument("--batch-size", type=int, default=1000, help="records per call (≤10000)")
     bulk.add_argument(
-        "--rejects", metavar="FILE", help="where rejected rows go (FILE.rejected.csv)"
+        "--rejects",
+        metavar="FILE",
+        help="where rejected rows go (default: FILE.rejected.csv beside the input)",
     )
 
     resolve_ = add_parser(commands, "resolve", "resolve an identifier", resolve)
     resolve_.add_argument("identifier")
-    resolve_.add_argument("--type", action="append", default=[], help="only values of TYPE")
-    resolve_.add_argument("--index", action="append", type=int, default=[], help="only INDEX")
+    resolve_.add_argument(
+        "--type", action="append", default=[], help="only values of TYPE (default: every type)"
+    )
+    resolve_.add_argument(
+        "--index", action="append", type=int, default=[],
+        help="only INDEX, repeatable (default: every index)",
+    )  # fmt: skip
     resolve_.add_argument(
         "--no-follow", action="store_true", help="print a referral instead of following it"
     )

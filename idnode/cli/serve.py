@@ -21,25 +21,50 @@ def add_parsers(commands: Any) -> None:
 
 def add_node_flags(parser: argparse.ArgumentParser) -> None:
     """The flags that override the configuration (shared with the demo launcher)."""
-    parser.add_argument("--config", metavar="FILE", help="TOML config file")
-    parser.add_argument("--data-dir", metavar="DIR", help="LMDB data directory (default ./var)")
-    parser.add_argument("--node-prefix", metavar="PREFIX", help="node prefix, e.g. 88.118")
+    d = Config()  # the defaults each help text shows
+    parser.add_argument("--config", metavar="FILE", help="TOML config file (default: none)")
+    parser.add_argument(
+        "--data-dir", metavar="DIR", help=f"LMDB data directory (default: {d.data_dir})"
+    )
+    parser.add_argument(
+        "--node-prefix", metavar="PREFIX", help=f"node prefix (default: {d.node_prefix})"
+    )
     parser.add_argument(
         "--grpc-listen", metavar="HOST:PORT", action="append",
-        help="gRPC address, repeatable; [::1]:PORT for IPv6 (default 127.0.0.1:8600)",
+        help=f"gRPC address, repeatable; [::1]:PORT for IPv6 (default: {_listed(d.grpc_listen)})",
     )  # fmt: skip
     parser.add_argument(
         "--dns-listen", metavar="HOST:PORT", action="append",
-        help="DNS address (UDP and TCP), repeatable (default 127.0.0.1:8653)",
+        help=f"DNS address (UDP and TCP), repeatable (default: {_listed(d.dns_listen)})",
     )  # fmt: skip
     parser.add_argument("--no-dns", action="store_true", help="do not serve DNS")
-    parser.add_argument("--metrics-listen", metavar="HOST:PORT", help="/metrics address")
-    parser.add_argument("--zone", metavar="ZONE", help="DNS zone served, e.g. id.example.")
-    parser.add_argument("--workers", type=int, metavar="N", help="worker processes (0: per core)")
-    parser.add_argument("--upstream", metavar="HOST:PORT", help="the top-level node")
-    parser.add_argument("--upstream-token", metavar="TOKEN", help="credential at the upstream")
-    parser.add_argument("--log-format", choices=["text", "json"], help="log line format")
-    parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    parser.add_argument(
+        "--metrics-listen",
+        metavar="HOST:PORT",
+        help=f"/metrics address (default: {d.metrics_listen})",
+    )
+    parser.add_argument("--zone", metavar="ZONE", help=f"DNS zone served (default: {d.dns.zone})")
+    parser.add_argument(
+        "--workers", type=int, metavar="N",
+        help=f"worker processes, 0 for one per core (default: {d.workers})",
+    )  # fmt: skip
+    parser.add_argument(
+        "--upstream", metavar="HOST:PORT", help="the top-level node (default: none, no sync)"
+    )
+    parser.add_argument(
+        "--upstream-token", metavar="TOKEN", help="credential at the upstream (default: none)"
+    )
+    parser.add_argument(
+        "--log-format", choices=["text", "json"], help=f"log line format (default: {d.log_format})"
+    )
+    parser.add_argument(
+        "--log-level", choices=["debug", "info", "warning", "error"],
+        help=f"least severe level logged (default: {d.log_level})",
+    )  # fmt: skip
+
+
+def _listed(addresses: tuple[str, ...]) -> str:
+    return ", ".join(addresses) or "none"
 
 
 def load_config(args: argparse.Namespace) -> Config:

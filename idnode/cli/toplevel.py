@@ -58,10 +58,17 @@ def add_parsers(commands: Any) -> None:
         node_commands, "add", "home a node prefix and print the node's credential", _node_add
     )
     add.add_argument("node_prefix", metavar="NODE_PREFIX")
-    add.add_argument("--grpc-site", default="", metavar="HOST:PORT", help="the node's gRPC address")
-    add.add_argument("--dns-site", default="", metavar="HOST:PORT", help="the node's DNS address")
     add.add_argument(
-        "--node-token", default="", help="restore this credential instead of a new one"
+        "--grpc-site", default="", metavar="HOST:PORT",
+        help="the node's gRPC address (default: none; the node announces it when it syncs)",
+    )  # fmt: skip
+    add.add_argument(
+        "--dns-site", default="", metavar="HOST:PORT", help="the node's DNS address (default: none)"
+    )
+    add.add_argument(
+        "--node-token",
+        default="",
+        help="restore this credential instead of a new one (default: a new one)",
     )
     _toplevel_client(node_commands, "list", "homed nodes with sync position and health", _node_list)
 

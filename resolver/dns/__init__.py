@@ -1,4 +1,4 @@
-"""The DNS face (DESIGN §3): identifiers as names in one zone, served over UDP and TCP.
+"""The DNS face (docs/dns.md): identifiers as names in one zone, served over UDP and TCP.
 
 Public API, for the composition root::
 

@@ -1,4 +1,4 @@
-"""The identifier <-> DNS name mapping of DESIGN §3, pure and without I/O."""
+"""The identifier <-> DNS name mapping of docs/dns.md, pure and without I/O."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The identifier <-> name mapping: DESIGN §3 examples, edge cases and round-trip properties."""
+"""The identifier <-> name mapping: the documented examples (docs/dns.md), edge cases and round-trip properties."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Identifier syntax, DESIGN §2: a table of good and bad identifiers and Hypothesis properties."""
+"""Identifier syntax (docs/identifiers.md): a table of good and bad identifiers and Hypothesis properties."""
 
 from __future__ import annotations
 
@@ -120,7 +120,7 @@ _SEGMENT_RE = re.compile(r"[A-Za-z0-9-]{1,32}")
 
 
 def accepted_by_design(text: str) -> bool:
-    """DESIGN §2 written out independently of registry.identifier, as the oracle."""
+    """The syntax of docs/identifiers.md written out independently of registry.identifier, as the oracle."""
     prefix, slash, suffix = text.partition("/")
     if not slash:
         return False
