@@ -64,7 +64,11 @@ def test_invalid_values_name_the_key(
     [
         ({"IDNODE_WORKERS": "x"}, {}, "IDNODE_WORKERS='x': expected an integer"),
         ({"IDNODE_DURABLE": "maybe"}, {}, "IDNODE_DURABLE='maybe': expected true or false"),
-        ({"IDNODE_SHUTDOWN_GRACE_SECONDS": "soon"}, {}, "IDNODE_SHUTDOWN_GRACE_SECONDS='soon': expected a number"),
+        (
+            {"IDNODE_SHUTDOWN_GRACE_SECONDS": "soon"},
+            {},
+            "IDNODE_SHUTDOWN_GRACE_SECONDS='soon': expected a number",
+        ),
         ({"IDNODE_WORKERS": "-1"}, {}, "IDNODE_WORKERS: must be 0 (one per core) or more"),
         ({}, {"workers": "many"}, "--workers (config key 'workers')='many': expected an integer"),
     ],
