@@ -127,3 +127,37 @@ class PutPrefixRequest(_message.Message):
 class WhoAmIRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
+
+class ListEnterprisesRequest(_message.Message):
+    __slots__ = ("page_size", "page_token")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class Enterprise(_message.Message):
+    __slots__ = ("account", "prefix", "name", "contact", "created", "derived_prefixes", "sites")
+    ACCOUNT_FIELD_NUMBER: _ClassVar[int]
+    PREFIX_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    CONTACT_FIELD_NUMBER: _ClassVar[int]
+    CREATED_FIELD_NUMBER: _ClassVar[int]
+    DERIVED_PREFIXES_FIELD_NUMBER: _ClassVar[int]
+    SITES_FIELD_NUMBER: _ClassVar[int]
+    account: str
+    prefix: str
+    name: str
+    contact: str
+    created: int
+    derived_prefixes: _containers.RepeatedScalarFieldContainer[str]
+    sites: _containers.RepeatedCompositeFieldContainer[_handle_pb2.Site]
+    def __init__(self, account: _Optional[str] = ..., prefix: _Optional[str] = ..., name: _Optional[str] = ..., contact: _Optional[str] = ..., created: _Optional[int] = ..., derived_prefixes: _Optional[_Iterable[str]] = ..., sites: _Optional[_Iterable[_Union[_handle_pb2.Site, _Mapping]]] = ...) -> None: ...
+
+class ListEnterprisesResponse(_message.Message):
+    __slots__ = ("enterprises", "next_page_token")
+    ENTERPRISES_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    enterprises: _containers.RepeatedCompositeFieldContainer[Enterprise]
+    next_page_token: str
+    def __init__(self, enterprises: _Optional[_Iterable[_Union[Enterprise, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...

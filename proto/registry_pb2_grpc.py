@@ -85,6 +85,11 @@ class RegistryStub:
                 request_serializer=proto_dot_registry__pb2.WhoAmIRequest.SerializeToString,
                 response_deserializer=proto_dot_handle__pb2.Account.FromString,
                 _registered_method=True)
+        self.ListEnterprises = channel.unary_unary(
+                '/idnode.v1.Registry/ListEnterprises',
+                request_serializer=proto_dot_registry__pb2.ListEnterprisesRequest.SerializeToString,
+                response_deserializer=proto_dot_registry__pb2.ListEnterprisesResponse.FromString,
+                _registered_method=True)
 
 
 class RegistryServicer:
@@ -160,6 +165,13 @@ class RegistryServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListEnterprises(self, request, context):
+        """Enterprises with their prefixes, in prefix order, with paging (administrator only).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RegistryServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -212,6 +224,11 @@ def add_RegistryServicer_to_server(servicer, server):
                     servicer.WhoAmI,
                     request_deserializer=proto_dot_registry__pb2.WhoAmIRequest.FromString,
                     response_serializer=proto_dot_handle__pb2.Account.SerializeToString,
+            ),
+            'ListEnterprises': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListEnterprises,
+                    request_deserializer=proto_dot_registry__pb2.ListEnterprisesRequest.FromString,
+                    response_serializer=proto_dot_registry__pb2.ListEnterprisesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -484,6 +501,33 @@ class Registry:
             '/idnode.v1.Registry/WhoAmI',
             proto_dot_registry__pb2.WhoAmIRequest.SerializeToString,
             proto_dot_handle__pb2.Account.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListEnterprises(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/idnode.v1.Registry/ListEnterprises',
+            proto_dot_registry__pb2.ListEnterprisesRequest.SerializeToString,
+            proto_dot_registry__pb2.ListEnterprisesResponse.FromString,
             options,
             channel_credentials,
             insecure,

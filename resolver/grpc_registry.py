@@ -10,6 +10,7 @@ import grpc
 
 import metrics
 from proto import handle_pb2, registry_pb2
+from registry import enterprises
 from registry.accounts import Account
 from registry.errors import AuthenticationRequired, IdnodeError
 from registry.registry import Registry, WriteResult
@@ -124,6 +125,14 @@ class RegistryService:
         if caller is None:
             raise AuthenticationRequired("no bearer token was sent")
         return caller
+
+    def list_enterprises(
+        self, request: registry_pb2.ListEnterprisesRequest, context: grpc.ServicerContext
+    ) -> registry_pb2.ListEnterprisesResponse:
+        found, token = enterprises.list_enterprises(
+            self._registry.store, self._auth.caller(context), request.page_size, request.page_token
+        )
+        return registry_pb2.ListEnterprisesResponse(enterprises=found, next_page_token=token)
 
     def _write(
         self, op: str, context: grpc.ServicerContext, call: _Call

@@ -88,6 +88,7 @@ def registry_handler(service: RegistryService) -> grpc.GenericRpcHandler[Any, An
             ),
             "PutPrefix": unary(service.put_prefix, registry_pb2.PutPrefixRequest),
             "WhoAmI": unary(service.who_am_i, registry_pb2.WhoAmIRequest),
+            "ListEnterprises": unary(service.list_enterprises, registry_pb2.ListEnterprisesRequest),
         },
     )
 

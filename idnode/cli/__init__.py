@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from idnode import __version__
-from idnode.cli import local, records, serve, toplevel
+from idnode.cli import enterprises, local, records, serve, toplevel, values
 from idnode.cli.output import EXIT_USAGE, Parser
 
 
@@ -31,7 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"idnode {__version__}")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
     serve.add_parsers(commands)
+    enterprises.add_parsers(commands)
     records.add_parsers(commands)
+    values.add_parsers(commands)
     local.add_parsers(commands)
     toplevel.add_parsers(commands)
     return parser

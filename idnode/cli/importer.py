@@ -70,9 +70,14 @@ def run(
     send: Send,
     batch_size: int,
     on_rows: Callable[[int], None] = lambda rows: None,
+    summary: Summary | None = None,
 ) -> Summary:
-    """Import every record of the CSV stream through `send`, `batch_size` records per call."""
-    summary = Summary()
+    """Import every record of the CSV stream through `send`, `batch_size` records per call.
+
+    Counts into `summary` as batches are acknowledged, so a caller that sees `send`
+    fail knows what was stored before.
+    """
+    summary = summary if summary is not None else Summary()
     batch: list[_Group] = []
     for group in _groups(text, summary):
         batch.append(group)
@@ -158,8 +163,9 @@ def _number(column: str, text: str) -> int:
 
 
 def write_rejects(path: str, rejected: list[Rejected]) -> None:
+    """The rejected rows with their reasons, in the order of the input file."""
     with open(path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["line", "identifier", "reason"])
-        for item in rejected:
+        for item in sorted(rejected, key=lambda r: r.line):
             writer.writerow([item.line, item.identifier, item.reason])

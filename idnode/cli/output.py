@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import sys
 from typing import Any
 
 from proto import handle_pb2
@@ -12,6 +13,7 @@ from proto import handle_pb2
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+EXIT_UNREACHABLE = 3
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -36,6 +38,15 @@ class Parser(argparse.ArgumentParser):
 def emit(args: argparse.Namespace, document: dict[str, Any], text: str) -> None:
     """Print `document` as JSON with --json, else `text`."""
     print(json.dumps(document, ensure_ascii=False) if args.json else text)
+
+
+def fail(args: argparse.Namespace, document: dict[str, Any], text: str) -> int:
+    """Report a failure: `document` as JSON on stdout with --json, else `text` on stderr."""
+    if args.json:
+        print(json.dumps(document, ensure_ascii=False))
+    else:
+        print(f"idnode: {text}", file=sys.stderr)
+    return EXIT_FAILED
 
 
 def value_json(value: handle_pb2.HandleValue) -> dict[str, Any]:

@@ -10,9 +10,9 @@ from typing import Any
 
 import grpc
 
-from idnode.cli import client, importer
+from idnode.cli import client, importer, values
 from idnode.cli.client import add_parser
-from idnode.cli.output import EXIT_FAILED, EXIT_USAGE, emit, value_json
+from idnode.cli.output import EXIT_FAILED, EXIT_UNREACHABLE, EXIT_USAGE, emit, fail, value_json
 from idnode.cli.progress import Progress
 from proto import handle_pb2, registry_pb2, resolver_pb2
 
@@ -20,37 +20,10 @@ MAX_REFERRALS = 8
 
 
 def add_parsers(commands: Any) -> None:
-    """enterprise, register, delete, list, import, resolve, whoami."""
-    enterprise = commands.add_parser(
-        "enterprise", help="manage enterprises", description="Manage enterprises."
-    )
-    enterprise_commands = enterprise.add_subparsers(title="commands", metavar="COMMAND")
-    create = add_parser(
-        enterprise_commands, "create",
-        "allocate an enterprise prefix and its token (administrator only)", enterprise_create,
-    )  # fmt: skip
-    create.add_argument("--code", default="", help="requested enterprise code (default: next)")
-    create.add_argument("--name", default="", help="enterprise name (default: none)")
-    create.add_argument("--contact", default="", help="contact details (default: none)")
-    create.add_argument("--parent", default="", help="parent prefix (default: node prefix)")
-
+    """register, delete, list, import, resolve, whoami."""
     register_ = add_parser(commands, "register", "create or replace one identifier", register)
     register_.add_argument("identifier")
-    register_.add_argument(
-        "--value", action="append", default=[], metavar="[INDEX:]TYPE=DATA",
-        help="a value, repeatable; indexes default to 1, 2, …",
-    )  # fmt: skip
-    register_.add_argument(
-        "--file", metavar="JSON", help='values as {"values": [{...}]} (default: none)'
-    )
-    register_.add_argument(
-        "--ttl", type=int, help="ttl in seconds for --value values (default: 86400)"
-    )
-    register_.add_argument(
-        "--private", action="append", type=int, default=[], metavar="INDEX",
-        help="make the value at INDEX readable only by its owner and the administrator "
-        "(default: every value public)",
-    )  # fmt: skip
+    values.add_value_flags(register_)
     register_.add_argument(
         "--upsert", action="store_true", help="replace the record if it exists (default: create)"
     )
@@ -67,6 +40,17 @@ def add_parsers(commands: Any) -> None:
     listing.add_argument("--all", action="store_true", help="fetch every page")
 
     bulk = add_parser(commands, "import", "bulk-register identifiers from a CSV file", import_csv)
+    bulk.description = (
+        "Bulk-register identifiers from a CSV file: a header with identifier,type,data and "
+        "optionally index,ttl,public_read; the rows of one identifier form its complete record "
+        "(created or replaced). Rejected rows go to the rejects file with their reason, in "
+        "input order."
+    )
+    bulk.epilog = (
+        "exit status: 0 every row stored; 1 some rows rejected (see the rejects file) or the "
+        "node refused the import; 2 usage error or unreadable file; 3 the node could not be "
+        "reached (what was stored before is reported; run the import again to finish)"
+    )
     bulk.add_argument("file", metavar="FILE.csv")
     bulk.add_argument("--batch-size", type=int, default=1000, help="records per call (≤10000)")
     bulk.add_argument(
@@ -91,25 +75,9 @@ def add_parsers(commands: Any) -> None:
     add_parser(commands, "whoami", "show the account behind the token", whoami)
 
 
-def enterprise_create(args: argparse.Namespace, opened: grpc.Channel) -> int:
-    reply = client.registry_stub(opened).CreateEnterprise(
-        registry_pb2.CreateEnterpriseRequest(
-            code=args.code, name=args.name, contact=args.contact, parent_prefix=args.parent
-        ),
-        metadata=client.metadata(args.token),
-        timeout=args.timeout,
-    )
-    emit(
-        args,
-        {"prefix": reply.prefix, "account": reply.account, "token": reply.token},
-        f"enterprise prefix: {reply.prefix}\ntoken (shown once; stored only hashed): {reply.token}",
-    )
-    return 0
-
-
 def register(args: argparse.Namespace, opened: grpc.Channel) -> int:
     record = handle_pb2.Record(identifier=args.identifier)
-    record.values.extend(_values_from(args))
+    record.values.extend(values.from_args(args))
     stub = client.registry_stub(opened)
     meta = client.metadata(args.token)
     if args.upsert:
@@ -119,15 +87,20 @@ def register(args: argparse.Namespace, opened: grpc.Channel) -> int:
         result = reply.results[0]
         outcome = registry_pb2.BatchItemResult.Outcome.Name(result.outcome).lower()
         if result.outcome == registry_pb2.BatchItemResult.REJECTED:
-            emit(args, {"identifier": args.identifier, "error": result.error}, result.error)
-            return EXIT_FAILED
+            return fail(args, {"identifier": args.identifier, "error": result.error}, result.error)
         emit(
             args,
             {"identifier": args.identifier, "operation": outcome, "sequence": reply.sequence},
             f"{outcome}: {args.identifier}",
         )
         return 0
-    written = stub.Create(record, metadata=meta, timeout=args.timeout)
+    try:
+        written = stub.Create(record, metadata=meta, timeout=args.timeout)
+    except grpc.RpcError as error:
+        if isinstance(error, grpc.Call) and error.code() == grpc.StatusCode.ALREADY_EXISTS:
+            message = f"{args.identifier} already exists; use --upsert to replace it"
+            return fail(args, {"identifier": args.identifier, "error": message}, message)
+        raise
     emit(
         args,
         {
@@ -139,43 +112,6 @@ def register(args: argparse.Namespace, opened: grpc.Channel) -> int:
         f"{written.operation}: {written.identifier} ({len(written.values)} values)",
     )
     return 0
-
-
-def _values_from(args: argparse.Namespace) -> list[handle_pb2.HandleValue]:
-    found: list[handle_pb2.HandleValue] = []
-    if args.file:
-        with open(args.file, encoding="utf-8") as handle:
-            document = json.load(handle)
-        for position, item in enumerate(document.get("values", []), start=1):
-            value = handle_pb2.HandleValue(
-                index=int(item.get("index", position)),
-                type=str(item["type"]),
-                data=str(item.get("data", "")).encode(),
-            )
-            if "ttl" in item:
-                value.ttl = int(item["ttl"])
-            if item.get("public_read") is False:
-                value.public_read = False
-            found.append(value)
-    for position, text in enumerate(args.value, start=len(found) + 1):
-        head, sep, data = text.partition("=")
-        if not sep:
-            raise client.ClientError(f"--value {text!r} is not [INDEX:]TYPE=DATA")
-        index_text, colon, kind = head.rpartition(":")
-        if colon and not index_text.isdigit():
-            raise client.ClientError(f"--value {text!r}: index {index_text!r} is not a number")
-        value = handle_pb2.HandleValue(
-            index=int(index_text) if colon else position, type=kind, data=data.encode()
-        )
-        if args.ttl is not None:
-            value.ttl = args.ttl
-        found.append(value)
-    for value in found:
-        if value.index in args.private:
-            value.public_read = False
-    if not found:
-        raise client.ClientError("give at least one --value TYPE=DATA or --file")
-    return found
 
 
 def delete(args: argparse.Namespace, opened: grpc.Channel) -> int:
@@ -236,11 +172,15 @@ def import_csv(args: argparse.Namespace, opened: grpc.Channel) -> int:
             )
             return reply
 
+        summary = importer.Summary()
         try:
-            summary = importer.run(handle, send, args.batch_size, progress.update)
+            importer.run(handle, send, args.batch_size, progress.update, summary)
         except importer.BadImportFile as error:
             print(f"idnode: {args.file}: {error}", file=sys.stderr)
             return EXIT_USAGE
+        except grpc.RpcError as error:
+            progress.finish()
+            return _import_stopped(args, summary, error)
     progress.finish()
     rejects = args.rejects or f"{os.path.splitext(args.file)[0]}.rejected.csv"
     if summary.rejected:
@@ -256,6 +196,23 @@ def import_csv(args: argparse.Namespace, opened: grpc.Channel) -> int:
         + (f" (reasons in {rejects})" if summary.rejected else ""),
     )
     return EXIT_FAILED if summary.rejected else 0
+
+
+def _import_stopped(
+    args: argparse.Namespace, summary: importer.Summary, error: grpc.RpcError
+) -> int:
+    """A call failed part way: say what was stored; exit 3 when the node could not be reached."""
+    stored = summary.created + summary.updated + summary.unchanged
+    reason = client.describe(error, args.server)
+    fail(
+        args,
+        {**summary.as_dict(), "error": reason},
+        f"{reason}; stopped after {stored} identifiers were stored (up to sequence "
+        f"{summary.sequence}); run the import again to finish (stored rows come back unchanged)",
+    )
+    code = error.code() if isinstance(error, grpc.Call) else None
+    unreachable = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+    return EXIT_UNREACHABLE if code in unreachable else EXIT_FAILED
 
 
 def resolve(args: argparse.Namespace, opened: grpc.Channel) -> int:
