@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
 from idnode import __version__
-from idnode.cli import enterprises, local, records, serve, toplevel, values
+from idnode.cli import enterprises, local, records, serve, status, toplevel, values
 from idnode.cli.output import EXIT_USAGE, Parser
 
 
@@ -21,6 +22,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.run(args))
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (`idnode status | head`): stop quietly, as other tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     values.add_parsers(commands)
     local.add_parsers(commands)
     toplevel.add_parsers(commands)
+    status.add_parsers(commands)
     return parser
 
 

@@ -1,12 +1,9 @@
-"""`idnode toplevel …` (the reference top-level node and its homed nodes) and `idnode status`."""
+"""`idnode toplevel …`: the reference top-level node and its homed nodes."""
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import sys
-import time
 from typing import Any
 
 import grpc
@@ -19,7 +16,7 @@ DEFAULT_TOPLEVEL = "127.0.0.1:8700"
 
 
 def add_parsers(commands: Any) -> None:
-    """Add `idnode toplevel …` and `idnode status` to the command line."""
+    """Add `idnode toplevel …` to the command line."""
     toplevel = commands.add_parser(
         "toplevel", help="run the reference national top-level node",
         description="Run the reference top-level node: prefix homing and referral, mirrors of "
@@ -71,18 +68,6 @@ def add_parsers(commands: Any) -> None:
         help="restore this credential instead of a new one (default: a new one)",
     )
     _toplevel_client(node_commands, "list", "homed nodes with sync position and health", _node_list)
-
-    status = commands.add_parser(
-        "status", help="sync position, lag and upstream health of a node",
-        description="Show this node's upward sync: the acknowledged sequence, how far the "
-        "change log is ahead, the lag, and whether the upstream answers. Reads the data dir.",
-    )  # fmt: skip
-    status.add_argument(
-        "--data-dir", metavar="DIR", default=os.environ.get("IDNODE_DATA_DIR", "var"),
-        help="the node's data directory (default $IDNODE_DATA_DIR or ./var)",
-    )  # fmt: skip
-    status.add_argument("--json", action="store_true", help="print one JSON document")
-    status.set_defaults(run=_status)
 
 
 def _toplevel_client(
@@ -145,72 +130,3 @@ def _node_list(args: argparse.Namespace, opened: grpc.Channel) -> int:
     ]
     emit(args, {"nodes": nodes}, "\n".join(lines) or "no nodes homed")
     return 0
-
-
-def _status(args: argparse.Namespace) -> int:
-    from idnode.node.upstream import status_path
-    from registry.errors import IdnodeError
-    from registry.store import Store, StoreOptions
-    from sync.pusher import CURSOR
-
-    if not os.path.exists(os.path.join(args.data_dir, "data.mdb")):
-        print(f"idnode: no node data in {args.data_dir}", file=sys.stderr)
-        return 2
-    try:
-        store = Store(args.data_dir, StoreOptions(readonly=True))
-    except IdnodeError as error:
-        print(f"idnode: {error}", file=sys.stderr)
-        return 2
-    try:
-        with store.read() as txn:
-            last = store.last_sequence(txn)
-            acked = store.get_cursor(txn, CURSOR)
-            pending = next(store.changes_since(txn, acked, 1), None)
-            node_prefix = (store.get_meta(txn, "node_prefix") or b"").decode()
-    finally:
-        store.close()
-    lag = max(0.0, time.time() - pending.timestamp_ns / 1e9) if pending is not None else 0.0
-    document: dict[str, Any] = {
-        "node_prefix": node_prefix,
-        "last_sequence": last,
-        "acked_sequence": acked,
-        "pending_entries": max(0, last - acked),
-        "lag_seconds": round(lag, 3),
-        "upstream": _health(status_path(args.data_dir)),
-    }
-    upstream = document["upstream"]
-    text = (
-        f"node {node_prefix}: change log at {last}, upstream acknowledged {acked} "
-        f"({document['pending_entries']} pending, lag {lag:.1f} s)\n"
-        f"upstream {upstream.get('address') or '(none)'}: {upstream['health']}"
-        + (f" — {upstream['error']}" if upstream.get("error") else "")
-    )
-    emit(args, document, text)
-    return 0
-
-
-def _health(path: str) -> dict[str, Any]:
-    """The running pusher's last words, and whether they are recent enough to trust."""
-    try:
-        with open(path) as handle:
-            noted: dict[str, Any] = json.load(handle)
-    except (OSError, ValueError):
-        return {"health": "not syncing (no upstream configured, or the node is not running)"}
-    age = time.time() - float(noted.get("updated", 0))
-    state = str(noted.get("state", "unknown"))
-    if age > 10:
-        health = f"unknown (last report {age:.0f} s ago: {state}; is the node running?)"
-    elif state in ("connected", "pushing", "idle"):
-        health = "ok"
-    elif str(noted.get("error", "")).startswith("UNAVAILABLE"):
-        health = "unreachable"
-    else:
-        health = "failing"  # reachable, but refusing: a wrong credential, a homing missing…
-    last_ok = noted.get("last_ok")
-    return {
-        "address": noted.get("upstream", ""),
-        "health": health,
-        "state": state,
-        "error": noted.get("error", "") if health != "ok" else "",
-        "last_ok_seconds_ago": round(time.time() - last_ok, 1) if last_ok else None,
-    }

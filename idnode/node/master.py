@@ -49,6 +49,7 @@ LIVE_KEYS = frozenset(
     }
 )
 RESTART_BACKOFF_SECONDS = (0.5, 1.0, 2.0, 5.0, 10.0)
+NODE_FILE = "node.json"
 
 
 def main(config: Config, reload: Callable[[], Config] | None = None) -> int:
@@ -129,6 +130,9 @@ class Master:
             "node_prefix": self.config.node_prefix,
         }
         print(json.dumps(ready), flush=True)
+        _write_run_file(
+            node_file_path(self.config.data_dir), {**ready, "upstream": self.config.upstream}
+        )
         log.info("node ready", extra={"grpc": ",".join(listen.grpc), "dns": ",".join(listen.dns)})
         self._supervise(listen)
         log.info("stopping: draining workers")
@@ -136,6 +140,8 @@ class Master:
         for singleton in reversed(self._singletons):
             singleton.stop()
         store.close()
+        with contextlib.suppress(OSError):
+            os.unlink(node_file_path(self.config.data_dir))
         log.info("stopped")
         return 0
 
@@ -271,6 +277,18 @@ class Master:
         started = bootstrap.start_singletons(self.config, store, listen)
         self._singletons.extend(started.services)
         return started.metrics_address
+
+
+def node_file_path(data_dir: str) -> str:
+    """Where a running node describes itself (its ready line and upstream) for `idnode status`."""
+    return os.path.join(data_dir, "run", NODE_FILE)
+
+
+def _write_run_file(path: str, document: dict[str, object]) -> None:
+    temporary = path + ".tmp"
+    with open(temporary, "w") as handle:
+        json.dump(document, handle)
+    os.replace(temporary, path)
 
 
 def _changed_keys(old: DataclassInstance, new: DataclassInstance, prefix: str = "") -> list[str]:

@@ -1,0 +1,121 @@
+"""`idnode status`: a node's change log, upward sync position, lag and upstream health."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from typing import Any
+
+from idnode.cli.output import EXIT_USAGE, emit
+
+HEALTH_WORDS = ("ok", "unreachable", "failing", "unknown", "none")
+"""What `health` can say: syncing fine; upstream does not answer; upstream answers but
+refuses; not known (the node is not running, or its last report is old); no upstream."""
+STALE_REPORT_SECONDS = 10.0
+
+
+def add_parsers(commands: Any) -> None:
+    status = commands.add_parser(
+        "status", help="sync position, lag and upstream health of a node",
+        description="Show a node's upward sync from its data dir: the change-log sequence, "
+        "what the upstream acknowledged, how far behind it is, and the upstream's health, one "
+        f"of: {', '.join(HEALTH_WORDS)} (with a detail line saying why).",
+    )  # fmt: skip
+    status.add_argument(
+        "--data-dir", metavar="DIR", default=os.environ.get("IDNODE_DATA_DIR", "var"),
+        help="the node's data directory (default: $IDNODE_DATA_DIR or ./var)",
+    )  # fmt: skip
+    status.add_argument("--json", action="store_true", help="print one JSON document")
+    status.set_defaults(run=show)
+
+
+def show(args: argparse.Namespace) -> int:
+    from idnode.node.master import node_file_path
+    from idnode.node.upstream import status_path
+    from registry.errors import IdnodeError
+    from registry.store import Store, StoreOptions
+    from sync.pusher import CURSOR
+
+    if not os.path.exists(os.path.join(args.data_dir, "data.mdb")):
+        print(f"idnode: no node data in {args.data_dir}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        store = Store(args.data_dir, StoreOptions(readonly=True))
+    except IdnodeError as error:
+        print(f"idnode: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        with store.read() as txn:
+            last = store.last_sequence(txn)
+            acked = store.get_cursor(txn, CURSOR)
+            pending = next(store.changes_since(txn, acked, 1), None)
+            node_prefix = (store.get_meta(txn, "node_prefix") or b"").decode()
+    finally:
+        store.close()
+    running = _running_node(node_file_path(args.data_dir))
+    upstream = _upstream(running, status_path(args.data_dir), synced_before=acked > 0)
+    document: dict[str, Any] = {
+        "node_prefix": node_prefix,
+        "running": running is not None,
+        "last_sequence": last,
+        "upstream": upstream,
+    }
+    text = f"node {node_prefix} ({'running' if running else 'not running'}): change log at {last}"
+    if upstream["health"] != "none":
+        lag = max(0.0, time.time() - pending.timestamp_ns / 1e9) if pending is not None else 0.0
+        document.update(
+            acked_sequence=acked, pending_entries=max(0, last - acked), lag_seconds=round(lag, 3)
+        )
+        text += f", upstream acknowledged {acked} ({last - acked} pending, lag {lag:.1f} s)"
+    text += f"\nupstream {upstream['address'] or '(none)'}: {upstream['health']}"
+    text += f" — {upstream['detail']}" if upstream["detail"] else ""
+    emit(args, document, text)
+    return 0
+
+
+def _running_node(path: str) -> dict[str, Any] | None:
+    """The running master's self-description, or None when no node runs on the data dir."""
+    try:
+        with open(path) as handle:
+            described: dict[str, Any] = json.load(handle)
+        os.kill(int(described["pid"]), 0)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return described
+
+
+def _upstream(running: dict[str, Any] | None, path: str, synced_before: bool) -> dict[str, Any]:
+    """The upstream's health word and why, from the running pusher's last words."""
+    if running is not None and not running.get("upstream"):
+        return {"address": "", "health": "none", "detail": "no upstream configured"}
+    try:
+        with open(path) as handle:
+            noted: dict[str, Any] = json.load(handle)
+    except (OSError, ValueError):
+        noted = {}
+    address = str(noted.get("upstream") or (running or {}).get("upstream") or "")
+    if running is None:
+        if not synced_before and not noted:
+            return {"address": "", "health": "none", "detail": "no upstream configured"}
+        return {"address": address, "health": "unknown", "detail": "the node is not running"}
+    age = time.time() - float(noted.get("updated", 0))
+    state = str(noted.get("state", ""))
+    error = str(noted.get("error", ""))
+    if not noted or age > STALE_REPORT_SECONDS:
+        detail = f"no report from the sync for {age:.0f} s" if noted else "no report yet"
+        return {"address": address, "health": "unknown", "detail": detail}
+    last_ok = noted.get("last_ok")
+    found: dict[str, Any] = {
+        "address": address,
+        "state": state,
+        "last_ok_seconds_ago": round(time.time() - last_ok, 1) if last_ok else None,
+    }
+    if state in ("connected", "pushing", "idle"):
+        return {**found, "health": "ok", "detail": ""}
+    if error.startswith("UNAVAILABLE"):
+        return {**found, "health": "unreachable", "detail": error}
+    # Reachable, but refusing: a wrong credential, a homing missing, another node's identity…
+    return {**found, "health": "failing", "detail": error or state}
