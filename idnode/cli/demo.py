@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import ctypes
 import dataclasses
 import os
+import signal
 import subprocess
 import sys
 
@@ -14,6 +16,7 @@ from idnode.config import Config, ConfigError
 from proto import handle_pb2
 
 DEMO_CODE = "8"
+PR_SET_PDEATHSIG = 1
 DEMO_IDENTIFIERS = {
     "JXDY2106023": [
         ("URL", "https://example.com/products/JXDY2106023"),
@@ -137,6 +140,7 @@ def _with_toplevel(config: Config) -> tuple[subprocess.Popen[bytes], Config]:
         [sys.executable, "-m", "idnode", "toplevel", "--grpc-listen", address,
          "--data-dir", os.path.join(config.data_dir, "toplevel")],
         env={**os.environ, "IDNODE_ADMIN_TOKEN": admin}, stdout=subprocess.PIPE,
+        preexec_fn=_detach_from_terminal,
     )  # fmt: skip
     assert process.stdout is not None
     if not process.stdout.readline().startswith(b"{"):  # the JSON ready line, or EOF
@@ -156,6 +160,15 @@ def _with_toplevel(config: Config) -> tuple[subprocess.Popen[bytes], Config]:
         file=sys.stderr,
     )
     return process, dataclasses.replace(config, upstream=address, upstream_token=node_token)
+
+
+def _detach_from_terminal() -> None:
+    """In the top-level node's child, before exec: out of the terminal's process group, so
+    Ctrl-C reaches only the launcher, which stops the node first and then this process;
+    and stopped by Linux if the launcher dies without doing so."""
+    os.setsid()
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def _kept(config: Config, name: str) -> str:
