@@ -8,8 +8,9 @@ from concurrent import futures
 from typing import Any
 
 import grpc
+from google.protobuf import descriptor_pb2, descriptor_pool
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+from grpc_reflection.v1alpha import reflection, reflection_pb2, reflection_pb2_grpc
 
 from proto import handle_pb2, registry_pb2, resolver_pb2
 from registry.errors import IdnodeError
@@ -21,6 +22,8 @@ log = logging.getLogger(__name__)
 
 RESOLVER = "idnode.v1.Resolver"
 REGISTRY = "idnode.v1.Registry"
+
+REFLECTION_V1 = "grpc.reflection.v1.ServerReflection"
 
 Handler = Callable[[Any, grpc.ServicerContext], Any]
 
@@ -93,6 +96,48 @@ def registry_handler(service: RegistryService) -> grpc.GenericRpcHandler[Any, An
     )
 
 
+def enable_reflection(server: grpc.Server, service_names: Sequence[str]) -> None:
+    """Server reflection under both names clients ask for: grpc.reflection.v1 (what grpcurl
+    and Postman try first) and v1alpha. The two are the same messages in two packages, so
+    one servicer answers both, and v1's descriptors are published for clients that ask."""
+    _publish_reflection_v1()
+    names = [*service_names, reflection.SERVICE_NAME, REFLECTION_V1]
+    servicer = reflection.ReflectionServicer(names)
+    reflection_pb2_grpc.add_ServerReflectionServicer_to_server(servicer, server)
+    v1 = grpc.stream_stream_rpc_method_handler(
+        servicer.ServerReflectionInfo,
+        request_deserializer=reflection_pb2.ServerReflectionRequest.FromString,
+        response_serializer=_serialize,
+    )
+    server.add_generic_rpc_handlers(
+        (grpc.method_handlers_generic_handler(REFLECTION_V1, {"ServerReflectionInfo": v1}),)
+    )
+
+
+def _publish_reflection_v1() -> None:
+    """Add grpc/reflection/v1/reflection.proto to the default pool (once): v1alpha's file
+    with the package renamed, so `describe grpc.reflection.v1.ServerReflection` works."""
+    pool = descriptor_pool.Default()
+    name = "grpc/reflection/v1/reflection.proto"
+    try:
+        pool.FindFileByName(name)
+        return
+    except KeyError:
+        pass
+    proto = descriptor_pb2.FileDescriptorProto()
+    reflection_pb2.DESCRIPTOR.CopyToProto(proto)
+    old, new = ".grpc.reflection.v1alpha.", ".grpc.reflection.v1."
+    proto.name, proto.package = name, "grpc.reflection.v1"
+    for message in proto.message_type:
+        for item in message.field:
+            if item.type_name:
+                item.type_name = item.type_name.replace(old, new)
+    for method in proto.service[0].method:
+        method.input_type = method.input_type.replace(old, new)
+        method.output_type = method.output_type.replace(old, new)
+    pool.Add(proto)
+
+
 class GrpcServer:
     """A threaded grpc.server (measured faster than grpc.aio for this load) on one or more ports."""
 
@@ -117,9 +162,7 @@ class GrpcServer:
             ],
         )
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
-        reflection.enable_server_reflection(
-            [*self._service_names, health.SERVICE_NAME, reflection.SERVICE_NAME], self.server
-        )
+        enable_reflection(self.server, [*self._service_names, health.SERVICE_NAME])
         self.set_serving(False)
 
     def start(self, listen: Sequence[str]) -> list[int]:

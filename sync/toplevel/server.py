@@ -7,11 +7,11 @@ from concurrent import futures
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 
 from proto import handle_pb2
 from registry import accounts
 from registry.store import Store, StoreOptions
+from resolver.grpc_server import enable_reflection
 from sync.toplevel.health import Prober
 from sync.toplevel.mirror import Mirror
 from sync.toplevel.service import RESOLVER, TOPLEVEL, TopLevelResolver, TopLevelService, handlers
@@ -46,9 +46,7 @@ class TopLevelNode:
             ],
         )
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
-        reflection.enable_server_reflection(
-            [TOPLEVEL, RESOLVER, health.SERVICE_NAME, reflection.SERVICE_NAME], self.server
-        )
+        enable_reflection(self.server, [TOPLEVEL, RESOLVER, health.SERVICE_NAME])
 
     def start(self, listen: Sequence[str]) -> list[str]:
         """Bind every HOST:PORT (port 0 picks one), start serving; returns the bound addresses."""
