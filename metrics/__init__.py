@@ -145,6 +145,35 @@ _DECLARED: tuple[MetricWrapperBase, ...] = (
 )  # fmt: skip
 
 
+# Label values known in advance: their series exist at 0 from the first scrape, so
+# rates and alerts see "nothing happened" rather than "no data".
+RESOLVE_PROTOS = ("grpc", "dns")
+RESOLVE_RESULTS = ("ok", "not_found", "invalid", "referral", "not_responsible", "refused", "error")
+KNOWN_REGISTRATIONS: tuple[tuple[str, str], ...] = (
+    *((op, "ok") for op in ("create", "add_values", "modify_values", "remove_values", "delete")),
+    *(("batch_register", r) for r in ("created", "updated", "unchanged", "rejected")),
+    ("create_enterprise", "ok"),
+)
+DNS_TRANSPORTS = ("udp", "tcp")
+DNS_RCODES = ("NOERROR", "NXDOMAIN", "REFUSED", "FORMERR", "SERVFAIL", "NOTIMP")
+
+
+def declare_known_series() -> None:
+    """Create every series whose labels are known in advance, at 0 (call once, in the
+    process that serves /metrics, after multiprocess mode is switched on)."""
+    for proto in RESOLVE_PROTOS:
+        RESOLVE_DURATION.labels(proto)
+        CACHE_REQUESTS.labels(proto)
+        CACHE_HITS.labels(proto)
+        for result in RESOLVE_RESULTS:
+            RESOLVE_REQUESTS.labels(proto, result)
+    for op, result in KNOWN_REGISTRATIONS:
+        REGISTRATIONS.labels(op, result)
+    for transport in DNS_TRANSPORTS:
+        for rcode in DNS_RCODES:
+            DNS_RESPONSES.labels(transport, rcode)
+
+
 class Tally:
     """Counts by label tuple in a plain dict: what the hot path bumps."""
 

@@ -84,9 +84,11 @@ class _Flusher:
 def start_singletons(config: Config, store: Store, listen: Listen) -> Singletons:
     """Start what runs once per node, in the master: /metrics and the store gauges, the
     upstream sync, the change-log trimmer and DNS NOTIFY."""
-    host, port = exposition.serve_metrics(config.metrics_listen)
     exposition.set_build_info(__version__)
+    metrics.declare_known_series()
     metrics.on_flush(lambda: sample_store(store))
+    metrics.flush()  # the store gauges are there from the first scrape
+    host, port = exposition.serve_metrics(config.metrics_listen)
     started = Singletons(metrics_address=join_host_port(host, port))
     started.services.append(_Flusher())
     sync = upstream.start(config, store, listen)

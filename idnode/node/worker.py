@@ -145,6 +145,7 @@ def run(config: Config, listen: Listen, control: Connection) -> None:
         log.exception("worker failed to start")
         control.send(("failed", os.getpid(), str(error)))
         raise SystemExit(1) from error
+    metrics.flush()  # this worker's gauges are there from the first scrape after SERVING
     control.send(("ready", os.getpid(), ""))
     threading.Thread(target=_obey, args=(worker, control), name="control", daemon=True).start()
     stop.wait()
