@@ -12,7 +12,7 @@ from typing import Protocol
 import metrics
 from idnode import __version__
 from idnode.config import Config, join_host_port
-from idnode.node import upstream
+from idnode.node import systemd, upstream
 from idnode.node.parts import Listen, dns_options, open_store
 from metrics import exposition
 from registry import accounts, retention
@@ -44,6 +44,17 @@ def initialise(config: Config) -> Store:
     except IdnodeError as error:
         raise SystemExit(f"idnode: cannot use data dir {config.data_dir}: {error}") from None
     if token is not None:
+        _hand_over_admin_token(config.data_dir, token)
+    return store
+
+
+ADMIN_TOKEN_FILE = "admin.token"
+
+
+def _hand_over_admin_token(data_dir: str, token: str) -> None:
+    """Show the new administrator token once: on a terminal, printed; under a service
+    manager (whose journal keeps everything), written to DATA_DIR/admin.token (0600)."""
+    if not systemd.under_systemd():
         print(
             "administrator token (shown once; keep it, it is stored only hashed):\n"
             f"  {token}\n"
@@ -51,7 +62,18 @@ def initialise(config: Config) -> Store:
             file=sys.stderr,
             flush=True,
         )
-    return store
+        return
+    path = os.path.join(data_dir, ADMIN_TOKEN_FILE)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(token + "\n")
+    os.chmod(path, 0o600)  # also when the file existed with wider permissions
+    print(
+        f"administrator token written to {path} (mode 0600, shown nowhere else; "
+        "move it somewhere safe and delete the file)",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def _check_node_prefix(store: Store, node_prefix: str) -> None:

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 
 from idnode import __version__, logs
 from idnode.config import Config, ConfigError, join_host_port, split_host_port
+from idnode.node import systemd
 from idnode.node.bootstrap import Service
 from idnode.node.parts import Listen
 from registry.store import Store
@@ -113,6 +114,7 @@ class Master:
                 self._await_ready(slot, process, self.controls[slot])
         except RuntimeError as error:
             log.error("start-up failed: %s", error)
+            systemd.notify(f"STATUS=start-up failed: {error}")
             self._stop_workers()
             return 1
         for reserved in self._reserved:
@@ -134,7 +136,9 @@ class Master:
             node_file_path(self.config.data_dir), {**ready, "upstream": self.config.upstream}
         )
         log.info("node ready", extra={"grpc": ",".join(listen.grpc), "dns": ",".join(listen.dns)})
+        systemd.ready(f"serving with {len(self.workers)} workers")
         self._supervise(listen)
+        systemd.stopping()
         log.info("stopping: draining workers")
         self._stop_workers()
         for singleton in reversed(self._singletons):
@@ -216,7 +220,9 @@ class Master:
         while not self.stopping.wait(0.5):
             if self.reloading.is_set():
                 self.reloading.clear()
+                systemd.reloading()
                 self._apply_reload()
+                systemd.ready(f"serving with {len(self.workers)} workers")
             for slot, process in list(self.workers.items()):
                 if process.is_alive():
                     continue
