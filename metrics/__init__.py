@@ -156,6 +156,7 @@ KNOWN_REGISTRATIONS: tuple[tuple[str, str], ...] = (
 )
 DNS_TRANSPORTS = ("udp", "tcp")
 DNS_RCODES = ("NOERROR", "NXDOMAIN", "REFUSED", "FORMERR", "SERVFAIL", "NOTIMP")
+DNS_RRL_ACTION_NAMES = ("drop", "slip")
 
 
 def declare_known_series() -> None:
@@ -172,6 +173,8 @@ def declare_known_series() -> None:
     for transport in DNS_TRANSPORTS:
         for rcode in DNS_RCODES:
             DNS_RESPONSES.labels(transport, rcode)
+    for action in DNS_RRL_ACTION_NAMES:
+        DNS_RRL_ACTIONS.labels(action)
 
 
 class Tally:
