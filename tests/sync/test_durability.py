@@ -198,5 +198,5 @@ def test_a_refused_credential_shows_as_failing_and_registrations_go_on(
     nodes.wait_until(
         "status to notice", lambda: status(node_dir)["upstream"]["health"] == "failing", 15
     )
-    assert "UNAUTHENTICATED" in status(node_dir)["upstream"]["error"]
+    assert "UNAUTHENTICATED" in status(node_dir)["upstream"]["detail"]
     assert nodes.node_status(toplevel, PREFIX).acked_sequence == 0
