@@ -10,7 +10,7 @@ DATA_DIR ?= var
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet --config-settings editable_mode=compat -e '.[dev,loadtest]'
+	$(BIN)/pip install --quiet -e '.[dev,loadtest]'
 	touch $(STAMP)
 
 ## run: a demo secondary node on ./var, synced to a reference top-level node (Ctrl-C stops both)
