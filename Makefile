@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DATA_DIR ?= var
 
-.PHONY: run test check proto proto-check bench lint format system-deps clean
+.PHONY: run test test-fast check proto proto-check bench lint format system-deps clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,8 +17,12 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/python -m idnode.cli.demo --data-dir $(DATA_DIR)
 
-## test: install everything, check style/types/layers/stubs, run the suite
+## test: install everything, check style/types/layers/stubs, run the whole suite
 test: $(STAMP) system-deps check
+	$(BIN)/python -m pytest -q
+
+## test-fast: the quick loop: checks and every test not marked slow
+test-fast: $(STAMP) check
 	$(BIN)/python -m pytest -m 'not slow' -q
 
 ## check: formatting, lint, types, layering, generated stubs up to date

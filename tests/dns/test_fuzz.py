@@ -16,6 +16,8 @@ from resolver.dns import DnsServer
 from resolver.dns.handler import Handler
 from tests.dns.nodes import ZONE
 
+pytestmark = pytest.mark.slow  # 100,000 random and mutated packets.
+
 PACKETS = 100_000
 UDP_PACKETS = 5_000
 TIME_LIMIT_SECONDS = 40.0

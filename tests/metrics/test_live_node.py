@@ -12,12 +12,15 @@ import dns.message
 import dns.query
 import dns.rcode
 import grpc
+import pytest
 from prometheus_client import CollectorRegistry
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from proto import resolver_pb2, resolver_pb2_grpc
 from tests.metrics.scrape import promtool_check, sample, scrape
 from tests.node.conftest import start_node
+
+pytestmark = pytest.mark.slow  # Two workers scraped, one SIGKILLed and replaced.
 
 GRPC_CONNECTIONS = 12
 RESOLVES_PER_CONNECTION = 5

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import grpc
+import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client import CollectorRegistry
 from prometheus_client.multiprocess import MultiProcessCollector
@@ -20,6 +21,7 @@ SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
 
+@pytest.mark.slow
 def test_sigterm_under_load_drains_and_exits_zero(tmp_path: Path) -> None:
     # Health watchers hold a stream open until the grace period ends: keep it short.
     node = start_node(
@@ -129,6 +131,7 @@ def test_sighup_applies_live_keys_and_names_the_rest(tmp_path: Path) -> None:
         assert node.stop() == 0
 
 
+@pytest.mark.slow
 def test_a_killed_worker_is_replaced(tmp_path: Path) -> None:
     node = start_node(tmp_path / "data", "--workers", "2")
     try:

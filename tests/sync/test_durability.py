@@ -16,6 +16,10 @@ import pytest
 from tests.sync import nodes
 from tests.sync.nodes import Proc
 
+pytestmark = (
+    pytest.mark.slow
+)  # Outages, SIGKILLs and wipes of real node processes: tens of seconds.
+
 PREFIX = "88.118"
 
 

@@ -16,6 +16,8 @@ from proto import handle_pb2, registry_pb2, sync_pb2
 from tests.sync import nodes
 from tests.sync.nodes import ADMIN, Proc
 
+pytestmark = pytest.mark.slow  # A top-level node, three secondaries and an enterprise node.
+
 PREFIXES = ("88.101", "88.102", "88.103")
 
 

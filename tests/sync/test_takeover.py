@@ -11,6 +11,8 @@ from proto import sync_pb2
 from tests.sync import nodes
 from tests.sync.nodes import ADMIN, Proc
 
+pytestmark = pytest.mark.slow  # Takeover waits for health probes to fail and recover.
+
 
 def _takeover_answer(proc: Proc, identifier: str) -> bool:
     try:
