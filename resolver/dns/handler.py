@@ -276,7 +276,7 @@ class Handler:
                 record = self._store.get_record(txn, str(found.identifier))
             exists = record is not None
             if record is not None:
-                sets = records.rrsets(record.values)
+                sets = records.rrsets(record.values, len(name))
         elif name == self.apex.zone_wire:
             sets = None
         flag = (2 if dnssec_ok else 1) if edns else 0

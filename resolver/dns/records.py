@@ -11,8 +11,14 @@ from registry.values import is_public
 from resolver.dns import wire
 
 MAX_STRING = 255
-MAX_RDATA_BYTES = 64_000  # a record must fit a 65,535-octet message with its owner and header
 MAX_U16 = 0xFFFF
+MAX_TTL_SECONDS = 2**31 - 1  # RFC 2181 §8: a TTL is 31 bits; stored TTLs above are served as this
+# Every record set fits one DNS message with room for the header, a question, our OPT
+# (NSID, cookie) and a secondary's TSIG: counted with the owner name uncompressed, as a
+# zone transfer sends it, so an AXFR message always holds a whole set.
+RRSET_BUDGET_BYTES = 64_000
+RR_FIXED_BYTES = 10  # type, class, TTL, RDLENGTH
+OMITTED_TYPE = b"dns.omitted"  # the TXT record saying how many public values did not fit
 SOA_TTL_SECONDS = 3600
 NS_TTL_SECONDS = 3600
 SOA_REFRESH_SECONDS = 300
@@ -22,6 +28,7 @@ NEGATIVE_TTL_SECONDS = 60  # SOA MINIMUM: how long resolvers keep NXDOMAIN and N
 _SOA_TIMERS = struct.Struct("!IIII").pack(
     SOA_REFRESH_SECONDS, SOA_RETRY_SECONDS, SOA_EXPIRE_SECONDS, NEGATIVE_TTL_SECONDS
 )
+_OMITTED_HEAD = b"\x010" + bytes((len(OMITTED_TYPE),)) + OMITTED_TYPE
 
 RRsets = dict[int, tuple[int, list[bytes]]]
 """Record type -> (TTL of the set, rdata of each record in value order)."""
@@ -53,49 +60,73 @@ def is_url(value_type: str) -> bool:
     return upper == "URL" or upper.startswith("URL.")
 
 
-def rrsets(values: Sequence[handle_pb2.HandleValue]) -> RRsets:
+def rrsets(values: Sequence[handle_pb2.HandleValue], owner_bytes: int) -> RRsets:
     """The TXT, URI and NAPTR sets built from the publicly readable `values`.
 
-    A set takes the smallest TTL of its values (RFC 2181 §5.2). URI priority and
-    NAPTR order are 16 bits, so indexes above 65535 are shown as 65535.
+    `owner_bytes` is the wire length of the name that owns them. Each set takes the
+    smallest TTL of its values (RFC 2181 §5.2), capped at 2^31-1 (§8), and stays
+    within RRSET_BUDGET_BYTES: values are taken in index order and one that does not
+    fit is left out (gRPC still returns it); the TXT set then ends with
+    `"0" "dns.omitted" "<count>"`. URI priority and NAPTR order are 16 bits, so
+    indexes above 65535 show as 65535, and a URI or NAPTR record equal to one
+    already in its set is not repeated (RFC 2181 §5).
     """
-    sets: RRsets = {}
+    per_record = owner_bytes + RR_FIXED_BYTES
+    txt = _Set(RRSET_BUDGET_BYTES - per_record - len(_OMITTED_HEAD) - 6, per_record)
+    uri = _Set(RRSET_BUDGET_BYTES, per_record)
+    naptr = _Set(RRSET_BUDGET_BYTES, per_record)
     for value in values:
         if not is_public(value):
             continue
-        ttl = value.ttl if value.HasField("ttl") else 86400
+        ttl = min(value.ttl if value.HasField("ttl") else 86400, MAX_TTL_SECONDS)
         type_bytes = value.type.encode()
-        txt = (
+        txt.add(
+            ttl,
             character_strings(str(value.index).encode())
             + character_strings(type_bytes)
-            + character_strings(text_of(value.data))
+            + character_strings(text_of(value.data)),
         )
-        if len(txt) <= MAX_RDATA_BYTES:  # a bigger value has no TXT record; gRPC returns it
-            _add(sets, wire.TXT, ttl, txt)
-        if not is_url(value.type) or not value.data or len(value.data) > MAX_RDATA_BYTES:
+        if not is_url(value.type) or not value.data:
             continue
-        order = min(value.index, MAX_U16)
-        _add(sets, wire.URI, ttl, wire.U16.pack(order) + b"\x00\x01" + value.data)
+        order = wire.U16.pack(min(value.index, MAX_U16))
+        uri.add(ttl, order + b"\x00\x01" + value.data)
         escaped = value.data.replace(b"\\", b"\\\\").replace(b"!", b"\\!")
         regexp = b"!^.*$!" + escaped + b"!"
         service = b"II+" + type_bytes
         if len(regexp) <= MAX_STRING and len(service) <= MAX_STRING:
-            naptr = (
-                wire.U16.pack(order) + b"\x00\x0a" + b"\x01u"
-                + bytes((len(service),)) + service + bytes((len(regexp),)) + regexp + b"\x00"
-            )  # fmt: skip
-            _add(sets, wire.NAPTR, ttl, naptr)
+            naptr.add(ttl, order + b"\x00\x0a" + b"\x01u" + bytes((len(service),)) + service
+                      + bytes((len(regexp),)) + regexp + b"\x00")  # fmt: skip
+    sets: RRsets = {}
+    if txt.omitted:
+        txt.rdatas.append(_OMITTED_HEAD + character_strings(str(txt.omitted).encode()))
+    for rtype, found in ((wire.TXT, txt), (wire.URI, uri), (wire.NAPTR, naptr)):
+        if found.rdatas:
+            sets[rtype] = (found.ttl, found.rdatas)
     return sets
 
 
-def _add(sets: RRsets, rtype: int, ttl: int, rdata: bytes) -> None:
-    found = sets.get(rtype)
-    if found is None:
-        sets[rtype] = (ttl, [rdata])
-    else:
-        found[1].append(rdata)
-        if ttl < found[0]:
-            sets[rtype] = (ttl, found[1])
+class _Set:
+    """One record set being filled, within a byte budget, without duplicates."""
+
+    def __init__(self, budget_bytes: int, per_record_bytes: int) -> None:
+        self.rdatas: list[bytes] = []
+        self.ttl = MAX_TTL_SECONDS
+        self.omitted = 0
+        self._left = budget_bytes
+        self._per_record = per_record_bytes
+        self._seen: set[bytes] = set()
+
+    def add(self, ttl: int, rdata: bytes) -> None:
+        if rdata in self._seen:
+            return
+        self.ttl = min(self.ttl, ttl)  # a left-out value still shortens the set's TTL
+        cost = self._per_record + len(rdata)
+        if cost > self._left or len(rdata) > MAX_U16:
+            self.omitted += 1
+            return
+        self._left -= cost
+        self._seen.add(rdata)
+        self.rdatas.append(rdata)
 
 
 def rr(owner: bytes, rtype: int, ttl: int, rdata: bytes) -> bytes:

@@ -15,7 +15,9 @@ from resolver.dns import mapping, records, wire
 from resolver.dns.answer import Zone
 
 MESSAGE_BYTES = 16_000  # a TCP message is closed once it holds this much
-MAX_MESSAGE_RECORD_BYTES = 65_000  # records that would push a message past this start the next
+MAX_MESSAGE_RECORD_BYTES = (
+    65_000  # a record set that would push a message past this starts the next
+)
 MAX_IXFR_CHANGES = 100_000  # more changes than this: a full transfer is cheaper
 MAX_HISTORY_SCAN = 200_000  # change-log entries read backwards to find old versions
 _Op = handle_pb2.ChangeEntry.Operation
@@ -57,16 +59,17 @@ class _Packer:
         self._records: list[bytes] = []
         self._bytes = 0
 
-    def add(self, record: bytes) -> bytes | None:
-        """Take a record; returns a finished message when one is full."""
-        if self._bytes + len(record) > MAX_MESSAGE_RECORD_BYTES:
+    def add(self, group: Sequence[bytes]) -> bytes | None:
+        """Take one record set, kept in one message; returns a finished message if one is full."""
+        size = sum(len(record) for record in group)
+        full = None
+        if self._bytes + size > MAX_MESSAGE_RECORD_BYTES:
             full = self.flush()
-            self._records.append(record)
-            self._bytes = len(record)
-            return full
-        self._records.append(record)
-        self._bytes += len(record)
-        return self.flush() if self._bytes >= MESSAGE_BYTES else None
+        self._records.extend(group)
+        self._bytes += size
+        if full is None and self._bytes >= MESSAGE_BYTES:
+            full = self.flush()
+        return full
 
     def flush(self) -> bytes | None:
         if not self._records:
@@ -93,12 +96,12 @@ def messages(
         zone = Zone(apex, hosted)
         current = apex.soa_rr(last)
         if serial is None:
-            stream: Iterable[bytes] = _full(store, txn, zone, current)
+            stream: Iterable[Sequence[bytes]] = _full(store, txn, zone, current)
         else:
             diff = _incremental(store, txn, zone, last, serial)
-            stream = diff if diff is not None else _full(store, txn, zone, current)
-        for record in stream:
-            message = packer.add(record)
+            stream = [(r,) for r in diff] if diff is not None else _full(store, txn, zone, current)
+        for group in stream:
+            message = packer.add(group)
             if message is not None:
                 yield message
     message = packer.flush()
@@ -106,17 +109,25 @@ def messages(
         yield message
 
 
-def _full(store: Store, txn: lmdb.Transaction, zone: Zone, soa: bytes) -> Iterator[bytes]:
-    yield soa
-    for rdata in zone.apex.ns_rdata:
-        yield records.rr(zone.apex.zone_wire, wire.NS, records.NS_TTL_SECONDS, rdata)
+def _full(store: Store, txn: lmdb.Transaction, zone: Zone, soa: bytes) -> Iterator[Sequence[bytes]]:
+    """The zone as record sets: SOA, NS, every identifier's sets, SOA (RFC 5936 §2.2)."""
+    yield (soa,)
+    owner = zone.apex.zone_wire
+    yield [
+        records.rr(owner, wire.NS, records.NS_TTL_SECONDS, rdata) for rdata in zone.apex.ns_rdata
+    ]
     for key, record in store.iter_records(txn):
-        yield from _records_of(zone, key, record)
-    yield soa
+        yield from _sets_of(zone, key, record)
+    yield (soa,)
 
 
 def _records_of(zone: Zone, key: str, record: handle_pb2.Record | None) -> list[bytes]:
     """An identifier's records as the zone holds them: none when it has no name of its own."""
+    return [rr for group in _sets_of(zone, key, record) for rr in group]
+
+
+def _sets_of(zone: Zone, key: str, record: handle_pb2.Record | None) -> list[list[bytes]]:
+    """An identifier's record sets, each a list of records in wire form."""
     if record is None:
         return []
     try:
@@ -129,10 +140,10 @@ def _records_of(zone: Zone, key: str, record: handle_pb2.Record | None) -> list[
     if mapping.lookup(labels, zone.hosted, zone.nodes).identifier != identifier:
         return []  # a longer hosted prefix owns this name
     owner = wire.name_to_wire(".".join(labels) + "." + zone.apex.zone)
-    out: list[bytes] = []
-    for rtype, (ttl, rdatas) in records.rrsets(record.values).items():
-        out.extend(records.rr(owner, rtype, ttl, rdata) for rdata in rdatas)
-    return out
+    return [
+        [records.rr(owner, rtype, ttl, rdata) for rdata in rdatas]
+        for rtype, (ttl, rdatas) in records.rrsets(record.values, len(owner)).items()
+    ]
 
 
 def _incremental(
