@@ -108,8 +108,10 @@ class Handler:
                     and size >= qend + 11
                     and data[qend : qend + 3] == b"\x00\x00\x29"
                     and data[qend + 6] == 0
-                    and qend + 11 + (data[qend + 9] << 8 | data[qend + 10]) == size
-                ):
+                    and qend + 11 == size
+                    and data[qend + 9] == 0
+                    and data[qend + 10] == 0
+                ):  # EDNS without options; options (cookie, NSID) take the parsed path
                     edns = b"\x02" if data[qend + 7] & 0x80 else b"\x01"
                     if not tcp:
                         limit = data[qend + 3] << 8 | data[qend + 4]
@@ -136,7 +138,7 @@ class Handler:
             return None
         question = wire.read_question(data) if data[4:6] == b"\x00\x01" else None
         echoed = data[12 : question[3]] if question else b""
-        return self._send(wire.error_reply(data, rcode, echoed), source, tcp, 0, started)
+        return self._send(wire.error_reply(data, rcode, echoed), source, tcp, 0, started, rcode)
 
     def _finish(
         self,
@@ -176,14 +178,15 @@ class Handler:
         return data[:2] + header + data[12:qend]
 
     def _send(
-        self, reply: bytes, source: str, tcp: bool, cache: int, started: float
+        self, reply: bytes, source: str, tcp: bool, cache: int, started: float, rcode: int
     ) -> bytes | None:
+        """Count and return an error or refusal reply with `rcode` (extended rcodes included)."""
         if not tcp and self._rrl is not None:
             action = self._rrl.check(source)
             if action:
                 question = wire.read_question(reply)
                 return self._limited(action, reply, question[3] if question else 12)
-        self.stats.add("tcp" if tcp else "udp", reply[3] & 0xF, cache)
+        self.stats.add("tcp" if tcp else "udp", rcode, cache)
         self.stats.duration.observe(time.perf_counter() - started)
         return reply
 
@@ -196,19 +199,22 @@ class Handler:
         question = wire.read_question(data) if data[4:6] == b"\x00\x01" else None
         echoed = data[12 : question[3]] if question else b""
         if opcode not in (wire.OPCODE_QUERY, wire.OPCODE_NOTIFY):
-            return self._send(wire.error_reply(data, wire.NOTIMP, echoed), source, tcp, 0, started)
+            reply = wire.error_reply(data, wire.NOTIMP, echoed)
+            return self._send(reply, source, tcp, 0, started, wire.NOTIMP)
         if question is None:
-            return self._send(wire.error_reply(data, wire.FORMERR), source, tcp, 0, started)
+            reply = wire.error_reply(data, wire.FORMERR)
+            return self._send(reply, source, tcp, 0, started, wire.FORMERR)
         try:
             query = wire.parse_query(data)
         except wire.WireError:
-            return self._send(wire.error_reply(data, wire.FORMERR, echoed), source, tcp, 0, started)
+            reply = wire.error_reply(data, wire.FORMERR, echoed)
+            return self._send(reply, source, tcp, 0, started, wire.FORMERR)
         rcode = self._refusal(query, source, tcp)
         if rcode is not None:
             reply = wire.error_reply(data, rcode, echoed, query)
             if rcode == wire.NOERROR:  # a NOTIFY acknowledged
                 reply = reply[:2] + bytes((reply[2] | 0x04,)) + reply[3:]
-            return self._send(reply, source, tcp, 0, started)
+            return self._send(reply, source, tcp, 0, started, rcode)
         qtype = query.qtype
         name = query.qname.lower()
         self._follower.poll()
@@ -227,7 +233,7 @@ class Handler:
             entry = self._build(name, qtype, query.edns, query.dnssec_ok)
             if entry is None:
                 reply = wire.error_reply(data, wire.REFUSED, echoed, query)
-                return self._send(reply, source, tcp, 0, started)
+                return self._send(reply, source, tcp, 0, started, wire.REFUSED)
             if b"\x00" not in name[:-1]:
                 with self._follower.lock:
                     if self._follower.generation == generation and zone is self.zone:

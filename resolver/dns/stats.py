@@ -17,6 +17,7 @@ _RESULT = {
     wire.FORMERR: "invalid",
     wire.NOTIMP: "invalid",
     wire.BADVERS: "invalid",
+    wire.BADCOOKIE: "invalid",
 }
 
 

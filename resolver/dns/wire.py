@@ -33,11 +33,18 @@ NXDOMAIN = 3
 NOTIMP = 4
 REFUSED = 5
 BADVERS = 16  # extended rcode, carried in the OPT record
+BADCOOKIE = 23  # extended rcode (RFC 7873)
 
 RCODE_TEXT = {
     NOERROR: "NOERROR", FORMERR: "FORMERR", SERVFAIL: "SERVFAIL", NXDOMAIN: "NXDOMAIN",
-    NOTIMP: "NOTIMP", REFUSED: "REFUSED", BADVERS: "BADVERS",
+    NOTIMP: "NOTIMP", REFUSED: "REFUSED", BADVERS: "BADVERS", BADCOOKIE: "BADCOOKIE",
 }  # fmt: skip
+
+OPTION_NSID = 3  # RFC 5001
+OPTION_COOKIE = 10  # RFC 7873
+CLIENT_COOKIE_BYTES = 8
+MIN_SERVER_COOKIE_BYTES = 8
+MAX_SERVER_COOKIE_BYTES = 32
 
 EDNS_PAYLOAD = 1232  # what we advertise, and the most we send over UDP
 MIN_PAYLOAD = 512
@@ -92,6 +99,8 @@ class Query:
     signed: bool = False  # carries TSIG or SIG(0), which we do not verify
     authority_offset: int = 0  # where the authority section starts (IXFR's SOA)
     nscount: int = 0
+    nsid: bool = False  # the client asked for our name server identifier
+    cookie: bytes = b""  # the COOKIE option's data: client cookie, then server cookie if any
 
 
 def read_question(wire: bytes) -> tuple[bytes, int, int, int] | None:
@@ -143,6 +152,8 @@ def parse_query(wire: bytes) -> Query:
         raise WireError("unreadable question")
     qname, qtype, qclass, offset = question
     query = Query(ident, flags, (flags >> 11) & 0xF, qname, qtype, qclass, offset)
+    if ancount and query.opcode == OPCODE_QUERY:
+        raise WireError("a query with records in its answer section")
     query.authority_offset = -1
     query.nscount = nscount
     total = ancount + nscount + arcount
@@ -166,6 +177,7 @@ def parse_query(wire: bytes) -> Query:
             query.payload = max(rclass, MIN_PAYLOAD)
             query.edns_version = (ttl >> 16) & 0xFF
             query.dnssec_ok = bool(ttl & 0x8000)
+            read_options(wire, offset - rdlen, offset, query)
         elif rtype in (TSIG, SIG):
             query.signed = True
     if offset != len(wire):
@@ -173,21 +185,56 @@ def parse_query(wire: bytes) -> Query:
     return query
 
 
-def opt_record(dnssec_ok: bool, extended_rcode: int = 0) -> bytes:
-    """Our OPT record: payload 1232, version 0, DO echoed."""
+def read_options(wire: bytes, start: int, end: int, query: Query) -> None:
+    """Read the EDNS options between `start` and `end` into `query`. Raises WireError."""
+    while start < end:
+        if start + 4 > end:
+            raise WireError("EDNS option header runs past its record")
+        code, length = U16.unpack_from(wire, start)[0], U16.unpack_from(wire, start + 2)[0]
+        start += 4
+        if start + length > end:
+            raise WireError("EDNS option runs past its record")
+        if code == OPTION_NSID:
+            query.nsid = True
+        elif code == OPTION_COOKIE:
+            server_bytes = length - CLIENT_COOKIE_BYTES
+            if query.cookie or not (
+                server_bytes == 0
+                or MIN_SERVER_COOKIE_BYTES <= server_bytes <= MAX_SERVER_COOKIE_BYTES
+            ):
+                raise WireError("malformed COOKIE option")  # RFC 7873 §5.2.2: FORMERR
+            query.cookie = wire[start : start + length]
+        start += length
+
+
+def opt_record(dnssec_ok: bool, extended_rcode: int = 0, options: bytes = b"") -> bytes:
+    """Our OPT record: payload 1232, version 0, DO echoed, then `options` (already encoded)."""
     ttl = (extended_rcode >> 4) << 24 | (0x8000 if dnssec_ok else 0)
-    return b"\x00" + RR_FIXED.pack(OPT, EDNS_PAYLOAD, ttl, 0)
+    return b"\x00" + RR_FIXED.pack(OPT, EDNS_PAYLOAD, ttl, len(options)) + options
+
+
+def option(code: int, data: bytes) -> bytes:
+    """One EDNS option in wire form."""
+    return U16.pack(code) + U16.pack(len(data)) + data
 
 
 def error_reply(
-    wire: bytes, rcode: int, question: bytes = b"", query: Query | None = None
+    wire: bytes,
+    rcode: int,
+    question: bytes = b"",
+    query: Query | None = None,
+    options: bytes = b"",
 ) -> bytes:
-    """A reply carrying only a header, the echoed question (if any) and our OPT (if asked)."""
+    """A reply carrying only a header, the echoed question (if any) and our OPT (if asked).
+
+    RD and CD are copied only for QUERY, the one opcode that defines them.
+    """
     ident, flags = U16.unpack_from(wire)[0], U16.unpack_from(wire, 2)[0]
-    reply_flags = 0x8000 | (flags & 0x7910) | (rcode & 0xF)  # QR, opcode, RD and CD kept
+    kept = 0x7910 if (flags >> 11) & 0xF == OPCODE_QUERY else 0x7800
+    reply_flags = 0x8000 | (flags & kept) | (rcode & 0xF)
     tail = b""
     if query is not None and query.edns:
-        tail = opt_record(query.dnssec_ok, rcode)
+        tail = opt_record(query.dnssec_ok, rcode, options)
     return (
         HEADER.pack(ident, reply_flags, 1 if question else 0, 0, 0, 1 if tail else 0)
         + question
