@@ -22,6 +22,7 @@ class DnsConfig:
 
     zone: str = "id.example."
     nameservers: tuple[str, ...] = ()
+    glue: tuple[str, ...] = ()
     transfer_allow: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
     notify: tuple[str, ...] = ()
     rrl_responses_per_second: int = 1000

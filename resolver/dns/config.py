@@ -21,7 +21,8 @@ class DnsOptions:
     """How the DNS face serves its zone; every field has a working default but `zone`."""
 
     zone: str
-    nameservers: tuple[str, ...] = ()  # empty: (f"ns1.{zone}",)
+    nameservers: tuple[str, ...] = ()  # empty: (f"ns1.{zone}",) with loopback glue
+    glue: tuple[str, ...] = ()  # "NAME=ADDRESS" for nameservers inside the zone (A/AAAA)
     transfer_allow: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
     notify: tuple[str, ...] = ()  # "HOST:PORT" of secondaries
     rrl_responses_per_second: int = DEFAULT_RRL_RESPONSES_PER_SECOND  # per /24 or /56; 0: off
@@ -45,7 +46,12 @@ class DnsOptions:
         for name in names:
             if not _is_name(name):
                 raise DnsConfigError(f"nameservers: {name!r} is not a DNS name")
-        object.__setattr__(self, "nameservers", names or (f"ns1.{zone}",))
+        default = f"ns1.{zone}"
+        names = tuple(name.lower() for name in names) or (default,)
+        if names == (default,) and not self.glue:  # the default: loopback, as dns_listen's
+            object.__setattr__(self, "glue", (f"{default}=127.0.0.1", f"{default}=::1"))
+        object.__setattr__(self, "nameservers", names)
+        object.__setattr__(self, "glue", _check_glue(self.glue, names, zone))
         networks = []
         for text in self.transfer_allow:
             try:
@@ -62,6 +68,36 @@ class DnsOptions:
             raise DnsConfigError("max_tcp_connections: must be at least 1")
         if self.tcp_idle_timeout_seconds <= 0:
             raise DnsConfigError("tcp_idle_timeout_seconds: must be positive")
+
+
+def in_zone(name: str, zone: str) -> bool:
+    return name == zone or name.endswith("." + zone)
+
+
+def _check_glue(glue: tuple[str, ...], nameservers: tuple[str, ...], zone: str) -> tuple[str, ...]:
+    """Canonical "name=address" entries; every nameserver inside the zone needs one."""
+    found: list[str] = []
+    named: set[str] = set()
+    for entry in glue:
+        name, sep, address = entry.partition("=")
+        name = name.strip().lower()
+        name = name if name.endswith(".") else name + "."
+        if not sep or name not in nameservers:
+            raise DnsConfigError(f"glue: {entry[:80]!r} is not NAMESERVER=ADDRESS of a nameserver")
+        if not in_zone(name, zone) or name == zone:
+            raise DnsConfigError(f"glue: {name!r} is not a name inside the zone")
+        try:
+            parsed = ipaddress.ip_address(address.strip())
+        except ValueError:
+            raise DnsConfigError(f"glue: {address[:60]!r} is not an IP address") from None
+        found.append(f"{name}={parsed}")
+        named.add(name)
+    for name in nameservers:
+        if in_zone(name, zone) and name not in named:
+            raise DnsConfigError(
+                f"nameservers: {name!r} is inside the zone and needs an address in glue"
+            )
+    return tuple(found)
 
 
 def _is_name(name: str) -> bool:

@@ -12,9 +12,9 @@ from registry import errors
 from registry.errors import IdnodeError
 from registry.identifier import parse
 from registry.store import Store
-from resolver.dns import answer, mapping, records, rrl, transfer, wire
+from resolver.dns import answer, mapping, records, rrl, serial, transfer, wire
 from resolver.dns.cache import WireCache
-from resolver.dns.config import DnsOptions
+from resolver.dns.config import DnsConfigError, DnsOptions
 from resolver.dns.stats import DnsStats
 from resolver.follow import ChangeFollower
 
@@ -22,6 +22,7 @@ _Op = handle_pb2.ChangeEntry.Operation
 _SIMPLE_COUNTS = b"\x00\x01\x00\x00\x00\x00\x00"  # QDCOUNT 1, ANCOUNT 0, NSCOUNT 0, ARCOUNT hi
 _MISS = 1
 _HIT = 2
+EPOCH_RECHECK_SECONDS = 1.0  # a new serial epoch begun by another process shows within this
 _log = logging.getLogger(__name__)
 
 ERROR_RCODES: dict[type[IdnodeError], int] = {
@@ -65,8 +66,10 @@ class Handler:
         self._store = store
         self._follower = follower
         self._options = options
-        self.apex = records.Apex(options.zone, options.nameservers)
+        self.apex = records.Apex(options.zone, options.nameservers, options.glue)
+        serial.ensure_epoch(store, self.apex.fingerprint)
         self.zone = self._load_zone()
+        _check_nameserver_names(self.apex, self.zone)
         self.cache = WireCache(options.cache_entries, options.negative_cache_entries)
         self._entries = self.cache.entries  # the same dict for the cache's whole life
         self._clock = clock
@@ -76,6 +79,7 @@ class Handler:
         metrics.on_flush(self._rrl_actions.flush)
         self.stats = DnsStats(lambda: len(self.cache))
         self._serial_sequence = -1
+        self._serial_recheck = 0.0  # perf_counter time after which epochs are read again
         self._serial = b"\x00\x00\x00\x00"
         follower.subscribe(self._on_change)
 
@@ -160,9 +164,10 @@ class Handler:
             reply = data[:2] + headers[flags] + data[12:qend] + pre
         else:
             sequence = self._follower.sequence
-            if sequence != self._serial_sequence:
-                self._serial = wire.U32.pack(sequence & 0xFFFFFFFF)
+            if sequence != self._serial_sequence or started > self._serial_recheck:
+                self._serial = wire.U32.pack(self.serial_of(sequence))
                 self._serial_sequence = sequence
+                self._serial_recheck = started + EPOCH_RECHECK_SECONDS
             reply = b"".join((data[:2], headers[flags], data[12:qend], pre, self._serial, post))
         self.stats.add("tcp" if tcp else "udp", rcode, cache)
         self.stats.duration.observe(time.perf_counter() - started)
@@ -189,6 +194,11 @@ class Handler:
         self.stats.add("tcp" if tcp else "udp", rcode, cache)
         self.stats.duration.observe(time.perf_counter() - started)
         return reply
+
+    def serial_of(self, sequence: int) -> int:
+        """The SOA serial of the zone at change-log `sequence`."""
+        with self._store.read() as txn:
+            return serial.serial_at(serial.read(self._store, txn), sequence)
 
     # Everything that is not a cache hit --------------------------------------------
 
@@ -277,7 +287,12 @@ class Handler:
             return None
         sets: records.RRsets | None = {}
         exists = found.exists
-        if found.identifier is not None:
+        addresses = self.apex.addresses.get(name)
+        if addresses is not None:  # a nameserver inside the zone
+            sets, exists = addresses, True
+        elif name in self.apex.address_parents:
+            exists = True
+        elif found.identifier is not None:
             with self._store.read() as txn:
                 record = self._store.get_record(txn, str(found.identifier))
             exists = record is not None
@@ -357,3 +372,16 @@ class Handler:
             return
         labels = mapping.relative_labels(identifier)
         self.cache.invalidate(wire.name_to_wire(".".join(labels) + "." + self.apex.zone))
+
+
+def _check_nameserver_names(apex: records.Apex, zone: answer.Zone) -> None:
+    """Refuse in-zone nameserver names that fall inside the identifier tree."""
+    tops = {prefix.split(".")[0].encode() for prefix in zone.hosted}
+    for name in apex.addresses:
+        labels = wire.labels_of(name)
+        top = labels[len(labels) - len(zone.zone_labels) - 1]
+        if top in tops:
+            raise DnsConfigError(
+                f"nameservers: {name.hex()[:60]} lies among the identifiers' names; "
+                "use a name under another label of the zone"
+            )

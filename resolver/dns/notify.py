@@ -9,7 +9,7 @@ import threading
 import time
 
 from registry.store import Store
-from resolver.dns import records, wire
+from resolver.dns import records, serial, wire
 from resolver.dns.config import DnsOptions, parse_host_port
 
 POLL_SECONDS = 0.2  # changes within one poll share one NOTIFY
@@ -39,7 +39,7 @@ class Notifier:
     ) -> None:
         self._store = store
         self._first_retry_seconds = first_retry_seconds
-        self._apex = records.Apex(options.zone, options.nameservers)
+        self._apex = records.Apex(options.zone, options.nameservers, options.glue)
         self._targets = [_Target(parse_host_port(t, "notify")) for t in options.notify]
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -48,9 +48,11 @@ class Notifier:
         self.acknowledged = 0
 
     def start(self) -> None:
-        """Start watching the change log (nothing to do when no secondary is configured)."""
+        """Begin a serial epoch and start watching the change log (nothing to do when no
+        secondary is configured)."""
         if not self._targets:
             return
+        serial.begin_epoch(self._store, self._apex.fingerprint)  # one per node start
         for family in {target.family for target in self._targets}:
             sock = socket.socket(family, socket.SOCK_DGRAM)
             sock.bind(("::" if family == socket.AF_INET6 else "0.0.0.0", 0))
@@ -68,14 +70,14 @@ class Notifier:
 
     def _run(self) -> None:
         txn_id = -1
-        sequence = self._sequence()
+        current = -1  # so the first look sends NOTIFY: the apex may have changed while we were down
         while not self._stop.is_set():
             now = time.monotonic()
             if self._store.last_txn_id() != txn_id:
                 txn_id = self._store.last_txn_id()
-                latest = self._sequence()
-                if latest != sequence:
-                    sequence = latest
+                latest = self._serial()
+                if latest != current:
+                    current = latest
                     for target in self._targets:
                         target.pending, target.attempts, target.next_send = True, 0, now
             wait = POLL_SECONDS
@@ -83,22 +85,22 @@ class Notifier:
                 if not target.pending:
                     continue
                 if target.next_send <= now:
-                    self._send(target, sequence)
+                    self._send(target, current)
                     if target.attempts > MAX_ATTEMPTS:
                         target.pending = False
                         continue
                 wait = min(wait, max(target.next_send - now, 0.0))
             self._receive(wait)
 
-    def _sequence(self) -> int:
+    def _serial(self) -> int:
         with self._store.read() as txn:
-            return self._store.last_sequence(txn)
+            return serial.serial_at(serial.read(self._store, txn), self._store.last_sequence(txn))
 
-    def _send(self, target: _Target, sequence: int) -> None:
+    def _send(self, target: _Target, soa_serial: int) -> None:
         target.ident = random.getrandbits(16)
         header = wire.HEADER.pack(target.ident, wire.OPCODE_NOTIFY << 11 | 0x0400, 1, 1, 0, 0)
         question = self._apex.zone_wire + wire.U16.pack(wire.SOA) + wire.U16.pack(wire.CLASS_IN)
-        message = header + question + self._apex.soa_rr(sequence, b"\xc0\x0c")
+        message = header + question + self._apex.soa_rr(soa_serial, b"\xc0\x0c")
         target.attempts += 1
         target.next_send = time.monotonic() + self._first_retry_seconds * 2 ** (target.attempts - 1)
         try:

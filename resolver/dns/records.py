@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import base64
+import ipaddress
 import struct
 from collections.abc import Sequence
 
 from proto import handle_pb2
 from registry.values import is_public
 from resolver.dns import wire
+from resolver.dns.serial import fingerprint as serial_fingerprint
 
 MAX_STRING = 255
 MAX_U16 = 0xFFFF
@@ -134,14 +136,41 @@ def rr(owner: bytes, rtype: int, ttl: int, rdata: bytes) -> bytes:
     return owner + wire.RR_FIXED.pack(rtype, wire.CLASS_IN, ttl, len(rdata)) + rdata
 
 
-class Apex:
-    """The zone's own records: SOA (serial = change-log sequence mod 2^32) and NS."""
+GLUE_TTL_SECONDS = 3600
 
-    def __init__(self, zone: str, nameservers: Sequence[str]) -> None:
+
+class Apex:
+    """The zone's own records: SOA (serial from `resolver.dns.serial`), NS, and the
+    A/AAAA records of nameservers inside the zone."""
+
+    def __init__(self, zone: str, nameservers: Sequence[str], glue: Sequence[str] = ()) -> None:
         self.zone = zone
         self.zone_wire = wire.name_to_wire(zone)
         self.ns_rdata = [wire.name_to_wire(name) for name in nameservers]
         self.soa_head = wire.name_to_wire(nameservers[0]) + wire.name_to_wire(f"hostmaster.{zone}")
+        self.addresses: dict[bytes, RRsets] = {}  # lowercase wire name -> its A / AAAA sets
+        for entry in glue:
+            name, _, text = entry.partition("=")
+            address = ipaddress.ip_address(text)
+            rtype = wire.A if address.version == 4 else wire.AAAA
+            sets = self.addresses.setdefault(wire.name_to_wire(name.lower()), {})
+            sets.setdefault(rtype, (GLUE_TTL_SECONDS, []))[1].append(address.packed)
+        self.address_parents = {  # empty non-terminals above in-zone nameserver names
+            parent for name in self.addresses for parent in _parents(name, self.zone_wire)
+        }
+        self.fingerprint = serial_fingerprint(
+            [self.zone_wire, self.soa_head, _SOA_TIMERS, *self.ns_rdata]
+            + [name + bytes((t,)) + r for name, sets in sorted(self.addresses.items())
+               for t, (_ttl, rdatas) in sorted(sets.items()) for r in rdatas]
+        )  # fmt: skip
+
+    def address_records(self) -> list[list[bytes]]:
+        """The A and AAAA sets of in-zone nameservers, as a zone transfer sends them."""
+        return [
+            [rr(name, rtype, ttl, rdata) for rdata in rdatas]
+            for name, sets in sorted(self.addresses.items())
+            for rtype, (ttl, rdatas) in sorted(sets.items())
+        ]
 
     def soa_rdata(self, serial: int) -> bytes:
         return self.soa_head + wire.U32.pack(serial & 0xFFFFFFFF) + _SOA_TIMERS
@@ -154,3 +183,13 @@ class Apex:
         rdlen = len(self.soa_head) + 20
         head = owner + wire.RR_FIXED.pack(wire.SOA, wire.CLASS_IN, ttl, rdlen) + self.soa_head
         return head, _SOA_TIMERS
+
+
+def _parents(name: bytes, zone_wire: bytes) -> list[bytes]:
+    """The names strictly between `name` and the zone apex, in wire form."""
+    parents = []
+    offset = name[0] + 1
+    while len(name) - offset > len(zone_wire):
+        parents.append(name[offset:])
+        offset += name[offset] + 1
+    return parents

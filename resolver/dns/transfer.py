@@ -11,7 +11,7 @@ from proto import handle_pb2
 from registry.errors import IdnodeError
 from registry.identifier import parse
 from registry.store import Store, sequence_key
-from resolver.dns import mapping, records, wire
+from resolver.dns import mapping, records, serial, wire
 from resolver.dns.answer import Zone
 
 MESSAGE_BYTES = 16_000  # a TCP message is closed once it holds this much
@@ -21,7 +21,6 @@ MAX_MESSAGE_RECORD_BYTES = (
 MAX_IXFR_CHANGES = 100_000  # more changes than this: a full transfer is cheaper
 MAX_HISTORY_SCAN = 200_000  # change-log entries read backwards to find old versions
 _Op = handle_pb2.ChangeEntry.Operation
-_SERIAL_MASK = 0xFFFFFFFF
 
 
 def allowed(source: str, networks: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> bool:
@@ -86,19 +85,26 @@ class _Packer:
 
 
 def messages(
-    store: Store, apex: records.Apex, data: bytes, query: wire.Query, serial: int | None
+    store: Store, apex: records.Apex, data: bytes, query: wire.Query, client_serial: int | None
 ) -> Iterator[bytes]:
-    """The reply messages to an AXFR (`serial` None) or an IXFR from `serial`."""
+    """The reply messages to an AXFR (`client_serial` None) or an IXFR from `client_serial`."""
     packer = _Packer(data, query)
     with store.read() as txn:
         last = store.last_sequence(txn)
         hosted = {info.prefix for info in store.iter_prefixes(txn)}
         zone = Zone(apex, hosted)
-        current = apex.soa_rr(last)
-        if serial is None:
+        epochs = serial.read(store, txn)
+        ours = serial.serial_at(epochs, last)
+        current = apex.soa_rr(ours)
+        if client_serial is None:
             stream: Iterable[Sequence[bytes]] = _full(store, txn, zone, current)
         else:
-            diff = _incremental(store, txn, zone, last, serial)
+            start = serial.sequence_of(epochs, client_serial, apex.fingerprint, last)
+            diff = None
+            if not serial.newer(ours, client_serial):
+                diff = [current]  # up to date, or ahead of us: one SOA says so (RFC 1995 §4)
+            elif start is not None:
+                diff = _incremental(store, txn, zone, last, start, current, client_serial)
             stream = [(r,) for r in diff] if diff is not None else _full(store, txn, zone, current)
         for group in stream:
             message = packer.add(group)
@@ -147,15 +153,19 @@ def _sets_of(zone: Zone, key: str, record: handle_pb2.Record | None) -> list[lis
 
 
 def _incremental(
-    store: Store, txn: lmdb.Transaction, zone: Zone, last: int, serial: int
+    store: Store,
+    txn: lmdb.Transaction,
+    zone: Zone,
+    last: int,
+    start: int,
+    current: bytes,
+    client_serial: int,
 ) -> list[bytes] | None:
-    """The IXFR body from `serial` to `last`, or None when only a full transfer can answer."""
-    current = zone.apex.soa_rr(last)
-    behind = (last - serial) & _SERIAL_MASK
-    if behind == 0 or behind >= 1 << 31:
-        return [current]  # up to date (or ahead of us): one SOA says so (RFC 1995 §4)
-    start = last - behind
-    if start < store.first_sequence(txn) - 1 or behind > MAX_IXFR_CHANGES:
+    """The IXFR body from sequence `start` (the client's) to `last`, or None when only a
+    full transfer can answer."""
+    if start >= last:
+        return [current]  # up to date: one SOA says so (RFC 1995 §4)
+    if start < store.first_sequence(txn) - 1 or last - start > MAX_IXFR_CHANGES:
         return None  # the log no longer reaches that far back
     first_op: dict[str, int] = {}
     after: dict[str, handle_pb2.Record | None] = {}
@@ -179,7 +189,7 @@ def _incremental(
             continue
         removed.extend(r for r in old if r not in new)
         added.extend(r for r in new if r not in old)
-    return [current, zone.apex.soa_rr(start), *removed, current, *added, current]
+    return [current, zone.apex.soa_rr(client_serial), *removed, current, *added, current]
 
 
 def _history(

@@ -6,6 +6,8 @@ import struct
 from dataclasses import dataclass
 
 # Types and classes we name (RFC 1035, 3403, 6891, 7553, 1995, 5936).
+A = 1
+AAAA = 28
 SOA = 6
 NS = 2
 TXT = 16

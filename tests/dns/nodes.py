@@ -56,3 +56,11 @@ def make_options(**overrides: object) -> DnsOptions:
     fields: dict[str, object] = {"zone": ZONE, "rrl_responses_per_second": 0}
     fields.update(overrides)
     return DnsOptions(**fields)  # type: ignore[arg-type]
+
+
+def zone_serial(node: Node) -> int:
+    """The SOA serial the zone has now (epochs and the change log)."""
+    from resolver.dns import serial
+
+    with node.store.read() as txn:
+        return serial.serial_at(serial.read(node.store, txn), node.store.last_sequence(txn))
