@@ -15,6 +15,7 @@ from registry.store import Store
 from resolver.dns import answer, mapping, records, rrl, serial, transfer, wire
 from resolver.dns.cache import WireCache
 from resolver.dns.config import DnsConfigError, DnsOptions
+from resolver.dns.names import Names
 from resolver.dns.stats import DnsStats
 from resolver.follow import ChangeFollower
 
@@ -70,6 +71,8 @@ class Handler:
         serial.ensure_epoch(store, self.apex.fingerprint)
         self.zone = self._load_zone()
         _check_nameserver_names(self.apex, self.zone)
+        self.names = Names(store, options.zone)
+        self.names.rebuild(self.zone.hosted, self.zone.nodes)
         self.cache = WireCache(options.cache_entries, options.negative_cache_entries)
         self._entries = self.cache.entries  # the same dict for the cache's whole life
         self._clock = clock
@@ -286,22 +289,41 @@ class Handler:
         if found is None:
             return None
         sets: records.RRsets | None = {}
-        exists = found.exists
+        exists = False
         addresses = self.apex.addresses.get(name)
-        if addresses is not None:  # a nameserver inside the zone
+        if name == self.apex.zone_wire:
+            sets, exists = None, True
+        elif addresses is not None:  # a nameserver inside the zone
             sets, exists = addresses, True
         elif name in self.apex.address_parents:
             exists = True
-        elif found.identifier is not None:
-            with self._store.read() as txn:
-                record = self._store.get_record(txn, str(found.identifier))
-            exists = record is not None
-            if record is not None:
-                sets = records.rrsets(record.values, len(name))
-        elif name == self.apex.zone_wire:
-            sets = None
+        else:
+            if found.identifier is not None:
+                with self._store.read() as txn:
+                    record = self._store.get_record(txn, str(found.identifier))
+                if record is not None:
+                    sets = records.rrsets(record.values, len(name))
+                exists = bool(sets)  # any public value gives a TXT (or the dns.omitted one)
+            if not exists:
+                exists = self.names.has_below(name, None) or (
+                    found.exists and self._node_has_below(zone, name)
+                )
         flag = (2 if dnssec_ok else 1) if edns else 0
         return answer.build(self.apex, len(name), qtype, exists, sets, flag)
+
+    def _node_has_below(self, zone: answer.Zone, name: bytes) -> bool:
+        """True when a published name lies below the prefix node `name` (memoised per path)."""
+        labels = wire.labels_of(name)
+        relative = labels[: len(labels) - len(zone.zone_labels)]
+        path = ".".join(label.decode("ascii") for label in reversed(relative))
+        if self.names.witness_known(path):
+            return self.names.has_below(name, path)
+        generation = self._follower.generation
+        witness = self.names.find_witness(path, zone.hosted, zone.nodes)
+        with self._follower.lock:
+            if self._follower.generation == generation and zone is self.zone:
+                self.names.remember_witness(path, witness)
+        return witness is not None
 
     # Zone transfers ------------------------------------------------------------------
 
@@ -359,11 +381,13 @@ class Handler:
     def _on_change(self, entry: handle_pb2.ChangeEntry | None) -> None:
         if entry is None:
             self.zone = self._load_zone()
+            self.names.rebuild(self.zone.hosted, self.zone.nodes)
             self.cache.clear()
             return
         if entry.operation == _Op.PREFIX_PUT:
             if entry.prefix.prefix not in self.zone.hosted:
                 self.zone = answer.Zone(self.apex, {*self.zone.hosted, entry.prefix.prefix})
+                self.names.on_prefix(entry.prefix.prefix, self.zone.hosted, self.zone.nodes)
                 self.cache.clear()  # a new prefix can take over names that mapped elsewhere
             return
         try:
@@ -372,6 +396,11 @@ class Handler:
             return
         labels = mapping.relative_labels(identifier)
         self.cache.invalidate(wire.name_to_wire(".".join(labels) + "." + self.apex.zone))
+        record = entry.record if entry.operation != _Op.DELETE else None
+        for name in self.names.on_record(
+            entry.identifier, record, self.zone.hosted, self.zone.nodes
+        ):
+            self.cache.invalidate(name)  # the names above it may appear or vanish
 
 
 def _check_nameserver_names(apex: records.Apex, zone: answer.Zone) -> None:

@@ -23,7 +23,7 @@ class Found:
     """What a name inside the zone stands for: an identifier, a node with no data, or nothing."""
 
     identifier: Identifier | None = None
-    exists: bool = False  # True for the apex, prefixes and empty non-terminals
+    exists: bool = False  # True for the apex, hosted prefixes and their ancestors (nodes)
 
 
 NOTHING = Found()
@@ -86,7 +86,7 @@ def _suffix(prefix: str, labels: Sequence[str]) -> Found:
             return NOTHING
         return Found(Identifier(prefix, first))
     if not first.startswith(B32):
-        return NODE if _is_chain_tail(labels) else NOTHING
+        return NOTHING  # maybe an empty non-terminal inside a long name: resolver.dns.names decides
     text = "".join(labels)[len(B32) :]
     try:
         raw = base64.b32hexdecode(text.upper() + "=" * (-len(text) % 8))
@@ -101,16 +101,6 @@ def _suffix(prefix: str, labels: Sequence[str]) -> Found:
     return Found(Identifier(prefix, suffix))  # `prefix` is hosted, so already canonical
 
 
-def _is_chain_tail(labels: Sequence[str]) -> bool:
-    """True for the labels after the first of a long base32 suffix: an empty non-terminal."""
-    if len(labels) < 2:
-        return False
-    for label in labels[:-1]:
-        if len(label) != MAX_LABEL_OCTETS or not _B32_TAIL.match(label):
-            return False
-    return bool(_B32_TAIL.match(labels[-1]))
-
-
 def nodes_of(prefixes: Sequence[str] | set[str]) -> set[str]:
     """Every prefix and each of its ancestors down to one segment."""
     found: set[str] = set()
@@ -119,3 +109,11 @@ def nodes_of(prefixes: Sequence[str] | set[str]) -> set[str]:
         for size in range(1, len(segments) + 1):
             found.add(".".join(segments[:size]))
     return found
+
+
+def tail_labels(identifier: Identifier) -> list[list[str]]:
+    """The relative labels of the empty non-terminals inside an identifier's own name:
+    its name with the first 1, 2, ... suffix labels taken off (none for a one-label suffix)."""
+    suffix = suffix_labels(identifier.suffix)
+    prefix = identifier.prefix.split(".")[::-1]
+    return [suffix[cut:] + prefix for cut in range(1, len(suffix))]

@@ -116,12 +116,13 @@ def messages(
 
 
 def _full(store: Store, txn: lmdb.Transaction, zone: Zone, soa: bytes) -> Iterator[Sequence[bytes]]:
-    """The zone as record sets: SOA, NS, every identifier's sets, SOA (RFC 5936 §2.2)."""
+    """The zone as record sets: SOA, NS, nameserver addresses, every identifier's sets, SOA."""
     yield (soa,)
     owner = zone.apex.zone_wire
     yield [
         records.rr(owner, wire.NS, records.NS_TTL_SECONDS, rdata) for rdata in zone.apex.ns_rdata
     ]
+    yield from zone.apex.address_records()
     for key, record in store.iter_records(txn):
         yield from _sets_of(zone, key, record)
     yield (soa,)
