@@ -42,15 +42,20 @@ proto-check: $(STAMP)
 	for f in $$tmp/proto/*; do cmp -s $$f proto/$$(basename $$f) || { echo "stale generated stub: proto/$$(basename $$f) (run make proto)"; exit 1; }; done; \
 	rm -rf $$tmp
 
-## system-deps: Debian packages the integration tests drive (dig, knotd, nsd, dnsperf, promtool)
+## system-deps: Debian packages the integration tests drive (dig, knotd, nsd, named, unbound,
+## kzonecheck, named-checkzone, dnsperf, promtool)
+SYSTEM_PACKAGES := knot knot-dnsutils knot-dnssecutils nsd bind9 bind9-utils bind9-dnsutils unbound \
+	dnsperf prometheus
+SYSTEM_TOOLS := kdig knotd kzonecheck nsd named named-checkzone unbound dnsperf promtool dig
 system-deps:
-	@if ! command -v kdig >/dev/null || ! command -v knotd >/dev/null || ! command -v nsd >/dev/null \
-	   || ! command -v dnsperf >/dev/null || ! command -v promtool >/dev/null || ! command -v dig >/dev/null; then \
+	@missing=""; for t in $(SYSTEM_TOOLS); do \
+	  command -v $$t >/dev/null || [ -x /usr/sbin/$$t ] || missing="$$missing $$t"; done; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    echo "installing Debian packages: knot knot-dnsutils nsd dnsperf bind9-dnsutils prometheus"; \
+	    echo "installing Debian packages for:$$missing"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-	      knot knot-dnsutils nsd dnsperf bind9-dnsutils prometheus >/dev/null; \
-	  else echo "not root: tests needing dig/knotd/nsd/dnsperf/promtool will be skipped"; fi; \
+	      $(SYSTEM_PACKAGES) >/dev/null; \
+	  else echo "not root: tests needing$$missing will be skipped"; fi; \
 	fi
 
 ## bench: load benchmarks with ratios against references measured in the same run
