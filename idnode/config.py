@@ -28,7 +28,9 @@ class DnsConfig:
     rrl_responses_per_second: int = 1000
     rrl_slip: int = 2
     tcp_idle_timeout_seconds: float = 5.0
+    tcp_message_timeout_seconds: float = 2.0
     max_tcp_connections: int = 256
+    max_tcp_connections_per_source: int = 16
     cache_entries: int = 200_000
     negative_cache_entries: int = 50_000
 

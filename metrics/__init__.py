@@ -77,6 +77,11 @@ DNS_RRL_ACTIONS = Counter(
     "dns_rrl_actions", "Responses held back by response-rate limiting.", ["action"],
     namespace=NAMESPACE,
 )  # fmt: skip
+DNS_TCP_CLOSED = Counter(
+    "dns_tcp_closed", "DNS TCP connections the server ended or refused, by reason "
+    "(idle, slow: a message not finished in time, evicted: the oldest idle one when full, "
+    "refused: full of busy connections).", ["reason"], namespace=NAMESPACE,
+)  # fmt: skip
 SYNC_ACKED_SEQUENCE = Gauge(
     "sync_acked_sequence", "Change-log sequence the upstream acknowledged.", ["upstream"],
     namespace=NAMESPACE, multiprocess_mode="livemax",
@@ -138,7 +143,8 @@ PROCESS_START_TIME = Gauge(
 _DECLARED: tuple[MetricWrapperBase, ...] = (
     RESOLVE_REQUESTS, RESOLVE_DURATION, CACHE_REQUESTS, CACHE_HITS, CACHE_ENTRIES,
     REGISTRATIONS, IDENTIFIERS, CHANGELOG_SEQUENCE, STORE_SIZE, STORE_MAP_SIZE,
-    DNS_RESPONSES, DNS_RRL_ACTIONS, SYNC_ACKED_SEQUENCE, SYNC_LAG, SYNC_PUSHES, BUILD_INFO,
+    DNS_RESPONSES, DNS_RRL_ACTIONS, DNS_TCP_CLOSED, SYNC_ACKED_SEQUENCE, SYNC_LAG, SYNC_PUSHES,
+    BUILD_INFO,
     GRPC_SERVER_STARTED, GRPC_SERVER_HANDLED, GRPC_SERVER_HANDLING,
     PROCESS_CPU, PROCESS_RESIDENT_MEMORY, PROCESS_VIRTUAL_MEMORY, PROCESS_OPEN_FDS,
     PROCESS_MAX_FDS, PROCESS_START_TIME,

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 DEFAULT_RRL_RESPONSES_PER_SECOND = 1000
 DEFAULT_TCP_IDLE_TIMEOUT_SECONDS = 5.0
 DEFAULT_MAX_TCP_CONNECTIONS = 256
+DEFAULT_TCP_MESSAGE_TIMEOUT_SECONDS = 2.0
+DEFAULT_MAX_TCP_CONNECTIONS_PER_SOURCE = 16
 DEFAULT_CACHE_ENTRIES = 100_000
 DEFAULT_NEGATIVE_CACHE_ENTRIES = 20_000
 
@@ -27,8 +29,10 @@ class DnsOptions:
     notify: tuple[str, ...] = ()  # "HOST:PORT" of secondaries
     rrl_responses_per_second: int = DEFAULT_RRL_RESPONSES_PER_SECOND  # per /24 or /56; 0: off
     rrl_slip: int = 2  # every n-th limited response is a truncated reply; 0: drop them all
-    tcp_idle_timeout_seconds: float = DEFAULT_TCP_IDLE_TIMEOUT_SECONDS
-    max_tcp_connections: int = DEFAULT_MAX_TCP_CONNECTIONS
+    tcp_idle_timeout_seconds: float = DEFAULT_TCP_IDLE_TIMEOUT_SECONDS  # for a message to begin
+    tcp_message_timeout_seconds: float = DEFAULT_TCP_MESSAGE_TIMEOUT_SECONDS  # to end, once begun
+    max_tcp_connections: int = DEFAULT_MAX_TCP_CONNECTIONS  # per worker; then the oldest idle goes
+    max_tcp_connections_per_source: int = DEFAULT_MAX_TCP_CONNECTIONS_PER_SOURCE
     cache_entries: int = DEFAULT_CACHE_ENTRIES
     negative_cache_entries: int = DEFAULT_NEGATIVE_CACHE_ENTRIES
     transfer_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = field(
@@ -64,10 +68,12 @@ class DnsOptions:
         for key in ("rrl_responses_per_second", "rrl_slip", "cache_entries"):
             if getattr(self, key) < 0:
                 raise DnsConfigError(f"{key}: must not be negative")
-        if self.max_tcp_connections < 1:
-            raise DnsConfigError("max_tcp_connections: must be at least 1")
-        if self.tcp_idle_timeout_seconds <= 0:
-            raise DnsConfigError("tcp_idle_timeout_seconds: must be positive")
+        for key in ("max_tcp_connections", "max_tcp_connections_per_source"):
+            if getattr(self, key) < 1:
+                raise DnsConfigError(f"{key}: must be at least 1")
+        for key in ("tcp_idle_timeout_seconds", "tcp_message_timeout_seconds"):
+            if getattr(self, key) <= 0:
+                raise DnsConfigError(f"{key}: must be positive")
 
 
 def in_zone(name: str, zone: str) -> bool:

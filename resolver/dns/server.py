@@ -5,16 +5,15 @@ from __future__ import annotations
 import contextlib
 import logging
 import socket
-import struct
 import threading
 from collections.abc import Callable, Sequence
 
 from registry.store import Store
 from resolver.dns.config import DnsConfigError, DnsOptions, parse_host_port
 from resolver.dns.handler import Handler
+from resolver.dns.tcp import TcpConnections
 from resolver.follow import ChangeFollower
 
-_LENGTH = struct.Struct("!H")
 _log = logging.getLogger(__name__)
 _BIND_ATTEMPTS = 20
 
@@ -33,9 +32,8 @@ class DnsServer:
         self.handler = Handler(store, follower, options)
         self._sockets: list[socket.socket] = []
         self._threads: list[threading.Thread] = []
-        self._connections: set[socket.socket] = set()
-        self._connections_lock = threading.Lock()
         self._stopping = threading.Event()
+        self.tcp = TcpConnections(options, self.handler.handle_tcp, self._stopping)
         self.bound: list[tuple[str, int]] = []
 
     def start(self, listen: Sequence[str]) -> list[tuple[str, int]]:
@@ -51,14 +49,13 @@ class DnsServer:
             bound.append((host, udp.getsockname()[1]))
             self.bound.append(bound[-1])
             self._spawn(self._serve_udp, udp)
-            self._spawn(self._serve_tcp, tcp)
+            self._spawn(self.tcp.serve, tcp)
         return bound
 
     def stop(self) -> None:
         """Close every socket and wait for the threads to end."""
         self._stopping.set()
-        with self._connections_lock:
-            sockets = [*self._sockets, *self._connections]
+        sockets = [*self._sockets, *self.tcp.sockets()]
         for sock in sockets:
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
@@ -96,57 +93,6 @@ class DnsServer:
                     send(reply, address)
                 except OSError:
                     pass  # an unreachable client must not stop the loop
-
-    def _serve_tcp(self, listener: socket.socket) -> None:
-        while not self._stopping.is_set():
-            try:
-                connection, address = listener.accept()
-            except OSError:
-                if self._stopping.wait(0.05):
-                    return
-                continue  # out of descriptors or an aborted handshake: keep serving
-            with self._connections_lock:
-                if len(self._connections) >= self.options.max_tcp_connections:
-                    connection.close()
-                    continue
-                self._connections.add(connection)
-            threading.Thread(
-                target=self._serve_connection, args=(connection, address[0]), daemon=True,
-                name="dns-tcp",
-            ).start()  # fmt: skip
-
-    def _serve_connection(self, connection: socket.socket, source: str) -> None:
-        """Answer pipelined requests in order until the client goes quiet or away."""
-        connection.settimeout(self.options.tcp_idle_timeout_seconds)
-        try:
-            while True:
-                head = _receive(connection, 2)
-                if head is None:
-                    return
-                data = _receive(connection, _LENGTH.unpack(head)[0])
-                if data is None:
-                    return
-                for reply in self.handler.handle_tcp(data, source):
-                    connection.sendall(_LENGTH.pack(len(reply)) + reply)
-        except OSError:
-            return  # idle timeout, reset, or shutdown by stop()
-        except Exception:
-            _log.exception("DNS over TCP failed")
-        finally:
-            with self._connections_lock:
-                self._connections.discard(connection)
-            connection.close()
-
-
-def _receive(connection: socket.socket, size: int) -> bytes | None:
-    chunks = []
-    while size:
-        chunk = connection.recv(size)
-        if not chunk:
-            return None
-        chunks.append(chunk)
-        size -= len(chunk)
-    return b"".join(chunks)
 
 
 def _bind_pair(host: str, port: int) -> tuple[socket.socket, socket.socket]:
