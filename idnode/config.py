@@ -33,6 +33,8 @@ class DnsConfig:
     max_tcp_connections_per_source: int = 16
     cache_entries: int = 200_000
     negative_cache_entries: int = 50_000
+    cache_bytes: int = 64 << 20
+    negative_cache_bytes: int = 16 << 20
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,10 @@ CACHE_ENTRIES = Gauge(
     "cache_entries", "Answers held in the caches.", ["cache"],
     namespace=NAMESPACE, multiprocess_mode="livesum",
 )  # fmt: skip
+CACHE_BYTES = Gauge(
+    "cache_bytes", "Memory the answer caches hold, by cache (estimated per entry).", ["cache"],
+    namespace=NAMESPACE, multiprocess_mode="livesum",
+)  # fmt: skip
 REGISTRATIONS = Counter(
     "registrations", "Registry writes by operation and result.", ["op", "result"],
     namespace=NAMESPACE,
@@ -141,7 +145,7 @@ PROCESS_START_TIME = Gauge(
 )  # fmt: skip
 
 _DECLARED: tuple[MetricWrapperBase, ...] = (
-    RESOLVE_REQUESTS, RESOLVE_DURATION, CACHE_REQUESTS, CACHE_HITS, CACHE_ENTRIES,
+    RESOLVE_REQUESTS, RESOLVE_DURATION, CACHE_REQUESTS, CACHE_HITS, CACHE_ENTRIES, CACHE_BYTES,
     REGISTRATIONS, IDENTIFIERS, CHANGELOG_SEQUENCE, STORE_SIZE, STORE_MAP_SIZE,
     DNS_RESPONSES, DNS_RRL_ACTIONS, DNS_TCP_CLOSED, SYNC_ACKED_SEQUENCE, SYNC_LAG, SYNC_PUSHES,
     BUILD_INFO,

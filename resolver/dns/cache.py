@@ -1,10 +1,29 @@
-"""Encoded answers by normalised question: positive and negative bounded separately."""
+"""Encoded answers by normalised question: positive and negative bounded separately,
+each in entries and in bytes."""
 
 from __future__ import annotations
 
 import threading
 
 from resolver.dns.answer import Entry
+
+ENTRY_OVERHEAD_BYTES = 400  # the key and entry objects, their dict slots and the name index
+
+
+def entry_bytes(key: bytes, entry: Entry) -> int:
+    """What one cached answer costs in memory, roughly but never less than its data."""
+    post = entry.post if entry.post is not None else b""
+    return ENTRY_OVERHEAD_BYTES + 2 * len(key) + len(entry.pre) + len(post) + 4 * 10
+
+
+class _Bound:
+    """One side of the cache: keys in insertion order with their sizes, and two limits."""
+
+    def __init__(self, entries: int, max_bytes: int) -> None:
+        self.order: dict[bytes, int] = {}
+        self.bytes = 0
+        self.max_entries = entries
+        self.max_bytes = max_bytes
 
 
 class WireCache:
@@ -15,29 +34,33 @@ class WireCache:
     bookkeeping, and a hot entry that falls out is rebuilt by one LMDB read.
     """
 
-    def __init__(self, positive_entries: int, negative_entries: int) -> None:
+    def __init__(
+        self,
+        positive_entries: int,
+        negative_entries: int,
+        positive_bytes: int = 1 << 62,
+        negative_bytes: int = 1 << 62,
+    ) -> None:
         self.entries: dict[bytes, Entry] = {}
-        self._positive: dict[bytes, None] = {}
-        self._negative: dict[bytes, None] = {}
+        self._positive = _Bound(positive_entries, positive_bytes)
+        self._negative = _Bound(negative_entries, negative_bytes)
         self._by_name: dict[bytes, set[bytes]] = {}
-        self._positive_limit = positive_entries
-        self._negative_limit = negative_entries
         self._lock = threading.Lock()
 
     def put(self, name: bytes, key: bytes, entry: Entry, negative: bool) -> None:
-        order, limit = (
-            (self._negative, self._negative_limit)
-            if negative
-            else (self._positive, self._positive_limit)
-        )
-        if limit <= 0:
+        side = self._negative if negative else self._positive
+        size = entry_bytes(key, entry)
+        if side.max_entries <= 0 or size > side.max_bytes:
             return
         with self._lock:
             if key in self.entries:
                 return
-            while len(order) >= limit:
-                self._drop(next(iter(order)))
-            order[key] = None
+            while side.order and (
+                len(side.order) >= side.max_entries or side.bytes + size > side.max_bytes
+            ):
+                self._drop(next(iter(side.order)))
+            side.order[key] = size
+            side.bytes += size
             self.entries[key] = entry
             self._by_name.setdefault(name, set()).add(key)
 
@@ -45,24 +68,36 @@ class WireCache:
         """Forget every answer for the lowercase wire name `name`."""
         with self._lock:
             for key in self._by_name.pop(name, ()):
-                self.entries.pop(key, None)
-                self._positive.pop(key, None)
-                self._negative.pop(key, None)
+                self._forget(key)
 
     def clear(self) -> None:
         with self._lock:
             self.entries.clear()
-            self._positive.clear()
-            self._negative.clear()
             self._by_name.clear()
+            for side in (self._positive, self._negative):
+                side.order.clear()
+                side.bytes = 0
 
     def __len__(self) -> int:
         return len(self.entries)
 
-    def _drop(self, key: bytes) -> None:
+    @property
+    def positive_bytes(self) -> int:
+        return self._positive.bytes
+
+    @property
+    def negative_bytes(self) -> int:
+        return self._negative.bytes
+
+    def _forget(self, key: bytes) -> None:
         self.entries.pop(key, None)
-        self._positive.pop(key, None)
-        self._negative.pop(key, None)
+        for side in (self._positive, self._negative):
+            size = side.order.pop(key, None)
+            if size is not None:
+                side.bytes -= size
+
+    def _drop(self, key: bytes) -> None:
+        self._forget(key)
         name = key[: key.index(0) + 1]  # cached names never hold a zero octet inside a label
         keys = self._by_name.get(name)
         if keys is not None:

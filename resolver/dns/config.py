@@ -12,6 +12,8 @@ DEFAULT_TCP_MESSAGE_TIMEOUT_SECONDS = 2.0
 DEFAULT_MAX_TCP_CONNECTIONS_PER_SOURCE = 16
 DEFAULT_CACHE_ENTRIES = 100_000
 DEFAULT_NEGATIVE_CACHE_ENTRIES = 20_000
+DEFAULT_CACHE_BYTES = 64 << 20
+DEFAULT_NEGATIVE_CACHE_BYTES = 16 << 20
 
 
 class DnsConfigError(ValueError):
@@ -35,6 +37,8 @@ class DnsOptions:
     max_tcp_connections_per_source: int = DEFAULT_MAX_TCP_CONNECTIONS_PER_SOURCE
     cache_entries: int = DEFAULT_CACHE_ENTRIES
     negative_cache_entries: int = DEFAULT_NEGATIVE_CACHE_ENTRIES
+    cache_bytes: int = DEFAULT_CACHE_BYTES  # per worker, counted as in resolver.dns.cache
+    negative_cache_bytes: int = DEFAULT_NEGATIVE_CACHE_BYTES
     transfer_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = field(
         init=False, repr=False, compare=False
     )
@@ -65,7 +69,10 @@ class DnsOptions:
         object.__setattr__(self, "transfer_networks", tuple(networks))
         for target in self.notify:
             parse_host_port(target, "notify")
-        for key in ("rrl_responses_per_second", "rrl_slip", "cache_entries"):
+        for key in (
+            "rrl_responses_per_second", "rrl_slip", "cache_entries", "negative_cache_entries",
+            "cache_bytes", "negative_cache_bytes",
+        ):  # fmt: skip
             if getattr(self, key) < 0:
                 raise DnsConfigError(f"{key}: must not be negative")
         for key in ("max_tcp_connections", "max_tcp_connections_per_source"):

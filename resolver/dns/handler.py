@@ -73,14 +73,17 @@ class Handler:
         _check_nameserver_names(self.apex, self.zone)
         self.names = Names(store, options.zone)
         self.names.rebuild(self.zone.hosted, self.zone.nodes)
-        self.cache = WireCache(options.cache_entries, options.negative_cache_entries)
+        self.cache = WireCache(
+            options.cache_entries, options.negative_cache_entries,
+            options.cache_bytes, options.negative_cache_bytes,
+        )  # fmt: skip
         self._entries = self.cache.entries  # the same dict for the cache's whole life
         self._clock = clock
         self._rrl: rrl.RateLimiter | None = None
         self.set_rate_limit(options.rrl_responses_per_second, options.rrl_slip)
         self._rrl_actions = metrics.Tally(metrics.DNS_RRL_ACTIONS)
         metrics.on_flush(self._rrl_actions.flush)
-        self.stats = DnsStats(lambda: len(self.cache))
+        self.stats = DnsStats(self.cache)
         self._serial_sequence = -1
         self._serial_recheck = 0.0  # perf_counter time after which epochs are read again
         self._serial = b"\x00\x00\x00\x00"
@@ -102,7 +105,7 @@ class Handler:
         size = len(data)
         try:  # free in 3.11 when nothing raises; nothing may escape to the server loop
             if size >= 17 and not data[2] & 0xF8 and data[4:11] == _SIMPLE_COUNTS:
-                end = data.find(0, 12)
+                end = data.find(0, 12, 268)  # a name is at most 255 octets: no key from more
                 qend = end + 5
                 arcount = data[11]
                 edns = b""
@@ -127,7 +130,7 @@ class Handler:
                             if limit > wire.EDNS_PAYLOAD
                             else (limit if limit > wire.MIN_PAYLOAD else wire.MIN_PAYLOAD)
                         )
-                if edns and end > 12:
+                if edns and end > 12:  # (find gave -1 past 255 octets: qend != size)
                     key = data[12 : end + 1].lower() + data[end + 1 : qend] + edns
                     self._follower.poll()
                     entry = self._entries.get(key)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 
 import metrics
 from resolver.dns import wire
+from resolver.dns.cache import WireCache
 
 # Malformed or unsupported queries are the client's fault ("invalid"), like a bad
 # identifier over gRPC; only SERVFAIL is the node's own "error".
@@ -28,11 +28,11 @@ class DnsStats:
     and the cache counters, so the hot path takes one lock instead of four.
     """
 
-    def __init__(self, cache_size: Callable[[], int]) -> None:
+    def __init__(self, cache: WireCache) -> None:
         self._lock = threading.Lock()
         self.counts: dict[tuple[str, int, int], int] = {}  # cache outcome: 0 none, 1 miss, 2 hit
         self.duration = metrics.LocalHistogram(metrics.RESOLVE_DURATION, ("dns",))
-        self._cache_size = cache_size
+        self._cache = cache
         metrics.on_flush(self.flush)
 
     def add(self, transport: str, rcode: int, cache: int) -> None:
@@ -53,4 +53,6 @@ class DnsStats:
                 if cache == 2:
                     metrics.CACHE_HITS.labels("dns").inc(amount)
         self.duration.flush()
-        metrics.CACHE_ENTRIES.labels("dns").set(self._cache_size())
+        metrics.CACHE_ENTRIES.labels("dns").set(len(self._cache))
+        metrics.CACHE_BYTES.labels("dns").set(self._cache.positive_bytes)
+        metrics.CACHE_BYTES.labels("dns_negative").set(self._cache.negative_bytes)

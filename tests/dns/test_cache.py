@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import dns.message
+from prometheus_client import REGISTRY
+
+import metrics
 from resolver.dns.answer import Entry
-from resolver.dns.cache import WireCache
+from resolver.dns.cache import WireCache, entry_bytes
+from resolver.dns.handler import Handler
+from tests.dns.nodes import Node, make_options
 
 ENTRY = Entry((b"", b"", b"", b""), b"", None, 12, 0)
 
@@ -53,3 +59,35 @@ def test_zero_entries_disables_caching() -> None:
     cache = WireCache(0, 0)
     cache.put(_name(1), _key(1), ENTRY, negative=False)
     assert len(cache) == 0
+
+
+def _entry(size: int) -> Entry:
+    return Entry((b"", b"", b"", b""), b"x" * size, None, 12 + size, 0)
+
+
+def test_each_side_is_bounded_in_bytes_too() -> None:
+    one = entry_bytes(_key(0), _entry(1000))
+    cache = WireCache(1000, 1000, positive_bytes=3 * one, negative_bytes=one)
+    for i in range(10):
+        cache.put(_name(i), _key(i), _entry(1000), negative=False)
+    assert len(cache) == 3 and cache.positive_bytes == 3 * one
+    for i in range(10, 13):
+        cache.put(_name(i), _key(i, 28), _entry(1000), negative=True)
+    assert cache.negative_bytes == one
+    cache.put(_name(20), _key(20, 99), _entry(5000), negative=True)  # bigger than its side
+    assert _key(20, 99) not in cache.entries
+    cache.invalidate(_name(9))
+    assert cache.positive_bytes == 2 * one
+
+
+def test_a_flood_of_random_names_stays_within_the_negative_bytes(node: Node) -> None:
+    budget = 64 * 1024
+    handler = Handler(node.store, node.follower, make_options(negative_cache_bytes=budget))
+    for i in range(3000):
+        query = dns.message.make_query(f"r{i:06d}-{'q' * 50}.8.118.88.id.example.", "TXT")
+        assert handler.handle_wire(query.to_wire(), "127.0.0.1") is not None
+    assert 0 < handler.cache.negative_bytes <= budget
+    metrics.flush()
+    assert REGISTRY.get_sample_value("idnode_cache_bytes", {"cache": "dns_negative"}) == (
+        handler.cache.negative_bytes
+    )
