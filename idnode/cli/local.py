@@ -11,7 +11,7 @@ from idnode.cli.output import EXIT_FAILED, EXIT_USAGE, emit
 from idnode.cli.progress import Progress
 from registry import verify as verify_store
 from registry.errors import IdnodeError
-from registry.store import Store
+from registry.store import Store, StoreOptions
 
 
 def add_parsers(commands: Any) -> None:
@@ -22,6 +22,10 @@ def add_parsers(commands: Any) -> None:
     )  # fmt: skip
     name.add_argument("identifier")
     name.add_argument("--zone", default=os.environ.get("IDNODE_DNS_ZONE", "id.example."))
+    name.add_argument(
+        "--data-dir", default=os.environ.get("IDNODE_DATA_DIR", "var"),
+        help="check the name against the prefixes this store hosts (skipped without a store)",
+    )  # fmt: skip
     name.set_defaults(run=dns_name)
 
     backup_ = commands.add_parser(
@@ -67,8 +71,34 @@ def dns_name(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_FAILED
+    taken = _name_taken(args.identifier, args.data_dir)
+    if taken:
+        print(
+            f"idnode: {args.identifier} has no DNS name: {taken}; resolve it over gRPC",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
     print(name)
     return 0
+
+
+def _name_taken(identifier: str, data_dir: str) -> str | None:
+    """Why the identifier's name belongs to something else in the store's zone, if it does."""
+    from registry.identifier import parse
+    from resolver.dns.mapping import taken_by
+
+    if not os.path.exists(os.path.join(data_dir, "data.mdb")):
+        return None  # no store here: the mapping alone decides
+    try:
+        store = Store(data_dir, StoreOptions(readonly=True))
+    except IdnodeError:
+        return None
+    try:
+        with store.read() as txn:
+            hosted = {info.prefix for info in store.iter_prefixes(txn)}
+    finally:
+        store.close()
+    return taken_by(parse(identifier), hosted)
 
 
 def backup(args: argparse.Namespace) -> int:

@@ -102,6 +102,11 @@ class Master:
             },
         )
         store = bootstrap.initialise(self.config)
+        if config.dns_listen:  # before any worker answers: the serial never goes back
+            from idnode.node.parts import dns_options
+            from resolver.dns import begin_serial_epoch
+
+            begin_serial_epoch(store, dns_options(config))
         listen = self._choose_ports()
         signal.signal(signal.SIGTERM, lambda *_: self.stopping.set())
         signal.signal(signal.SIGINT, lambda *_: self.stopping.set())

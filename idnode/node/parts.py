@@ -31,12 +31,17 @@ def dns_options(config: Config) -> DnsOptions:
     return DnsOptions(
         zone=zone,
         nameservers=config.dns.nameservers or (f"ns1.{zone}",),
+        glue=config.dns.glue,
         transfer_allow=config.dns.transfer_allow,
         notify=config.dns.notify,
         rrl_responses_per_second=config.dns.rrl_responses_per_second,
         rrl_slip=config.dns.rrl_slip,
         tcp_idle_timeout_seconds=config.dns.tcp_idle_timeout_seconds,
+        tcp_message_timeout_seconds=config.dns.tcp_message_timeout_seconds,
         max_tcp_connections=config.dns.max_tcp_connections,
+        max_tcp_connections_per_source=config.dns.max_tcp_connections_per_source,
         cache_entries=config.dns.cache_entries,
         negative_cache_entries=config.dns.negative_cache_entries,
+        cache_bytes=config.dns.cache_bytes,
+        negative_cache_bytes=config.dns.negative_cache_bytes,
     )

@@ -9,6 +9,7 @@ Public API, for the composition root::
     notifier = Notifier(store, options)                          # in ONE process only
     notifier.start(); notifier.stop()
     dns_name("88.118.8/abc-1", "id.example.")  # -> "abc-1.8.118.88.id.example." or None
+    begin_serial_epoch(store, options)  # once per node start, before workers serve
 
 `DnsOptions` fields: zone, nameservers (default (f"ns1.{zone}",)), transfer_allow
 (CIDRs, default loopback), notify ("HOST:PORT" secondaries), rrl_responses_per_second
@@ -20,10 +21,21 @@ pure wire handler the servers wrap: `handle_wire(bytes, source_ip, tcp) -> bytes
 
 from __future__ import annotations
 
+from registry.store import Store
+from resolver.dns import records, serial
 from resolver.dns.config import DnsConfigError, DnsOptions
 from resolver.dns.handler import Handler
 from resolver.dns.mapping import dns_name
 from resolver.dns.notify import Notifier
 from resolver.dns.server import DnsServer
 
-__all__ = ["DnsConfigError", "DnsOptions", "DnsServer", "Handler", "Notifier", "dns_name"]
+__all__ = [
+    "DnsConfigError", "DnsOptions", "DnsServer", "Handler", "Notifier", "begin_serial_epoch",
+    "dns_name",
+]  # fmt: skip
+
+
+def begin_serial_epoch(store: Store, options: DnsOptions) -> None:
+    """Start a new SOA serial epoch at the clock (docs/dns.md, "The SOA serial")."""
+    apex = records.Apex(options.zone, options.nameservers, options.glue)
+    serial.begin_epoch(store, apex.fingerprint)

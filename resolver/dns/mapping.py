@@ -117,3 +117,17 @@ def tail_labels(identifier: Identifier) -> list[list[str]]:
     suffix = suffix_labels(identifier.suffix)
     prefix = identifier.prefix.split(".")[::-1]
     return [suffix[cut:] + prefix for cut in range(1, len(suffix))]
+
+
+def taken_by(identifier: Identifier, hosted: set[str]) -> str | None:
+    """Why `identifier` has no name of its own in a zone hosting `hosted`, or None when it
+    has one: the hosted prefix that owns its name, or its prefix not being hosted."""
+    if identifier.prefix not in hosted:
+        return f"its prefix {identifier.prefix} is not hosted here"
+    labels = relative_labels(identifier)
+    found = lookup(labels, hosted, nodes_of(hosted))
+    if found.identifier == identifier:
+        return None
+    if found.identifier is not None:
+        return f"prefix {found.identifier.prefix} takes that name over"
+    return f"prefix {'.'.join(reversed(labels))} takes that name over"

@@ -48,11 +48,10 @@ class Notifier:
         self.acknowledged = 0
 
     def start(self) -> None:
-        """Begin a serial epoch and start watching the change log (nothing to do when no
-        secondary is configured)."""
+        """Start watching the change log (nothing to do when no secondary is configured)."""
         if not self._targets:
             return
-        serial.begin_epoch(self._store, self._apex.fingerprint)  # one per node start
+        serial.ensure_epoch(self._store, self._apex.fingerprint)
         for family in {target.family for target in self._targets}:
             sock = socket.socket(family, socket.SOCK_DGRAM)
             sock.bind(("::" if family == socket.AF_INET6 else "0.0.0.0", 0))

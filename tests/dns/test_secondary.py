@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -17,6 +16,7 @@ import dns.rcode
 import pytest
 
 from resolver.dns import DnsServer, Notifier
+from tests.dns import secondaries
 from tests.dns.nodes import NODE_PREFIX, ZONE, Node, make_options, value
 
 KNOTD = shutil.which("knotd") or (os.path.exists("/usr/sbin/knotd") and "/usr/sbin/knotd")
@@ -24,9 +24,7 @@ NSD = shutil.which("nsd") or (os.path.exists("/usr/sbin/nsd") and "/usr/sbin/nsd
 
 
 def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-        udp.bind(("127.0.0.1", 0))
-        return int(udp.getsockname()[1])
+    return secondaries.free_port()  # free for UDP and TCP both
 
 
 def _knot_config(directory: Path, port: int, primary_port: int) -> Path:
@@ -84,14 +82,15 @@ def _answer(port: int, name: str) -> dns.message.Message | None:
         return None
 
 
-def _wait_for(port: int, name: str, seconds: float) -> dns.message.Message:
+def _wait_for(port: int, name: str, seconds: float, log: Path | None = None) -> dns.message.Message:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         reply = _answer(port, name)
         if reply is not None and reply.rcode() == dns.rcode.NOERROR and reply.answer:
             return reply
         time.sleep(0.1)
-    raise AssertionError(f"the secondary did not answer {name} within {seconds} s")
+    tail = log.read_text()[-2000:] if log is not None else ""
+    raise AssertionError(f"the secondary did not answer {name} within {seconds} s\n{tail}")
 
 
 def test_knot_secondary_follows_by_axfr_then_notify_and_ixfr(
@@ -108,7 +107,7 @@ def test_knot_secondary_follows_by_axfr_then_notify_and_ixfr(
     with open(log, "w") as log_file:
         knotd = subprocess.Popen([str(KNOTD), "-c", str(config)], stdout=log_file, stderr=log_file)
     try:
-        first = _wait_for(knot_port, "abc-1.8.118.88.id.example.", 10)
+        first = _wait_for(knot_port, "abc-1.8.118.88.id.example.", 10, log)
         assert [list(r.strings) for r in first.answer[0]] == [[b"1", b"batch", b"B-42"]]
         node.registry.create(node.admin, "88.118.8/after-notify", [value(1, "batch", "fresh")])
         started = time.monotonic()
