@@ -27,6 +27,13 @@ class DnsConfig:
     notify: tuple[str, ...] = ()
     rrl_responses_per_second: int = 1000
     rrl_slip: int = 2
+    rrl_table_size: int = 65536
+    identity: str = ""
+    hide_identity: bool = False
+    nsid: bool = True
+    version: str = ""
+    cookies: bool = True
+    cookie_secret: str = ""
     tcp_idle_timeout_seconds: float = 5.0
     tcp_message_timeout_seconds: float = 2.0
     max_tcp_connections: int = 256

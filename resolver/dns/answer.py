@@ -6,6 +6,7 @@ import struct
 from typing import NamedTuple
 
 from resolver.dns import mapping, wire
+from resolver.dns.config import DnsConfigError
 from resolver.dns.records import (
     NEGATIVE_TTL_SECONDS,
     NS_TTL_SECONDS,
@@ -126,3 +127,16 @@ def truncated(entry: Entry) -> Entry:
     )
     return Entry((headers[0], headers[1], headers[2], headers[3]), opt_tail, None,
                  12 + len(opt_tail), entry.rcode)  # fmt: skip
+
+
+def check_nameserver_names(apex: Apex, zone: Zone) -> None:
+    """Refuse in-zone nameserver names that fall inside the identifier tree."""
+    tops = {prefix.split(".")[0].encode() for prefix in zone.hosted}
+    for name in apex.addresses:
+        labels = wire.labels_of(name)
+        top = labels[len(labels) - len(zone.zone_labels) - 1]
+        if top in tops:
+            raise DnsConfigError(
+                f"nameservers: {name.hex()[:60]} lies among the identifiers' names; "
+                "use a name under another label of the zone"
+            )

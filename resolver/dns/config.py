@@ -31,6 +31,15 @@ class DnsOptions:
     notify: tuple[str, ...] = ()  # "HOST:PORT" of secondaries
     rrl_responses_per_second: int = DEFAULT_RRL_RESPONSES_PER_SECOND  # per /24 or /56; 0: off
     rrl_slip: int = 2  # every n-th limited response is a truncated reply; 0: drop them all
+    rrl_workers: int = 1  # processes sharing the budget: each allows its share
+    rrl_table_size: int = 1 << 16  # buckets (a power of two); memory does not grow past it
+    rrl_exempt_loopback: bool = True  # off only to test limiting from 127.0.0.1
+    identity: str = ""  # NSID and CH TXT id.server; empty: "<hostname>/<pid>"
+    hide_identity: bool = False  # CH TXT id.server / hostname.bind get REFUSED
+    nsid: bool = True  # answer NSID requests (RFC 5001) with the identity
+    version: str = ""  # CH TXT version.bind / version.server; empty: REFUSED
+    cookies: bool = True  # DNS cookies (RFC 7873)
+    cookie_secret: str = ""  # hex, 16 octets, shared by every worker; empty: one kept in the store
     tcp_idle_timeout_seconds: float = DEFAULT_TCP_IDLE_TIMEOUT_SECONDS  # for a message to begin
     tcp_message_timeout_seconds: float = DEFAULT_TCP_MESSAGE_TIMEOUT_SECONDS  # to end, once begun
     max_tcp_connections: int = DEFAULT_MAX_TCP_CONNECTIONS  # per worker; then the oldest idle goes
@@ -75,7 +84,16 @@ class DnsOptions:
         ):  # fmt: skip
             if getattr(self, key) < 0:
                 raise DnsConfigError(f"{key}: must not be negative")
-        for key in ("max_tcp_connections", "max_tcp_connections_per_source"):
+        if self.rrl_table_size < 1 or self.rrl_table_size & (self.rrl_table_size - 1):
+            raise DnsConfigError("rrl_table_size: must be a power of two")
+        if self.cookie_secret:
+            try:
+                secret = bytes.fromhex(self.cookie_secret)
+            except ValueError:
+                raise DnsConfigError("cookie_secret: must be hexadecimal") from None
+            if len(secret) != 16:
+                raise DnsConfigError("cookie_secret: must be 16 octets (32 hex digits)")
+        for key in ("max_tcp_connections", "max_tcp_connections_per_source", "rrl_workers"):
             if getattr(self, key) < 1:
                 raise DnsConfigError(f"{key}: must be at least 1")
         for key in ("tcp_idle_timeout_seconds", "tcp_message_timeout_seconds"):

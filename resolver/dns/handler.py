@@ -12,9 +12,10 @@ from registry import errors
 from registry.errors import IdnodeError
 from registry.identifier import parse
 from registry.store import Store
-from resolver.dns import answer, mapping, records, rrl, serial, transfer, wire
+from resolver.dns import answer, identity, mapping, records, rrl, serial, transfer, wire
 from resolver.dns.cache import WireCache
-from resolver.dns.config import DnsConfigError, DnsOptions
+from resolver.dns.config import DnsOptions
+from resolver.dns.cookies import Cookies, secret_for
 from resolver.dns.names import Names
 from resolver.dns.stats import DnsStats
 from resolver.follow import ChangeFollower
@@ -23,6 +24,9 @@ _Op = handle_pb2.ChangeEntry.Operation
 _SIMPLE_COUNTS = b"\x00\x01\x00\x00\x00\x00\x00"  # QDCOUNT 1, ANCOUNT 0, NSCOUNT 0, ARCOUNT hi
 _MISS = 1
 _HIT = 2
+_NO_COOKIE = 0
+_CLIENT_COOKIE = 1  # a client cookie, with no server cookie or one we did not make
+_GOOD_COOKIE = 2  # a server cookie we made for this client: not spoofed, never rate-limited
 EPOCH_RECHECK_SECONDS = 1.0  # a new serial epoch begun by another process shows within this
 _log = logging.getLogger(__name__)
 
@@ -70,7 +74,7 @@ class Handler:
         self.apex = records.Apex(options.zone, options.nameservers, options.glue)
         serial.ensure_epoch(store, self.apex.fingerprint)
         self.zone = self._load_zone()
-        _check_nameserver_names(self.apex, self.zone)
+        answer.check_nameserver_names(self.apex, self.zone)
         self.names = Names(store, options.zone)
         self.names.rebuild(self.zone.hosted, self.zone.nodes)
         self.cache = WireCache(
@@ -84,6 +88,13 @@ class Handler:
         self._rrl_actions = metrics.Tally(metrics.DNS_RRL_ACTIONS)
         metrics.on_flush(self._rrl_actions.flush)
         self.stats = DnsStats(self.cache)
+        self.identity = options.identity or identity.default_identity()
+        self._nsid = (
+            wire.option(wire.OPTION_NSID, self.identity.encode()[:255]) if options.nsid else b""
+        )
+        self._cookies = (
+            Cookies(secret_for(store, options.cookie_secret)) if options.cookies else None
+        )
         self._serial_sequence = -1
         self._serial_recheck = 0.0  # perf_counter time after which epochs are read again
         self._serial = b"\x00\x00\x00\x00"
@@ -92,12 +103,19 @@ class Handler:
     # The hot path -------------------------------------------------------------
 
     def set_rate_limit(self, responses_per_second: int, slip: int) -> None:
-        """Change response-rate limiting while serving (SIGHUP); 0 turns it off."""
+        """Change response-rate limiting while serving (SIGHUP); 0 turns it off.
+
+        The node's budget is shared by `rrl_workers` processes: each takes its part.
+        """
+        share = -(-responses_per_second // self._options.rrl_workers)
         self._rrl = (
-            rrl.RateLimiter(responses_per_second, slip, self._clock)
+            rrl.RateLimiter(
+                share, slip, self._clock, self._options.rrl_table_size,
+                self._options.rrl_exempt_loopback,
+            )
             if responses_per_second
             else None
-        )
+        )  # fmt: skip
 
     def handle_wire(self, data: bytes, source: str, tcp: bool = False) -> bytes | None:
         """The reply to one request from `source` (an IP address), or None to stay silent."""
@@ -159,11 +177,19 @@ class Handler:
         tcp: bool,
         cache: int,
         started: float,
+        options: bytes = b"",
+        cookie: int = _NO_COOKIE,
     ) -> bytes | None:
-        if not tcp and self._rrl is not None:  # before building a reply it may drop
-            action = self._rrl.check(source)
-            if action:
-                return self._limited(action, data, qend)
+        limiter = self._rrl
+        if (
+            not tcp
+            and limiter is not None
+            and cookie != _GOOD_COOKIE
+            and not limiter.exempt(source)
+        ):
+            action = limiter.check(source, *self._rrl_bucket(data, qend, entry))
+            if action:  # decided before building a reply it may drop
+                return self._limited(action, data, qend, options if cookie else b"")
         headers, pre, post, _size, rcode = entry
         flags = (data[2] & 1) | ((data[3] >> 3) & 2)
         if post is None:
@@ -175,31 +201,47 @@ class Handler:
                 self._serial_sequence = sequence
                 self._serial_recheck = started + EPOCH_RECHECK_SECONDS
             reply = b"".join((data[:2], headers[flags], data[12:qend], pre, self._serial, post))
+        if options:  # our OPT ends every EDNS reply: give it the options
+            reply = reply[:-2] + wire.U16.pack(len(options)) + options
         self.stats.add("tcp" if tcp else "udp", rcode, cache)
         self.stats.duration.observe(time.perf_counter() - started)
         return reply
 
-    def _limited(self, action: int, data: bytes, qend: int) -> bytes | None:
-        if action == rrl.DROP:
-            self._rrl_actions.add(("drop",))
-            return None
-        self._rrl_actions.add(("slip",))
-        flags = wire.U16.unpack_from(data, 2)[0]
-        header = wire.U16.pack(0x8200 | (flags & 0x0110)) + b"\x00\x01\x00\x00\x00\x00\x00\x00"
-        return data[:2] + header + data[12:qend]
+    def _rrl_bucket(self, data: bytes, qend: int, entry: answer.Entry) -> tuple[int, bytes]:
+        """The response class and the name its rate-limiting bucket is keyed by."""
+        if entry.rcode == wire.NXDOMAIN:
+            return rrl.NXDOMAIN, self.apex.zone_wire  # random names to one victim share one
+        if entry.rcode != wire.NOERROR:
+            return rrl.ERROR, b""
+        kind = rrl.NODATA if entry.headers[0][4:6] == b"\x00\x00" else rrl.ANSWER
+        return kind, data[12 : qend - 4].lower()
+
+    def _limited(self, action: int, data: bytes, qend: int, cookie_options: bytes) -> bytes | None:
+        kind = "drop" if action == rrl.DROP else ("badcookie" if cookie_options else "slip")
+        self._rrl_actions.add((kind,))
+        return rrl.limited_reply(action, data, qend, cookie_options)
 
     def _send(
         self, reply: bytes, source: str, tcp: bool, cache: int, started: float, rcode: int
     ) -> bytes | None:
         """Count and return an error or refusal reply with `rcode` (extended rcodes included)."""
-        if not tcp and self._rrl is not None:
-            action = self._rrl.check(source)
+        limiter = self._rrl
+        if not tcp and limiter is not None and not limiter.exempt(source):
+            action = limiter.check(source, rrl.ERROR, b"")
             if action:
                 question = wire.read_question(reply)
-                return self._limited(action, reply, question[3] if question else 12)
+                return self._limited(action, reply, question[3] if question else 12, b"")
         self.stats.add("tcp" if tcp else "udp", rcode, cache)
         self.stats.duration.observe(time.perf_counter() - started)
         return reply
+
+    def _edns_options(self, query: wire.Query, source: str) -> tuple[bytes, int]:
+        """The options our reply carries (NSID, COOKIE) and what the client's cookie proved."""
+        options = self._nsid if query.nsid else b""
+        if not query.cookie or self._cookies is None:
+            return options, _NO_COOKIE
+        cookie, valid = self._cookies.answer(query.cookie, source)
+        return options + cookie, _GOOD_COOKIE if valid else _CLIENT_COOKIE
 
     def serial_of(self, sequence: int) -> int:
         """The SOA serial of the zone at change-log `sequence`."""
@@ -225,19 +267,27 @@ class Handler:
         except wire.WireError:
             reply = wire.error_reply(data, wire.FORMERR, echoed)
             return self._send(reply, source, tcp, 0, started, wire.FORMERR)
+        if query.qclass == identity.CLASS_CH and query.opcode == wire.OPCODE_QUERY:
+            version = self._options.version or None
+            shown = None if self._options.hide_identity else self.identity
+            reply, chaos_rcode = identity.chaos_reply(data, query, shown, version)
+            return self._send(reply, source, tcp, 0, started, chaos_rcode)
         rcode = self._refusal(query, source, tcp)
         if rcode is not None:
-            reply = wire.error_reply(data, rcode, echoed, query)
+            options = self._edns_options(query, source)[0] if rcode != wire.BADVERS else b""
+            reply = wire.error_reply(data, rcode, echoed, query, options)
             if rcode == wire.NOERROR:  # a NOTIFY acknowledged
                 reply = reply[:2] + bytes((reply[2] | 0x04,)) + reply[3:]
             return self._send(reply, source, tcp, 0, started, rcode)
         qtype = query.qtype
         name = query.qname.lower()
         self._follower.poll()
+        options, cookie = self._edns_options(query, source) if query.edns else (b"", _NO_COOKIE)
         if qtype == wire.IXFR:  # over UDP: our SOA tells the client to come back over TCP
             entry = self._build(name, wire.SOA, query.edns, query.dnssec_ok)
             assert entry is not None
-            return self._finish(data, query.question_end, entry, source, tcp, 0, started)
+            qend = query.question_end
+            return self._finish(data, qend, entry, source, tcp, 0, started, options, cookie)
         edns = (b"\x02" if query.dnssec_ok else b"\x01") if query.edns else b"\x00"
         key = name + data[query.question_end - 4 : query.question_end] + edns
         outcome = _HIT
@@ -248,7 +298,7 @@ class Handler:
             zone = self.zone
             entry = self._build(name, qtype, query.edns, query.dnssec_ok)
             if entry is None:
-                reply = wire.error_reply(data, wire.REFUSED, echoed, query)
+                reply = wire.error_reply(data, wire.REFUSED, echoed, query, options)
                 return self._send(reply, source, tcp, 0, started, wire.REFUSED)
             if b"\x00" not in name[:-1]:
                 with self._follower.lock:
@@ -260,9 +310,10 @@ class Handler:
             limit = min(max(query.payload, wire.MIN_PAYLOAD), wire.EDNS_PAYLOAD)
             if not query.edns:
                 limit = wire.MIN_PAYLOAD
-        if entry.size + len(query.qname) + 4 > limit:
+        if entry.size + len(query.qname) + 4 + len(options) > limit:
             entry = answer.truncated(entry)
-        return self._finish(data, query.question_end, entry, source, tcp, outcome, started)
+        qend = query.question_end
+        return self._finish(data, qend, entry, source, tcp, outcome, started, options, cookie)
 
     def _refusal(self, query: wire.Query, source: str, tcp: bool) -> int | None:
         """The rcode for a request we do not look up, or None to look it up."""
@@ -341,35 +392,10 @@ class Handler:
                 yield reply
             return
         started = time.perf_counter()
-        echoed = data[12 : question[3]]
-        try:
-            query = wire.parse_query(data)
-        except wire.WireError:
-            yield wire.error_reply(data, wire.FORMERR, echoed)
-            return
-        refused = (
-            not self.transfer_allowed(source)
-            or query.qname.lower() != self.apex.zone_wire
-            or query.signed
-            or query.qclass != wire.CLASS_IN
-        )
-        if refused:
-            yield wire.error_reply(data, wire.REFUSED, echoed, query)
-            return
-        client_serial = None
-        if query.qtype == wire.IXFR:
-            client_serial = transfer.client_serial(data, query)
-            if client_serial is None:
-                yield wire.error_reply(data, wire.FORMERR, echoed, query)
-                return
-        try:
-            yield from transfer.messages(self._store, self.apex, data, query, client_serial)
-        except Exception:  # the client sees the transfer fail; the server stays up
-            _log.exception("zone transfer failed")
-            yield wire.error_reply(data, wire.SERVFAIL, echoed, query)
-            return
-        self.stats.add("tcp", wire.NOERROR, 0)
-        self.stats.duration.observe(time.perf_counter() - started)
+        allowed = self.transfer_allowed(source)
+        if (yield from transfer.serve(self._store, self.apex, data, question[3], allowed)):
+            self.stats.add("tcp", wire.NOERROR, 0)
+            self.stats.duration.observe(time.perf_counter() - started)
 
     def transfer_allowed(self, source: str) -> bool:
         return transfer.allowed(source, self._options.transfer_networks)
@@ -404,16 +430,3 @@ class Handler:
             entry.identifier, record, self.zone.hosted, self.zone.nodes
         ):
             self.cache.invalidate(name)  # the names above it may appear or vanish
-
-
-def _check_nameserver_names(apex: records.Apex, zone: answer.Zone) -> None:
-    """Refuse in-zone nameserver names that fall inside the identifier tree."""
-    tops = {prefix.split(".")[0].encode() for prefix in zone.hosted}
-    for name in apex.addresses:
-        labels = wire.labels_of(name)
-        top = labels[len(labels) - len(zone.zone_labels) - 1]
-        if top in tops:
-            raise DnsConfigError(
-                f"nameservers: {name.hex()[:60]} lies among the identifiers' names; "
-                "use a name under another label of the zone"
-            )

@@ -1,4 +1,13 @@
-"""Response-rate limiting against reflection: per client /24 (IPv4) or /56 (IPv6), per second."""
+"""Response-rate limiting against reflection, after Knot's and NSD's design.
+
+Responses are counted per second in buckets keyed by what they are and to whom:
+the response class (answer, no data, NXDOMAIN, error), the name (the question
+for answers and no-data, the zone for NXDOMAIN, none for errors) and the client
+network (IPv4 /24, IPv6 /56). A flood of random names to one victim shares one
+NXDOMAIN bucket; a busy resolver asking for many names does not. The table has
+a fixed number of slots, so memory does not grow with the attack; colliding
+buckets share a slot (and a budget), as in Knot.
+"""
 
 from __future__ import annotations
 
@@ -6,42 +15,53 @@ import socket
 import time
 from collections.abc import Callable
 
+from resolver.dns import wire
+
 SEND = 0
 DROP = 1
 SLIP = 2
 
+ANSWER = 0
+NODATA = 1
+NXDOMAIN = 2
+ERROR = 3
+DEFAULT_TABLE_SIZE = 1 << 16
+
 
 class RateLimiter:
-    """Counts UDP responses per client network in the current second.
-
-    Beyond `responses_per_second`, every `slip`-th response goes out truncated
-    (TC=1, so a genuine client retries over TCP) and the rest are dropped.
-    Loopback clients are exempt.
-    """
+    """Beyond `responses_per_second` in a bucket, every `slip`-th response goes out
+    truncated (TC=1, so a genuine client retries over TCP) and the rest are dropped.
+    Loopback clients are exempt unless `exempt_loopback` is off (tests)."""
 
     def __init__(
         self,
         responses_per_second: int,
         slip: int,
         clock: Callable[[], float] = time.monotonic,
+        table_size: int = DEFAULT_TABLE_SIZE,
+        exempt_loopback: bool = True,
     ) -> None:
         self.limit = responses_per_second
         self.slip = slip
         self._clock = clock
-        self._second = -1
-        self._counts: dict[str, int] = {}
+        self._mask = table_size - 1
+        self._seconds = [-1] * table_size
+        self._counts = [0] * table_size
+        self.exempt_loopback = exempt_loopback
 
-    def check(self, source: str) -> int:
-        """SEND, DROP or SLIP for one more response to `source` (an IP address)."""
-        if source.startswith("127.") or source == "::1":
-            return SEND  # loopback cannot be spoofed from outside: local tools are never limited
+    def exempt(self, source: str) -> bool:
+        """Loopback cannot be spoofed from outside: local tools are never limited."""
+        return self.exempt_loopback and (source.startswith("127.") or source == "::1")
+
+    def check(self, source: str, kind: int, name: bytes) -> int:
+        """SEND, DROP or SLIP for one more response of class `kind` about `name`."""
+        slot = hash((kind, name, network_of(source))) & self._mask
         second = int(self._clock())
-        if second != self._second:
-            self._second = second
-            self._counts = {}
-        key = network_of(source)
-        count = self._counts.get(key, 0) + 1
-        self._counts[key] = count
+        if self._seconds[slot] != second:
+            self._seconds[slot] = second
+            self._counts[slot] = 0
+        count = self._counts[slot] + 1
+        self._counts[slot] = count
         if count <= self.limit:
             return SEND
         if self.slip and (count - self.limit) % self.slip == 0:
@@ -58,3 +78,22 @@ def network_of(source: str) -> str:
     except OSError:
         return source
     return packed[:7].hex()
+
+
+def limited_reply(action: int, data: bytes, qend: int, cookie_options: bytes) -> bytes | None:
+    """What a limited response becomes: nothing (DROP), or for SLIP an empty TC=1 reply,
+    or BADCOOKIE with a fresh server cookie to a client that sent a cookie (RFC 7873)."""
+    if action == DROP:
+        return None
+    flags = wire.U16.unpack_from(data, 2)[0]
+    if cookie_options:  # the client retries with the server cookie, then is never limited
+        bits = 0x8000 | (flags & 0x0110) | (wire.BADCOOKIE & 0xF)  # the rest is in the OPT
+        header = wire.U16.pack(bits) + b"\x00\x01\x00\x00\x00\x00\x00\x01"
+        return (
+            data[:2]
+            + header
+            + data[12:qend]
+            + wire.opt_record(False, wire.BADCOOKIE, cookie_options)
+        )
+    header = wire.U16.pack(0x8200 | (flags & 0x0110)) + b"\x00\x01\x00\x00\x00\x00\x00\x00"
+    return data[:2] + header + data[12:qend]

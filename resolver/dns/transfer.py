@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable, Iterator, Sequence
+import logging
+from collections.abc import Generator, Iterable, Iterator, Sequence
 
 import lmdb
 
@@ -21,6 +22,7 @@ MAX_MESSAGE_RECORD_BYTES = (
 MAX_IXFR_CHANGES = 100_000  # more changes than this: a full transfer is cheaper
 MAX_HISTORY_SCAN = 200_000  # change-log entries read backwards to find old versions
 _Op = handle_pb2.ChangeEntry.Operation
+_log = logging.getLogger(__name__)
 
 
 def allowed(source: str, networks: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> bool:
@@ -30,6 +32,40 @@ def allowed(source: str, networks: Sequence[ipaddress.IPv4Network | ipaddress.IP
     except ValueError:
         return False
     return any(address in network for network in networks)
+
+
+def serve(
+    store: Store, apex: records.Apex, data: bytes, question_end: int, allowed: bool
+) -> Generator[bytes, None, bool]:
+    """The reply messages to an AXFR or IXFR request; returns whether it was served."""
+    echoed = data[12:question_end]
+    try:
+        query = wire.parse_query(data)
+    except wire.WireError:
+        yield wire.error_reply(data, wire.FORMERR, echoed)
+        return False
+    refused = (
+        not allowed
+        or query.qname.lower() != apex.zone_wire
+        or query.signed
+        or query.qclass != wire.CLASS_IN
+    )
+    if refused:
+        yield wire.error_reply(data, wire.REFUSED, echoed, query)
+        return False
+    serial_from = None
+    if query.qtype == wire.IXFR:
+        serial_from = client_serial(data, query)
+        if serial_from is None:
+            yield wire.error_reply(data, wire.FORMERR, echoed, query)
+            return False
+    try:
+        yield from messages(store, apex, data, query, serial_from)
+    except Exception:  # the client sees the transfer fail; the server stays up
+        _log.exception("zone transfer failed")
+        yield wire.error_reply(data, wire.SERVFAIL, echoed, query)
+        return False
+    return True
 
 
 def client_serial(data: bytes, query: wire.Query) -> int | None:
