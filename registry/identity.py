@@ -1,4 +1,5 @@
-"""A node's durable identity: made once with its store, kept in the store's meta."""
+"""A node's durable identities, made once with its store and kept in its meta: the node's
+own (who syncs upward) and its change log's (whose sequences these are)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from registry.errors import InvalidRequest
 from registry.store import Store, WriteBatch
 
 NODE_ID_KEY = "node_id"
+LOG_ID_KEY = "sync_log_id"
 NODE_ID_HEX_CHARS = 32
 _NODE_ID = re.compile(r"[0-9a-f]{32}")
 
@@ -23,16 +25,26 @@ def node_id(store: Store) -> str | None:
 def ensure_node_id(store: Store) -> str:
     """The store's identity, made now when it has none (a new store, or one made before
     identities existed). Idempotent: every later call returns the same identity."""
-    found = node_id(store)
+    return _ensure(store, NODE_ID_KEY)
+
+
+def ensure_log_id(store: Store) -> str:
+    """The change log's identity: a new one tells the upstream that sequences start over."""
+    return _ensure(store, LOG_ID_KEY)
+
+
+def _ensure(store: Store, key: str) -> str:
+    with store.read() as txn:
+        found = store.get_meta(txn, key)
     if found is not None:
-        return found
+        return found.decode()
 
     def work(batch: WriteBatch) -> str:
-        existing = batch.get_meta(NODE_ID_KEY)
+        existing = batch.get_meta(key)
         if existing is not None:
             return existing.decode()
         made = secrets.token_hex(NODE_ID_HEX_CHARS // 2)
-        batch.put_meta(NODE_ID_KEY, made.encode())
+        batch.put_meta(key, made.encode())
         return made
 
     return store.write(work)

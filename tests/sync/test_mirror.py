@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -152,7 +153,7 @@ def test_another_identity_is_refused_and_the_mirror_kept(
     entries = entries_of(secondary, 3)
     mirror.apply("88.118", "log-1", entries, NODE_A)
     kept, state = mirror.mirror_records("88.118"), mirror.node("88.118")
-    refusals = [
+    refusals: list[Callable[[], object]] = [
         lambda: mirror.hello("88.118", "log-2", [handle_pb2.Site(grpc_address="x:1")], NODE_B),
         lambda: mirror.apply("88.118", "log-1", entries, NODE_B),
         lambda: mirror.begin_snapshot("88.118", "log-2", 0, NODE_B),
