@@ -49,6 +49,7 @@ class Config:
     """Everything `idnode serve` needs; see deploy/idnode.toml for each key's meaning."""
 
     data_dir: str = "var"
+    init: bool = False  # create a new store when the data dir holds none (--init)
     node_prefix: str = "88.118"
     grpc_listen: tuple[str, ...] = ("127.0.0.1:8600",)
     dns_listen: tuple[str, ...] = ("127.0.0.1:8653",)

@@ -44,8 +44,9 @@ def start(idnode: str, data_dir: str, workers: int, dns: bool) -> Node:
     token = "bench-" + secrets.token_hex(16)
     dns_flags = ["--dns-listen", "127.0.0.1:0"] if dns else ["--no-dns"]
     process = subprocess.Popen(
-        [idnode, "serve", "--data-dir", data_dir, "--grpc-listen", "127.0.0.1:0", *dns_flags,
-         "--metrics-listen", "127.0.0.1:0", "--workers", str(workers), "--log-level", "warning"],
+        [idnode, "serve", "--data-dir", data_dir, "--init", "--grpc-listen", "127.0.0.1:0",
+         *dns_flags, "--metrics-listen", "127.0.0.1:0", "--workers", str(workers),
+         "--log-level", "warning"],
         stdout=subprocess.PIPE, text=True, env={**os.environ, "IDNODE_ADMIN_TOKEN": token},
     )  # fmt: skip
     assert process.stdout is not None

@@ -98,6 +98,14 @@ SYNC_PUSHES = Counter(
     "sync_pushes", "Batches pushed upstream by result.", ["upstream", "result"],
     namespace=NAMESPACE,
 )  # fmt: skip
+SYNC_FAILURES = Counter(
+    "sync_failures", "Failed sync sessions by gRPC status code (PROTOCOL, INTERNAL: this side).",
+    ["upstream", "code"], namespace=NAMESPACE,
+)  # fmt: skip
+SYNC_CONSECUTIVE_FAILURES = Gauge(
+    "sync_consecutive_failures", "Sync sessions failed in a row; 0 once one makes progress.",
+    ["upstream"], namespace=NAMESPACE, multiprocess_mode="livemax",
+)  # fmt: skip
 BUILD_INFO = Gauge(
     "build_info", "Always 1; the labels say which build runs.", ["version"],
     namespace=NAMESPACE, multiprocess_mode="livemax",
@@ -148,7 +156,7 @@ _DECLARED: tuple[MetricWrapperBase, ...] = (
     RESOLVE_REQUESTS, RESOLVE_DURATION, CACHE_REQUESTS, CACHE_HITS, CACHE_ENTRIES, CACHE_BYTES,
     REGISTRATIONS, IDENTIFIERS, CHANGELOG_SEQUENCE, STORE_SIZE, STORE_MAP_SIZE,
     DNS_RESPONSES, DNS_RRL_ACTIONS, DNS_TCP_CLOSED, SYNC_ACKED_SEQUENCE, SYNC_LAG, SYNC_PUSHES,
-    BUILD_INFO,
+    BUILD_INFO, SYNC_FAILURES, SYNC_CONSECUTIVE_FAILURES,
     GRPC_SERVER_STARTED, GRPC_SERVER_HANDLED, GRPC_SERVER_HANDLING,
     PROCESS_CPU, PROCESS_RESIDENT_MEMORY, PROCESS_VIRTUAL_MEMORY, PROCESS_OPEN_FDS,
     PROCESS_MAX_FDS, PROCESS_START_TIME,

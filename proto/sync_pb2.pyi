@@ -26,18 +26,20 @@ class AddNodeResponse(_message.Message):
     def __init__(self, node_prefix: _Optional[str] = ..., token: _Optional[str] = ...) -> None: ...
 
 class HelloRequest(_message.Message):
-    __slots__ = ("node_prefix", "log_id", "sites", "first_sequence", "last_sequence")
+    __slots__ = ("node_prefix", "log_id", "sites", "first_sequence", "last_sequence", "node_id")
     NODE_PREFIX_FIELD_NUMBER: _ClassVar[int]
     LOG_ID_FIELD_NUMBER: _ClassVar[int]
     SITES_FIELD_NUMBER: _ClassVar[int]
     FIRST_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     LAST_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
     node_prefix: str
     log_id: str
     sites: _containers.RepeatedCompositeFieldContainer[_handle_pb2.Site]
     first_sequence: int
     last_sequence: int
-    def __init__(self, node_prefix: _Optional[str] = ..., log_id: _Optional[str] = ..., sites: _Optional[_Iterable[_Union[_handle_pb2.Site, _Mapping]]] = ..., first_sequence: _Optional[int] = ..., last_sequence: _Optional[int] = ...) -> None: ...
+    node_id: str
+    def __init__(self, node_prefix: _Optional[str] = ..., log_id: _Optional[str] = ..., sites: _Optional[_Iterable[_Union[_handle_pb2.Site, _Mapping]]] = ..., first_sequence: _Optional[int] = ..., last_sequence: _Optional[int] = ..., node_id: _Optional[str] = ...) -> None: ...
 
 class HelloResponse(_message.Message):
     __slots__ = ("acked_sequence",)
@@ -46,14 +48,16 @@ class HelloResponse(_message.Message):
     def __init__(self, acked_sequence: _Optional[int] = ...) -> None: ...
 
 class PushRequest(_message.Message):
-    __slots__ = ("node_prefix", "log_id", "entries")
+    __slots__ = ("node_prefix", "log_id", "entries", "node_id")
     NODE_PREFIX_FIELD_NUMBER: _ClassVar[int]
     LOG_ID_FIELD_NUMBER: _ClassVar[int]
     ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
     node_prefix: str
     log_id: str
     entries: _containers.RepeatedCompositeFieldContainer[_handle_pb2.ChangeEntry]
-    def __init__(self, node_prefix: _Optional[str] = ..., log_id: _Optional[str] = ..., entries: _Optional[_Iterable[_Union[_handle_pb2.ChangeEntry, _Mapping]]] = ...) -> None: ...
+    node_id: str
+    def __init__(self, node_prefix: _Optional[str] = ..., log_id: _Optional[str] = ..., entries: _Optional[_Iterable[_Union[_handle_pb2.ChangeEntry, _Mapping]]] = ..., node_id: _Optional[str] = ...) -> None: ...
 
 class PushResponse(_message.Message):
     __slots__ = ("acked_sequence", "snapshot_needed")
@@ -64,18 +68,20 @@ class PushResponse(_message.Message):
     def __init__(self, acked_sequence: _Optional[int] = ..., snapshot_needed: _Optional[bool] = ...) -> None: ...
 
 class SnapshotChunk(_message.Message):
-    __slots__ = ("node_prefix", "log_id", "sequence", "records", "prefixes")
+    __slots__ = ("node_prefix", "log_id", "sequence", "records", "prefixes", "node_id")
     NODE_PREFIX_FIELD_NUMBER: _ClassVar[int]
     LOG_ID_FIELD_NUMBER: _ClassVar[int]
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     RECORDS_FIELD_NUMBER: _ClassVar[int]
     PREFIXES_FIELD_NUMBER: _ClassVar[int]
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
     node_prefix: str
     log_id: str
     sequence: int
     records: _containers.RepeatedCompositeFieldContainer[_handle_pb2.Record]
     prefixes: _containers.RepeatedCompositeFieldContainer[_handle_pb2.PrefixInfo]
-    def __init__(self, node_prefix: _Optional[str] = ..., log_id: _Optional[str] = ..., sequence: _Optional[int] = ..., records: _Optional[_Iterable[_Union[_handle_pb2.Record, _Mapping]]] = ..., prefixes: _Optional[_Iterable[_Union[_handle_pb2.PrefixInfo, _Mapping]]] = ...) -> None: ...
+    node_id: str
+    def __init__(self, node_prefix: _Optional[str] = ..., log_id: _Optional[str] = ..., sequence: _Optional[int] = ..., records: _Optional[_Iterable[_Union[_handle_pb2.Record, _Mapping]]] = ..., prefixes: _Optional[_Iterable[_Union[_handle_pb2.PrefixInfo, _Mapping]]] = ..., node_id: _Optional[str] = ...) -> None: ...
 
 class StatsReport(_message.Message):
     __slots__ = ("node_prefix", "period_start", "period_end", "identifiers", "registrations", "resolutions", "enterprise_prefixes")
@@ -124,7 +130,7 @@ class ListNodesRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class NodeStatus(_message.Message):
-    __slots__ = ("node_prefix", "sites", "log_id", "acked_sequence", "last_push", "reachable", "takeover", "mirrored_records", "last_stats", "snapshots")
+    __slots__ = ("node_prefix", "sites", "log_id", "acked_sequence", "last_push", "reachable", "takeover", "mirrored_records", "last_stats", "snapshots", "node_id", "refusal")
     NODE_PREFIX_FIELD_NUMBER: _ClassVar[int]
     SITES_FIELD_NUMBER: _ClassVar[int]
     LOG_ID_FIELD_NUMBER: _ClassVar[int]
@@ -135,6 +141,8 @@ class NodeStatus(_message.Message):
     MIRRORED_RECORDS_FIELD_NUMBER: _ClassVar[int]
     LAST_STATS_FIELD_NUMBER: _ClassVar[int]
     SNAPSHOTS_FIELD_NUMBER: _ClassVar[int]
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    REFUSAL_FIELD_NUMBER: _ClassVar[int]
     node_prefix: str
     sites: _containers.RepeatedCompositeFieldContainer[_handle_pb2.Site]
     log_id: str
@@ -145,10 +153,28 @@ class NodeStatus(_message.Message):
     mirrored_records: int
     last_stats: StatsReport
     snapshots: int
-    def __init__(self, node_prefix: _Optional[str] = ..., sites: _Optional[_Iterable[_Union[_handle_pb2.Site, _Mapping]]] = ..., log_id: _Optional[str] = ..., acked_sequence: _Optional[int] = ..., last_push: _Optional[int] = ..., reachable: _Optional[bool] = ..., takeover: _Optional[bool] = ..., mirrored_records: _Optional[int] = ..., last_stats: _Optional[_Union[StatsReport, _Mapping]] = ..., snapshots: _Optional[int] = ...) -> None: ...
+    node_id: str
+    refusal: str
+    def __init__(self, node_prefix: _Optional[str] = ..., sites: _Optional[_Iterable[_Union[_handle_pb2.Site, _Mapping]]] = ..., log_id: _Optional[str] = ..., acked_sequence: _Optional[int] = ..., last_push: _Optional[int] = ..., reachable: _Optional[bool] = ..., takeover: _Optional[bool] = ..., mirrored_records: _Optional[int] = ..., last_stats: _Optional[_Union[StatsReport, _Mapping]] = ..., snapshots: _Optional[int] = ..., node_id: _Optional[str] = ..., refusal: _Optional[str] = ...) -> None: ...
 
 class ListNodesResponse(_message.Message):
     __slots__ = ("nodes",)
     NODES_FIELD_NUMBER: _ClassVar[int]
     nodes: _containers.RepeatedCompositeFieldContainer[NodeStatus]
     def __init__(self, nodes: _Optional[_Iterable[_Union[NodeStatus, _Mapping]]] = ...) -> None: ...
+
+class ResetNodeRequest(_message.Message):
+    __slots__ = ("node_prefix",)
+    NODE_PREFIX_FIELD_NUMBER: _ClassVar[int]
+    node_prefix: str
+    def __init__(self, node_prefix: _Optional[str] = ...) -> None: ...
+
+class ResetNodeResponse(_message.Message):
+    __slots__ = ("node_prefix", "previous_node_id", "previous_acked_sequence")
+    NODE_PREFIX_FIELD_NUMBER: _ClassVar[int]
+    PREVIOUS_NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    PREVIOUS_ACKED_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    node_prefix: str
+    previous_node_id: str
+    previous_acked_sequence: int
+    def __init__(self, node_prefix: _Optional[str] = ..., previous_node_id: _Optional[str] = ..., previous_acked_sequence: _Optional[int] = ...) -> None: ...

@@ -27,7 +27,7 @@ if _version_not_supported:
 
 class TopLevelStub:
     """The reference national top-level node. Node calls carry the node's credential
-    (`authorization: Bearer <token>`); AddNode and ListNodes need the administrator's.
+    (`authorization: Bearer <token>`); AddNode, ListNodes and ResetNode need the administrator's.
     """
 
     def __init__(self, channel):
@@ -71,11 +71,16 @@ class TopLevelStub:
                 request_serializer=proto_dot_sync__pb2.ListNodesRequest.SerializeToString,
                 response_deserializer=proto_dot_sync__pb2.ListNodesResponse.FromString,
                 _registered_method=True)
+        self.ResetNode = channel.unary_unary(
+                '/idnode.v1.TopLevel/ResetNode',
+                request_serializer=proto_dot_sync__pb2.ResetNodeRequest.SerializeToString,
+                response_deserializer=proto_dot_sync__pb2.ResetNodeResponse.FromString,
+                _registered_method=True)
 
 
 class TopLevelServicer:
     """The reference national top-level node. Node calls carry the node's credential
-    (`authorization: Bearer <token>`); AddNode and ListNodes need the administrator's.
+    (`authorization: Bearer <token>`); AddNode, ListNodes and ResetNode need the administrator's.
     """
 
     def AddNode(self, request, context):
@@ -127,6 +132,14 @@ class TopLevelServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ResetNode(self, request, context):
+        """Forget a homed node's identity so that the next node to sync with its credential is
+        accepted, even with another identity or an older copy (administrator only).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TopLevelServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -165,6 +178,11 @@ def add_TopLevelServicer_to_server(servicer, server):
                     request_deserializer=proto_dot_sync__pb2.ListNodesRequest.FromString,
                     response_serializer=proto_dot_sync__pb2.ListNodesResponse.SerializeToString,
             ),
+            'ResetNode': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResetNode,
+                    request_deserializer=proto_dot_sync__pb2.ResetNodeRequest.FromString,
+                    response_serializer=proto_dot_sync__pb2.ResetNodeResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'idnode.v1.TopLevel', rpc_method_handlers)
@@ -175,7 +193,7 @@ def add_TopLevelServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class TopLevel:
     """The reference national top-level node. Node calls carry the node's credential
-    (`authorization: Bearer <token>`); AddNode and ListNodes need the administrator's.
+    (`authorization: Bearer <token>`); AddNode, ListNodes and ResetNode need the administrator's.
     """
 
     @staticmethod
@@ -357,6 +375,33 @@ class TopLevel:
             '/idnode.v1.TopLevel/ListNodes',
             proto_dot_sync__pb2.ListNodesRequest.SerializeToString,
             proto_dot_sync__pb2.ListNodesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResetNode(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/idnode.v1.TopLevel/ResetNode',
+            proto_dot_sync__pb2.ResetNodeRequest.SerializeToString,
+            proto_dot_sync__pb2.ResetNodeResponse.FromString,
             options,
             channel_credentials,
             insecure,

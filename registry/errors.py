@@ -112,6 +112,13 @@ class StoreError(IdnodeError):
     handle_code = 2
 
 
+class SyncRefused(IdnodeError):
+    """The top-level node refuses this copy: its node prefix is homed to another node
+    identity, or the copy is older than the mirror it would replace."""
+
+    handle_code = 2
+
+
 class Unavailable(IdnodeError):
     """A node needed for the answer could not be reached."""
 

@@ -25,6 +25,7 @@ STATUS_BY_ERROR: dict[type[errors.IdnodeError], grpc.StatusCode] = {
     errors.TooLarge: grpc.StatusCode.RESOURCE_EXHAUSTED,
     errors.StoreError: grpc.StatusCode.UNAVAILABLE,
     errors.Unavailable: grpc.StatusCode.UNAVAILABLE,
+    errors.SyncRefused: grpc.StatusCode.FAILED_PRECONDITION,
 }
 
 

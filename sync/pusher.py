@@ -3,26 +3,26 @@
 One pusher runs per node (in the master process). It never blocks a registration:
 it only reads the store, in its own thread, and writes nothing but its cursor.
 
-A session is: Hello (announce sites, learn what the upstream holds), decide where to
-resume (`sync.plan`), a snapshot when the log cannot serve, then Push batches of
-consecutive entries. The upstream applies each entry once, in order, and replies
-with its acknowledged sequence, which the pusher stores durably in its cursor
-after the reply: a crash between the two only resends entries the upstream skips.
-Any failure ends the session; the next starts after an exponential, jittered delay.
+A session is: Hello (announce sites and the node's identity, learn what the upstream
+holds), decide where to resume (`sync.plan`), a snapshot when the log cannot serve,
+then Push batches of consecutive entries, bounded in entries and bytes
+(`sync.batches`). The upstream applies each entry once, in order, and replies with
+its acknowledged sequence, which the pusher stores durably in its cursor after the
+reply: a crash between the two only resends entries the upstream skips. Any failure
+ends the session; the next starts after an exponential, jittered delay
+(`sync.retry`), or as soon as the channel reconnects after the upstream was away.
 An idle session ends every few seconds too, so that the next Hello notices an
 upstream that lost its copy while nothing was registered.
 """
 
 from __future__ import annotations
 
-import json
+import contextlib
 import logging
-import os
 import random
-import secrets
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,56 +30,34 @@ import grpc
 
 import metrics
 from proto import handle_pb2, sync_pb2, sync_pb2_grpc
-from registry.errors import IdnodeError
+from registry.identity import ensure_log_id, ensure_node_id
 from registry.store import Store
+from sync import batches, status
 from sync.plan import resume_point
+from sync.retry import REFUSED, Failure, Failures, SyncError
 
 log = logging.getLogger(__name__)
 
 CURSOR = "upstream"
-LOG_ID_KEY = "sync_log_id"
-
-
-class SyncError(Exception):
-    """The upstream answered something the protocol does not allow."""
+MAX_MESSAGE_BYTES = 64 << 20  # the channel's own limit; batches stay far below it
 
 
 @dataclass(frozen=True)
 class PushOptions:
     batch_entries: int = 500
+    batch_bytes: int = 2 << 20  # half the gRPC default receive limit of 4 MiB
     snapshot_chunk_records: int = 1000
+    snapshot_chunk_bytes: int = 2 << 20
     idle_poll_seconds: float = 0.01  # how often an idle pusher looks for new entries (~2 µs)
     call_timeout_seconds: float = 30.0
     backoff_initial_seconds: float = 0.2
     backoff_max_seconds: float = 30.0
+    # gRPC's own reconnection attempts while the upstream is away (a TCP connect each),
+    # which wake the backoff as soon as it is back.
+    reconnect_max_seconds: float = 1.0
     stats_interval_seconds: float = 60.0
     hello_interval_seconds: float = 5.0  # an idle pusher re-checks what the upstream holds
     status_interval_seconds: float = 1.0
-
-
-def backoff_seconds(failures: int, options: PushOptions, draw: Callable[[], float]) -> float:
-    """Exponential in the consecutive failures, capped, with "equal jitter" (half fixed)."""
-    ceiling = min(options.backoff_max_seconds, options.backoff_initial_seconds * 2.0**failures)
-    return ceiling / 2 + draw() * ceiling / 2
-
-
-def log_id(store: Store) -> str:
-    """This change log's identity, made once per data dir: a new one tells the upstream
-    that sequences start over (a wiped or replaced data dir)."""
-    with store.read() as txn:
-        found = store.get_meta(txn, LOG_ID_KEY)
-    if found is not None:
-        return found.decode()
-
-    def work(batch: Any) -> str:
-        existing = batch.get_meta(LOG_ID_KEY)
-        if existing is not None:
-            return str(existing.decode())
-        made = secrets.token_hex(16)
-        batch.put_meta(LOG_ID_KEY, made.encode())
-        return made
-
-    return str(store.write(work))
 
 
 class Pusher:
@@ -105,14 +83,20 @@ class Pusher:
         self._metadata = (("authorization", f"Bearer {token}"),)
         self._resolutions = resolutions
         self._status_path = status_path
-        self._draw = draw
         self._stop = threading.Event()
+        self._wake = threading.Event()  # set by stop() and by the channel coming back
         self._thread = threading.Thread(target=self._run, name="upstream-sync", daemon=True)
         self._channel: grpc.Channel | None = None
-        self._log_id = log_id(store)
+        self._closing = threading.Lock()  # no subscription to a channel stop() closed
+        self._log_id = ensure_log_id(store)
+        self.node_id = ensure_node_id(store)
         self._acked = self._stored_cursor()
-        self._failures = 0
-        self._status: dict[str, Any] = {"upstream": upstream, "state": "starting"}
+        self.failures = Failures(
+            upstream, options.backoff_initial_seconds, options.backoff_max_seconds, draw
+        )
+        self._status: dict[str, Any] = {
+            "upstream": upstream, "state": "starting", "node_id": self.node_id
+        }  # fmt: skip
         self._status_written = 0.0
         self._stats_due = 0.0
         self._stats_from = (time.time(), self._last_sequence(), self._resolved())
@@ -125,9 +109,11 @@ class Pusher:
 
     def stop(self) -> None:
         """Stop at once: closing the channel cancels a call in flight (it is resent later)."""
-        self._stop.set()
-        if self._channel is not None:
-            self._channel.close()
+        with self._closing:
+            self._stop.set()
+            self._wake.set()
+            if self._channel is not None:
+                self._channel.close()
         if self._thread.is_alive():
             self._thread.join(10.0)
 
@@ -142,51 +128,86 @@ class Pusher:
             except Exception as error:  # the sync must outlive a bug in one session, too
                 if self._stop.is_set():
                     return  # cancelled by stop()
-                self._failures += 1
-                delay = backoff_seconds(self._failures, self.options, self._draw)
-                reason = _describe(error)
-                metrics.SYNC_PUSHES.labels(self.upstream, "error").inc()
-                self._note("backoff", error=reason, retry_in_seconds=round(delay, 3))
-                if isinstance(error, (grpc.RpcError, IdnodeError, SyncError, ValueError)):
-                    log.warning("upstream sync failed; retrying", extra={"error": reason})
-                else:
-                    log.exception("upstream sync session failed")
+                failure = self.failures.failed(error)
+                self._note_failure(failure)
                 self._update_lag()
-                self._stop.wait(delay)
+                self._wait_for_upstream(failure.retry_in_seconds)
+
+    def _wait_for_upstream(self, seconds: float) -> None:
+        """Wait `seconds`, or less: until the channel is ready again after being down.
+
+        Subscribing with try_to_connect keeps gRPC reconnecting (at most
+        `reconnect_max_seconds` apart) while the upstream is away. A channel that stays
+        ready (the upstream answers, but fails the sync) never cuts the wait short.
+        """
+        channel = self._channel
+        if channel is None:
+            self._stop.wait(seconds)
+            return
+        was_down = False
+
+        def watch(state: grpc.ChannelConnectivity) -> None:
+            nonlocal was_down
+            if state != grpc.ChannelConnectivity.READY:
+                was_down = True
+            elif was_down:
+                self._wake.set()
+
+        with self._closing:
+            if self._stop.is_set():
+                return
+            self._wake.clear()
+            channel.subscribe(watch, try_to_connect=True)
+        try:
+            self._wake.wait(seconds)
+        finally:
+            with contextlib.suppress(ValueError):  # stop() closed it, which unsubscribed all
+                channel.unsubscribe(watch)
 
     # A session ---------------------------------------------------------------------
 
     def _stub(self) -> Any:
-        if self._stop.is_set():
-            raise SyncError("stopping")
-        if self._channel is None:
-            self._channel = grpc.insecure_channel(
-                self.upstream,
-                options=[
-                    ("grpc.max_send_message_length", 64 << 20),
-                    ("grpc.max_receive_message_length", 64 << 20),
-                ],
-            )
-        return sync_pb2_grpc.TopLevelStub(self._channel)
+        with self._closing:
+            if self._stop.is_set():
+                raise SyncError("stopping")
+            if self._channel is None:
+                reconnect_ms = int(self.options.reconnect_max_seconds * 1000)
+                self._channel = grpc.insecure_channel(
+                    self.upstream,
+                    options=[
+                        ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+                        ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+                        ("grpc.initial_reconnect_backoff_ms", min(200, reconnect_ms)),
+                        ("grpc.max_reconnect_backoff_ms", reconnect_ms),
+                    ],
+                )
+            return sync_pb2_grpc.TopLevelStub(self._channel)
+
+    def _call(self, method: Callable[..., Any], request: Any, timeout: float = 0.0) -> Any:
+        return method(
+            request,
+            metadata=self._metadata,
+            timeout=timeout or self.options.call_timeout_seconds,
+        )
 
     def _session(self) -> None:
         stub = self._stub()
         with self.store.read() as txn:
             first, last = self.store.first_sequence(txn), self.store.last_sequence(txn)
-        hello = stub.Hello(
+        hello = self._call(
+            stub.Hello,
             sync_pb2.HelloRequest(
                 node_prefix=self.node_prefix,
                 log_id=self._log_id,
+                node_id=self.node_id,
                 sites=self.sites,
                 first_sequence=first,
                 last_sequence=last,
             ),
-            metadata=self._metadata,
-            timeout=self.options.call_timeout_seconds,
         )
-        self._failures = 0
         resume = resume_point(self._acked, hello.acked_sequence, first, last)
-        self._note("connected", error="")
+        if not self.failures.count:
+            self._note("connected")
         if resume.snapshot:
             log.info("sending a snapshot upstream", extra={"reason": resume.reason})
             self._snapshot(stub)
@@ -198,6 +219,7 @@ class Pusher:
             if self._push_once(stub):
                 checked = time.monotonic()
                 continue
+            self.failures.recovered()  # caught up: nothing left to push
             self._report_stats(stub)
             self._note("idle")
             if time.monotonic() - checked > self.options.hello_interval_seconds:
@@ -206,9 +228,12 @@ class Pusher:
 
     def _push_once(self, stub: Any) -> bool:
         """Push the next batch; False when there was nothing to push."""
+        options = self.options
         with self.store.read() as txn:
             first = self.store.first_sequence(txn)
-            entries = list(self.store.changes_since(txn, self._acked, self.options.batch_entries))
+            pending = self.store.changes_since(txn, self._acked, options.batch_entries)
+            entries = batches.take_batch(pending, options.batch_entries, options.batch_bytes)
+            del pending  # closes its cursor while the transaction is still open
         if self._acked + 1 < first:
             self._snapshot(stub)  # the log was trimmed past what the upstream holds
             return True
@@ -216,13 +241,11 @@ class Pusher:
             metrics.SYNC_LAG.labels(self.upstream).set(0)
             return False
         metrics.SYNC_LAG.labels(self.upstream).set(_age_seconds(entries[0]))
-        reply = stub.Push(
-            sync_pb2.PushRequest(
-                node_prefix=self.node_prefix, log_id=self._log_id, entries=entries
-            ),
-            metadata=self._metadata,
-            timeout=self.options.call_timeout_seconds,
+        request = sync_pb2.PushRequest(
+            node_prefix=self.node_prefix, log_id=self._log_id, node_id=self.node_id
         )
+        request.entries.extend(entries)
+        reply = self._call(stub.Push, request)
         if reply.snapshot_needed or reply.acked_sequence < self._acked:
             self._snapshot(stub)
             return True
@@ -231,37 +254,39 @@ class Pusher:
                 f"upstream acknowledged {reply.acked_sequence} past {entries[-1].sequence}"
             )
         metrics.SYNC_PUSHES.labels(self.upstream, "ok").inc()
+        if reply.acked_sequence > self._acked:
+            self.failures.recovered()
         self._save_cursor(reply.acked_sequence)
         self._note("pushing")
         return True
 
     def _snapshot(self, stub: Any) -> None:
         """Send every record and prefix as of one read snapshot, then resume after it."""
+        options = self.options
         with self.store.read() as txn:
             sequence = self.store.last_sequence(txn)
-            reply = stub.Snapshot(
-                self._chunks(txn, sequence),
-                metadata=self._metadata,
-                timeout=max(self.options.call_timeout_seconds, 600.0),
+            first = sync_pb2.SnapshotChunk(
+                node_prefix=self.node_prefix,
+                log_id=self._log_id,
+                node_id=self.node_id,
+                sequence=sequence,
+            )
+            chunks = batches.snapshot_chunks(
+                first,
+                self.store.iter_prefixes(txn),
+                self.store.iter_records(txn),
+                options.snapshot_chunk_records,
+                options.snapshot_chunk_bytes,
+            )
+            reply = self._call(
+                stub.Snapshot, chunks, timeout=max(options.call_timeout_seconds, 600.0)
             )
         if reply.acked_sequence != sequence:
             raise SyncError(f"snapshot at {sequence} acknowledged as {reply.acked_sequence}")
         metrics.SYNC_PUSHES.labels(self.upstream, "snapshot").inc()
+        self.failures.recovered()
         self._save_cursor(sequence)
         log.info("snapshot acknowledged", extra={"sequence": sequence})
-
-    def _chunks(self, txn: Any, sequence: int) -> Iterator[sync_pb2.SnapshotChunk]:
-        chunk = sync_pb2.SnapshotChunk(
-            node_prefix=self.node_prefix, log_id=self._log_id, sequence=sequence
-        )
-        chunk.prefixes.extend(self.store.iter_prefixes(txn))
-        for key, record in self.store.iter_records(txn):
-            record.identifier = key
-            chunk.records.append(record)
-            if len(chunk.records) >= self.options.snapshot_chunk_records:
-                yield chunk
-                chunk = sync_pb2.SnapshotChunk(node_prefix=self.node_prefix)
-        yield chunk
 
     # Statistics --------------------------------------------------------------------
 
@@ -275,19 +300,16 @@ class Pusher:
             sequence = self.store.last_sequence(txn)
             enterprises = sum(1 for _ in self.store.iter_prefixes(txn)) - 1
         resolved = self._resolved()
-        stub.ReportStats(
-            sync_pb2.StatsReport(
-                node_prefix=self.node_prefix,
-                period_start=int(started),
-                period_end=int(now),
-                identifiers=identifiers,
-                registrations=max(0, sequence - sequence_then),
-                resolutions=max(0, resolved - resolved_then),
-                enterprise_prefixes=max(0, enterprises),
-            ),
-            metadata=self._metadata,
-            timeout=self.options.call_timeout_seconds,
+        report = sync_pb2.StatsReport(
+            node_prefix=self.node_prefix,
+            period_start=int(started),
+            period_end=int(now),
+            identifiers=identifiers,
+            registrations=max(0, sequence - sequence_then),
+            resolutions=max(0, resolved - resolved_then),
+            enterprise_prefixes=max(0, enterprises),
         )
+        self._call(stub.ReportStats, report)
         self._stats_from = (now, sequence, resolved)
         self._stats_due = now + self.options.stats_interval_seconds
 
@@ -324,30 +346,33 @@ class Pusher:
             if self._stop.wait(self.options.idle_poll_seconds):
                 return
 
+    def _note_failure(self, failure: Failure) -> None:
+        self._note(
+            status.REFUSED_STATE if failure.code == REFUSED else "failing",
+            error=failure.reason,
+            code=failure.code,
+            failures=failure.count,
+            failing_since=failure.since,
+            retry_in_seconds=round(failure.retry_in_seconds, 3),
+        )
+
     def _note(self, state: str, **extra: Any) -> None:
         """Keep `idnode status`'s view of the sync (a small JSON file) at most once a second."""
         now = time.time()
         changed = state != self._status.get("state") or "error" in extra
         self._status.update(extra, state=state, acked_sequence=self._acked)
-        if state in ("connected", "pushing", "idle"):
+        if state in status.OK_STATES:
             self._status["last_ok"] = now
+            for key in ("error", "code", "failures", "failing_since", "retry_in_seconds"):
+                self._status.pop(key, None)
         if not self._status_path:
             return
         if not changed and now - self._status_written < self.options.status_interval_seconds:
             return
         self._status["updated"] = now
-        temporary = self._status_path + ".tmp"
-        with open(temporary, "w") as handle:
-            json.dump(self._status, handle)
-        os.replace(temporary, self._status_path)
+        status.write(self._status_path, self._status)
         self._status_written = now
 
 
 def _age_seconds(entry: handle_pb2.ChangeEntry) -> float:
     return max(0.0, time.time() - entry.timestamp_ns / 1e9)
-
-
-def _describe(error: BaseException) -> str:
-    if isinstance(error, grpc.Call):
-        return f"{error.code().name}: {error.details()}"
-    return str(error)

@@ -90,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         help="do not start the reference top-level node beside the node",
     )  # fmt: skip
     args = parser.parse_args(argv)
+    args.init = True  # the demo makes its node on the first run (the flag is a no-op after)
     config = load_config(args)
     os.makedirs(config.data_dir, exist_ok=True)
     prefix, _token = seed(config)

@@ -27,6 +27,11 @@ def add_node_flags(parser: argparse.ArgumentParser) -> None:
         "--data-dir", metavar="DIR", help=f"LMDB data directory (default: {d.data_dir})"
     )
     parser.add_argument(
+        "--init", action="store_true", default=None,
+        help="create a new node (store and identity) when the data dir holds none; without "
+        "it a missing or empty data dir stops start-up (default: off)",
+    )  # fmt: skip
+    parser.add_argument(
         "--node-prefix", metavar="PREFIX", help=f"node prefix (default: {d.node_prefix})"
     )
     parser.add_argument(
@@ -79,6 +84,7 @@ def reload_config(args: argparse.Namespace) -> Config:
     """The configuration with the flags on top, read again. Raises ConfigError."""
     overrides = {
         "data_dir": args.data_dir,
+        "init": args.init,
         "node_prefix": args.node_prefix,
         "grpc_listen": tuple(args.grpc_listen) if args.grpc_listen else None,
         "dns_listen": () if args.no_dns else (tuple(args.dns_listen) if args.dns_listen else None),

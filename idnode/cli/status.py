@@ -10,10 +10,13 @@ import time
 from typing import Any
 
 from idnode.cli.output import EXIT_USAGE, emit
+from sync import status as sync_status
 
-HEALTH_WORDS = ("ok", "unreachable", "failing", "unknown", "none")
-"""What `health` can say: syncing fine; upstream does not answer; upstream answers but
-refuses; not known (the node is not running, or its last report is old); no upstream."""
+HEALTH_WORDS = ("ok", "unreachable", "failing", "refused", "unknown", "none")
+"""What `health` can say: syncing fine; upstream does not answer; upstream answers but the
+sync fails; upstream refuses this node's copy (another node identity holds the node prefix,
+or the copy is older than its mirror: an operator decides); not known (the node is not
+running, or its last report is old); no upstream."""
 STALE_REPORT_SECONDS = 10.0
 
 
@@ -72,6 +75,11 @@ def show(args: argparse.Namespace) -> int:
         text += f", upstream acknowledged {acked} ({last - acked} pending, lag {lag:.1f} s)"
     text += f"\nupstream {upstream['address'] or '(none)'}: {upstream['health']}"
     text += f" — {upstream['detail']}" if upstream["detail"] else ""
+    if upstream.get("failures"):
+        text += (
+            f"\n{upstream['failures']} failures in a row over {upstream['failing_seconds']} s; "
+            f"next try {upstream['retry_in_seconds']:.1f} s after the last"
+        )
     emit(args, document, text)
     return 0
 
@@ -111,11 +119,20 @@ def _upstream(running: dict[str, Any] | None, path: str, synced_before: bool) ->
     found: dict[str, Any] = {
         "address": address,
         "state": state,
+        "node_id": noted.get("node_id", ""),
         "last_ok_seconds_ago": round(time.time() - last_ok, 1) if last_ok else None,
     }
-    if state in ("connected", "pushing", "idle"):
+    if state in sync_status.OK_STATES:
         return {**found, "health": "ok", "detail": ""}
-    if error.startswith("UNAVAILABLE"):
+    failing_since = noted.get("failing_since")
+    found.update(
+        failures=int(noted.get("failures", 0)),
+        failing_seconds=round(time.time() - failing_since, 1) if failing_since else None,
+        retry_in_seconds=noted.get("retry_in_seconds"),
+    )
+    if state == sync_status.REFUSED_STATE:
+        return {**found, "health": "refused", "detail": error}
+    if noted.get("code") in sync_status.UNREACHABLE_CODES:
         return {**found, "health": "unreachable", "detail": error}
-    # Reachable, but refusing: a wrong credential, a homing missing, another node's identity…
+    # Reachable, but failing: a wrong credential, a homing missing, a refused message…
     return {**found, "health": "failing", "detail": error or state}

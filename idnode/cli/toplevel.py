@@ -68,6 +68,13 @@ def add_parsers(commands: Any) -> None:
         help="restore this credential instead of a new one (default: a new one)",
     )
     _toplevel_client(node_commands, "list", "homed nodes with sync position and health", _node_list)
+    reset = _toplevel_client(
+        node_commands, "reset",
+        "forget a homed node's identity: the next node to sync with its credential is "
+        "accepted, even a new data dir or an older copy, and its snapshot replaces the mirror",
+        _node_reset,
+    )  # fmt: skip
+    reset.add_argument("node_prefix", metavar="NODE_PREFIX")
 
 
 def _toplevel_client(
@@ -122,11 +129,35 @@ def _node_list(args: argparse.Namespace, opened: grpc.Channel) -> int:
         sync_pb2.ListNodesRequest(), metadata=client.metadata(args.token), timeout=args.timeout
     )
     nodes = [json_format.MessageToDict(n, preserving_proto_field_name=True) for n in reply.nodes]
-    lines = [
-        f"{n.node_prefix:<16} acked {n.acked_sequence:<10} records {n.mirrored_records:<10} "
-        f"{'TAKEOVER' if n.takeover else 'reachable' if n.reachable else 'unreachable'}  "
-        f"{', '.join(s.grpc_address for s in n.sites) or '(no site)'}"
-        for n in reply.nodes
-    ]
+    lines = []
+    for n in reply.nodes:
+        lines.append(
+            f"{n.node_prefix:<16} acked {n.acked_sequence:<10} records {n.mirrored_records:<10} "
+            f"{'TAKEOVER' if n.takeover else 'reachable' if n.reachable else 'unreachable'}  "
+            f"{', '.join(s.grpc_address for s in n.sites) or '(no site)'}  "
+            f"identity {n.node_id or '(none yet)'}"
+        )
+        if n.refusal:
+            lines.append(f"{'':<16} REFUSED: {n.refusal}")
     emit(args, {"nodes": nodes}, "\n".join(lines) or "no nodes homed")
+    return 0
+
+
+def _node_reset(args: argparse.Namespace, opened: grpc.Channel) -> int:
+    reply = sync_pb2_grpc.TopLevelStub(opened).ResetNode(
+        sync_pb2.ResetNodeRequest(node_prefix=args.node_prefix),
+        metadata=client.metadata(args.token),
+        timeout=args.timeout,
+    )
+    emit(
+        args,
+        {
+            "node_prefix": reply.node_prefix,
+            "previous_node_id": reply.previous_node_id,
+            "previous_acked_sequence": reply.previous_acked_sequence,
+        },
+        f"node prefix {reply.node_prefix}: identity {reply.previous_node_id or '(none)'} "
+        f"forgotten; the mirror (up to sequence {reply.previous_acked_sequence}) answers until "
+        "the next node to sync replaces it with its snapshot",
+    )
     return 0

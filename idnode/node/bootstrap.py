@@ -15,7 +15,7 @@ from idnode.config import Config, join_host_port
 from idnode.node import systemd, upstream
 from idnode.node.parts import Listen, dns_options, open_store
 from metrics import exposition
-from registry import accounts, retention
+from registry import accounts, identity, retention
 from registry.errors import IdnodeError
 from registry.registry import Registry
 from registry.store import Store
@@ -30,8 +30,42 @@ class Service(Protocol):
     def stop(self) -> None: ...
 
 
+STORE_FILE = "data.mdb"
+
+
+def check_data_dir(config: Config) -> None:
+    """Stop with one line unless the data dir holds a store or `init` asks for a new one.
+
+    A missing or empty data dir, or an empty data.mdb (an unmounted volume, a wrong
+    path), must not silently become a new node: it would sync upward as this node
+    prefix with no records.
+    """
+    if config.init:
+        return
+    directory = config.data_dir
+    try:
+        size_bytes = os.stat(os.path.join(directory, STORE_FILE)).st_size
+    except FileNotFoundError:
+        size_bytes = -1
+    except OSError as error:
+        raise SystemExit(f"idnode: cannot use data dir {directory}: {error.strerror}") from None
+    if size_bytes > 0:
+        return
+    if not os.path.exists(directory):
+        what = "does not exist"
+    elif size_bytes < 0:
+        what = f"holds no store ({STORE_FILE})"
+    else:
+        what = f"has an empty {STORE_FILE}"
+    raise SystemExit(
+        f"idnode: data dir {directory} {what}; to create a new node there, start with --init "
+        "(config key 'init'), otherwise mount or restore the node's data dir"
+    )
+
+
 def initialise(config: Config) -> Store:
-    """Open the store, check it belongs to this node prefix, create the administrator once.
+    """Open the store, check it belongs to this node prefix, create the administrator and
+    the node's identity once.
 
     Exits with a message naming the problem when the data dir cannot be used.
     """
@@ -41,8 +75,12 @@ def initialise(config: Config) -> Store:
         _check_node_prefix(store, registry.node_prefix)
         registry.ensure_node_prefix()
         token = accounts.ensure_admin(store, os.environ.get("IDNODE_ADMIN_TOKEN") or None)
+        created = identity.node_id(store) is None
+        node_id = identity.ensure_node_id(store)
     except IdnodeError as error:
         raise SystemExit(f"idnode: cannot use data dir {config.data_dir}: {error}") from None
+    if created:
+        log.info("node identity created", extra={"node_id": node_id})
     if token is not None:
         _hand_over_admin_token(config.data_dir, token)
     return store

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 from idnode import __version__, logs
 from idnode.config import Config, ConfigError, join_host_port, split_host_port
 from idnode.node import systemd
-from idnode.node.bootstrap import Service
+from idnode.node.bootstrap import Service, check_data_dir
 from idnode.node.parts import Listen
 from registry.store import Store
 
@@ -59,6 +59,7 @@ def main(config: Config, reload: Callable[[], Config] | None = None) -> int:
     Returns the exit code.
     """
     logs.setup(config.log_level, config.log_format)
+    check_data_dir(config)  # before anything below creates the directory
     os.makedirs(config.data_dir, exist_ok=True)
     run_dir = os.path.join(config.data_dir, "run")
     shutil.rmtree(run_dir, ignore_errors=True)

@@ -49,6 +49,7 @@ ERROR_RCODES: dict[type[IdnodeError], int] = {
     errors.TooLarge: wire.SERVFAIL,
     errors.StoreError: wire.SERVFAIL,
     errors.Unavailable: wire.SERVFAIL,
+    errors.SyncRefused: wire.REFUSED,
 }
 """The rcode each domain error becomes when it escapes a lookup (a test checks it is complete)."""
 

@@ -1,8 +1,9 @@
 """The top-level node's state over its own LMDB store: homed nodes, their mirrors, statistics.
 
 Layout in the store's named databases:
-- `meta`, key `node:<node prefix>`: the node's NodeStatus (sites, log id, acknowledged
-  sequence, last statistics); the runtime fields (reachable, takeover) are not stored.
+- `meta`, key `node:<node prefix>`: the node's NodeStatus (sites, identity, log id,
+  acknowledged sequence, last statistics); the runtime fields (reachable, takeover,
+  refusal) are not stored.
 - `records`: every node's mirrored records by identifier (node prefixes never nest,
   so one database holds all mirrors without collision).
 - `prefixes`: the nodes' enterprise and derived prefixes (with their sites when delegated).
@@ -26,11 +27,11 @@ from registry.errors import (
     HandleNotFound,
     InvalidRequest,
     NotResponsible,
-    PermissionDenied,
     PrefixNotFound,
 )
 from registry.identifier import is_under, parent_prefixes, parse, parse_prefix
 from registry.store import Store, WriteBatch
+from sync.toplevel import guards
 
 NODE_KEY = "node:"
 NODE_REFERRAL_TTL_SECONDS = 60
@@ -48,6 +49,14 @@ class Home:
     prefix: str
     node_prefix: str
     sites: tuple[handle_pb2.Site, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Hello:
+    """What a session starts from: the mirror holds every entry up to `acked_sequence`."""
+
+    acked_sequence: int
+    registered: bool  # this Hello registered the node's identity
 
 
 class Mirror:
@@ -113,46 +122,80 @@ class Mirror:
             return sum(1 for _ in self._mirror_keys(txn, node_prefix))
 
     def hello(
-        self, node_prefix: str, log_id: str, sites: Iterable[handle_pb2.Site]
-    ) -> sync_pb2.NodeStatus:
-        """Start a session: a new change log (log id) discards the mirror; returns the state."""
+        self, node_prefix: str, log_id: str, sites: Iterable[handle_pb2.Site], node_id: str = ""
+    ) -> Hello:
+        """Start a session: registers the node's identity at its first sync, announces its
+        sites, and says what the mirror holds of this change log. For another log id that
+        is 0, and the mirror stays until the node's snapshot replaces it (an empty mirror
+        adopts the log id at once: the log may then start from its first entry).
+
+        Raises SyncRefused when the node prefix is homed to another identity.
+        """
         announced = list(sites)
 
-        def work(batch: WriteBatch) -> sync_pb2.NodeStatus:
+        def work(batch: WriteBatch) -> Hello:
             state = self._require(batch, node_prefix)
-            if state.log_id != log_id:
-                self._clear_mirror(batch, node_prefix)
-                state.log_id = log_id
-                state.acked_sequence = 0
+            guards.check_identity(state, node_id)
+            registered = bool(node_id) and not state.node_id
+            if registered:
+                state.node_id = node_id
             if announced:
                 del state.sites[:]
                 state.sites.extend(announced)
+            if state.log_id != log_id and self._holds_nothing(batch.txn, node_prefix):
+                state.log_id = log_id  # nothing to replace: the log may start from 0
+                state.acked_sequence = 0
             self._put_state(batch, state)
-            return state
+            held = state.acked_sequence if state.log_id == log_id else 0
+            return Hello(acked_sequence=held, registered=registered)
+
+        return self.store.write(work)
+
+    def reset(self, node_prefix: str) -> sync_pb2.ResetNodeResponse:
+        """Forget the node's identity and change log: the next node to sync with the node
+        prefix's credential registers its identity, and its snapshot replaces the mirror
+        even when older. The mirror keeps answering (takeover) until then."""
+
+        def work(batch: WriteBatch) -> sync_pb2.ResetNodeResponse:
+            state = self._require(batch, node_prefix)
+            reply = sync_pb2.ResetNodeResponse(
+                node_prefix=state.node_prefix,
+                previous_node_id=state.node_id,
+                previous_acked_sequence=state.acked_sequence,
+            )
+            state.node_id = state.log_id = ""
+            state.acked_sequence = 0
+            self._put_state(batch, state)
+            return reply
 
         return self.store.write(work)
 
     # Sync ---------------------------------------------------------------------
 
     def apply(
-        self, node_prefix: str, log_id: str, entries: Iterable[handle_pb2.ChangeEntry]
+        self,
+        node_prefix: str,
+        log_id: str,
+        entries: Iterable[handle_pb2.ChangeEntry],
+        node_id: str = "",
     ) -> sync_pb2.PushResponse:
         """Apply entries past the acknowledged sequence, in order, in one transaction.
 
         Entries already applied are skipped (at-least-once delivery); a gap stops
         the batch and the reply's acknowledged sequence tells the node where to
         resume. Raises PermissionDenied for an entry outside the node prefix (and
-        applies none of the batch).
+        applies none of the batch), SyncRefused for another node identity.
         """
         batch_entries = list(entries)
 
         def work(batch: WriteBatch) -> sync_pb2.PushResponse:
             state = self._require(batch, node_prefix)
+            guards.check_identity(state, node_id)
             if state.log_id != log_id:
                 return sync_pb2.PushResponse(acked_sequence=0, snapshot_needed=True)
             acked = state.acked_sequence
             for entry in batch_entries:
-                _check_owned(node_prefix, entry)
+                guards.check_owned(node_prefix, entry)
                 if entry.sequence <= acked:
                     continue  # a duplicate: applied before
                 if entry.sequence != acked + 1:
@@ -177,11 +220,21 @@ class Mirror:
         elif entry.operation == Op.PREFIX_PUT and entry.prefix.prefix != node_prefix:
             batch.put_prefix(entry.prefix)
 
-    def begin_snapshot(self, node_prefix: str, log_id: str) -> None:
-        """Discard the node's mirror before a snapshot's chunks arrive (acknowledged: 0)."""
+    def begin_snapshot(
+        self, node_prefix: str, log_id: str, sequence: int, node_id: str = ""
+    ) -> None:
+        """Discard the node's mirror before a snapshot's chunks arrive (acknowledged: 0).
+
+        Raises SyncRefused, keeping the mirror, for another node identity, or for a
+        snapshot of the same change log older than what the mirror holds.
+        """
 
         def work(batch: WriteBatch) -> None:
             state = self._require(batch, node_prefix)
+            guards.check_identity(state, node_id)
+            guards.check_forward(state, log_id, sequence)
+            if node_id and not state.node_id:
+                state.node_id = node_id
             self._clear_mirror(batch, node_prefix)
             state.log_id = log_id
             state.acked_sequence = 0
@@ -194,10 +247,10 @@ class Mirror:
 
         def work(batch: WriteBatch) -> None:
             for record in chunk.records:
-                _check_identifier(node_prefix, record.identifier)
+                guards.check_identifier(node_prefix, record.identifier)
                 batch.put_record(record.identifier, record, created=True)
             for info in chunk.prefixes:
-                _check_prefix(node_prefix, info.prefix)
+                guards.check_prefix(node_prefix, info.prefix)
                 if info.prefix != node_prefix:
                     batch.put_prefix(info)
 
@@ -296,6 +349,7 @@ class Mirror:
         stored.ClearField("reachable")
         stored.ClearField("takeover")
         stored.ClearField("mirrored_records")
+        stored.ClearField("refusal")
         batch.put_meta(NODE_KEY + state.node_prefix, stored.SerializeToString())
 
     def _mirror_keys(self, txn: Any, node_prefix: str) -> Iterable[bytes]:
@@ -308,36 +362,25 @@ class Mirror:
                         break
                     yield bytes(key)
 
+    def _mirrored_prefixes(self, txn: Any, node_prefix: str) -> Iterable[bytes]:
+        start = (node_prefix + ".").encode()
+        with txn.cursor(db=self.store.prefixes) as cursor:
+            if not cursor.set_range(start):
+                return
+            for found in cursor.iternext(keys=True, values=False):
+                if not bytes(found).startswith(start):
+                    return
+                yield bytes(found)
+
+    def _holds_nothing(self, txn: Any, node_prefix: str) -> bool:
+        keys = (self._mirror_keys(txn, node_prefix), self._mirrored_prefixes(txn, node_prefix))
+        return all(next(iter(found), None) is None for found in keys)
+
     def _clear_mirror(self, batch: WriteBatch, node_prefix: str) -> None:
         for key in list(self._mirror_keys(batch.txn, node_prefix)):
             batch.delete_record(key.decode())
-        start = (node_prefix + ".").encode()
-        doomed = []
-        with batch.txn.cursor(db=self.store.prefixes) as cursor:
-            if cursor.set_range(start):
-                for found in cursor.iternext(keys=True, values=False):
-                    if not bytes(found).startswith(start):
-                        break
-                    doomed.append(bytes(found))
-        for key in doomed:
+        for key in list(self._mirrored_prefixes(batch.txn, node_prefix)):
             batch.txn.delete(key, db=self.store.prefixes)
 
     def _now(self) -> int:
         return int(self._clock())
-
-
-def _check_owned(node_prefix: str, entry: handle_pb2.ChangeEntry) -> None:
-    if entry.operation == Op.PREFIX_PUT:
-        _check_prefix(node_prefix, entry.prefix.prefix)
-    else:
-        _check_identifier(node_prefix, entry.identifier)
-
-
-def _check_identifier(node_prefix: str, identifier: str) -> None:
-    if not is_under(parse(identifier).prefix, node_prefix):
-        raise PermissionDenied(f"node {node_prefix} may not write {identifier}")
-
-
-def _check_prefix(node_prefix: str, prefix: str) -> None:
-    if not is_under(parse_prefix(prefix), node_prefix):
-        raise PermissionDenied(f"node {node_prefix} may not write prefix {prefix}")

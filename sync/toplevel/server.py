@@ -16,6 +16,8 @@ from sync.toplevel.health import Prober
 from sync.toplevel.mirror import Mirror
 from sync.toplevel.service import RESOLVER, TOPLEVEL, TopLevelResolver, TopLevelService, handlers
 
+# Admits the largest legal change-log entry (a record of about 1 MiB) many times over;
+# nodes bound their batches and snapshot chunks far below it (sync.batches).
 MAX_MESSAGE_BYTES = 64 << 20
 
 
@@ -30,6 +32,7 @@ class TopLevelNode:
         probe_failures: int = 2,
         threads: int = 16,
         map_size_bytes: int = 1 << 30,
+        max_message_bytes: int = MAX_MESSAGE_BYTES,
     ) -> None:
         self.store = Store(data_dir, StoreOptions(map_size_bytes=map_size_bytes, changelog=False))
         self.created_admin_token = accounts.ensure_admin(self.store, admin_token)
@@ -41,8 +44,8 @@ class TopLevelNode:
             futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="toplevel"),
             handlers=handlers(self.service, TopLevelResolver(self.service)),
             options=[
-                ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-                ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+                ("grpc.max_receive_message_length", max_message_bytes),
+                ("grpc.max_send_message_length", max_message_bytes),
             ],
         )
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)

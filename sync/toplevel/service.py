@@ -6,7 +6,9 @@ call through the gRPC front end's one table (resolver.grpc_errors).
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,6 +17,7 @@ import grpc
 from proto import handle_pb2, resolver_pb2, sync_pb2
 from registry import accounts, errors, values
 from registry.identifier import parse, parse_prefix
+from registry.identity import check_node_id
 from resolver.grpc_auth import bearer_token
 from resolver.grpc_errors import status_of
 from resolver.grpc_follow import ReferralFollower
@@ -36,12 +39,14 @@ SUCCESS = 1
 
 
 class TopLevelService:
-    """AddNode, Hello, Push, Snapshot, ReportStats, Locate, ListNodes."""
+    """AddNode, Hello, Push, Snapshot, ReportStats, Locate, ListNodes, ResetNode."""
 
     def __init__(self, mirror: Mirror, prober: Prober, own_sites: list[handle_pb2.Site]) -> None:
         self.mirror = mirror
         self.prober = prober
         self.own_sites = own_sites  # filled in once the server is bound
+        self._refusals: dict[str, str] = {}  # node prefix -> why its last refusal happened
+        self._refusals_lock = threading.Lock()
 
     # Credentials ----------------------------------------------------------------
 
@@ -72,14 +77,20 @@ class TopLevelService:
         self, request: sync_pb2.HelloRequest, context: grpc.ServicerContext
     ) -> sync_pb2.HelloResponse:
         prefix = self._node(context, request.node_prefix)
-        state = self.mirror.hello(prefix, request.log_id, request.sites)
-        return sync_pb2.HelloResponse(acked_sequence=state.acked_sequence)
+        node_id = check_node_id(request.node_id)
+        with self._refusing(prefix):
+            hello = self.mirror.hello(prefix, request.log_id, request.sites, node_id)
+        if hello.registered:
+            log.info("node identity registered", extra={"node": prefix, "node_id": node_id})
+        return sync_pb2.HelloResponse(acked_sequence=hello.acked_sequence)
 
     def push(
         self, request: sync_pb2.PushRequest, context: grpc.ServicerContext
     ) -> sync_pb2.PushResponse:
         prefix = self._node(context, request.node_prefix)
-        return self.mirror.apply(prefix, request.log_id, request.entries)
+        node_id = check_node_id(request.node_id)
+        with self._refusing(prefix):
+            return self.mirror.apply(prefix, request.log_id, request.entries, node_id)
 
     def snapshot(
         self, chunks: Iterator[sync_pb2.SnapshotChunk], context: grpc.ServicerContext
@@ -88,7 +99,9 @@ class TopLevelService:
         if first is None:
             raise errors.InvalidRequest("an empty snapshot")
         prefix = self._node(context, first.node_prefix)
-        self.mirror.begin_snapshot(prefix, first.log_id)
+        node_id = check_node_id(first.node_id)
+        with self._refusing(prefix):
+            self.mirror.begin_snapshot(prefix, first.log_id, first.sequence, node_id)
         self.mirror.snapshot_chunk(prefix, first)
         for chunk in chunks:
             if chunk.node_prefix and parse_prefix(chunk.node_prefix) != prefix:
@@ -130,7 +143,40 @@ class TopLevelService:
             node.reachable = self.prober.reachable(state.node_prefix)
             node.takeover = self.in_takeover(Home(302, state.node_prefix, state.node_prefix, ()))
             node.mirrored_records = self.mirror.mirrored_count(state.node_prefix)
+            node.refusal = self._refusals.get(state.node_prefix, "")
         return reply
+
+    def reset_node(
+        self, request: sync_pb2.ResetNodeRequest, context: grpc.ServicerContext
+    ) -> sync_pb2.ResetNodeResponse:
+        accounts.require_admin(self._caller(context), "reset nodes")
+        reply = self.mirror.reset(parse_prefix(request.node_prefix))
+        with self._refusals_lock:
+            self._refusals.pop(reply.node_prefix, None)
+        log.warning(
+            "node reset by the administrator: the next node to sync registers its identity",
+            extra={
+                "node": reply.node_prefix,
+                "previous_node_id": reply.previous_node_id,
+                "previous_acked_sequence": reply.previous_acked_sequence,
+            },
+        )
+        return reply
+
+    @contextlib.contextmanager
+    def _refusing(self, node_prefix: str) -> Iterator[None]:
+        """Log a refusal once per node prefix and reason (a refused node retries for as long
+        as it runs), and keep it for ListNodes."""
+        try:
+            yield
+        except errors.SyncRefused as refusal:
+            why = str(refusal)
+            with self._refusals_lock:
+                changed = self._refusals.get(node_prefix) != why
+                self._refusals[node_prefix] = why
+            if changed:
+                log.warning("sync refused", extra={"node": node_prefix, "reason": why})
+            raise
 
     def in_takeover(self, home: Home) -> bool:
         """A node's own prefix is taken over while its node is unreachable."""
@@ -207,6 +253,7 @@ def handlers(service: TopLevelService, resolver: TopLevelResolver) -> list[Any]:
             "ReportStats": unary(service.report_stats, sync_pb2.StatsReport),
             "Locate": unary(service.locate, sync_pb2.LocateRequest),
             "ListNodes": unary(service.list_nodes, sync_pb2.ListNodesRequest),
+            "ResetNode": unary(service.reset_node, sync_pb2.ResetNodeRequest),
         },
     )
     resolve = grpc.method_handlers_generic_handler(

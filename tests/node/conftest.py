@@ -52,14 +52,19 @@ class NodeProcess:
         return self.stderr_path.read_text(errors="replace")
 
 
-def start_node(data_dir: Path, *args: str, env: dict[str, str] | None = None) -> NodeProcess:
-    """Start `idnode serve` in its own process group and wait for its ready line."""
+def start_node(
+    data_dir: Path, *args: str, env: dict[str, str] | None = None, init: bool = True
+) -> NodeProcess:
+    """Start `idnode serve` in its own process group and wait for its ready line
+    (with --init unless told otherwise: a new data dir becomes a new node)."""
     data_dir.mkdir(parents=True, exist_ok=True)
     stderr_path = data_dir.parent / f"{data_dir.name}.stderr.log"
     command = [
         IDNODE, "serve", "--data-dir", str(data_dir), "--node-prefix", "88.118",
         "--grpc-listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", *args,
     ]  # fmt: skip
+    if init:
+        command.append("--init")
     if "--dns-listen" not in args:
         command.append("--no-dns")
     if "--workers" not in args:

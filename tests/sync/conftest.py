@@ -13,7 +13,7 @@ from registry import accounts
 from registry.registry import Registry
 from registry.store import Store, StoreOptions
 from sync.toplevel.server import TopLevelNode
-from tests.sync.nodes import ADMIN_TOKEN
+from tests.sync.nodes import ADMIN_TOKEN, Proc
 
 
 @dataclass
@@ -27,17 +27,50 @@ class Secondary:
         records = [handle_pb2.Record(identifier=identifier, values=[value])]
         return self.registry.batch_register(self.admin, records).sequence
 
+    def register_large(self, identifiers: list[str]) -> int:
+        """Records of ~975 KB each: legal, near the 1 MiB limit of a record."""
+        records = [large_record(identifier) for identifier in identifiers]
+        return self.registry.batch_register(self.admin, records).sequence
 
-@pytest.fixture
-def secondary(tmp_path: Path) -> Iterator[Secondary]:
-    store = Store(str(tmp_path / "node"), StoreOptions(map_size_bytes=64 << 20, durable=False))
+    def held(self) -> dict[str, bytes]:
+        with self.store.read() as txn:
+            return {k: r.SerializeToString() for k, r in self.store.iter_records(txn)}
+
+
+def large_record(identifier: str, values: int = 15, value_bytes: int = 65_000) -> handle_pb2.Record:
+    """A legal record of `values` × `value_bytes` (15 × 65,000 = 975 KB by default)."""
+    record = handle_pb2.Record(identifier=identifier)
+    for index in range(1, values + 1):
+        record.values.add(index=index, type="blob", data=bytes([index % 256]) * value_bytes)
+    return record
+
+
+def open_secondary(data_dir: Path) -> Secondary:
+    """A secondary node's store and registry in-process (close its store when done)."""
+    store = Store(str(data_dir), StoreOptions(map_size_bytes=64 << 20, durable=False))
     registry = Registry(store, "88.118")
     registry.ensure_node_prefix()
     accounts.ensure_admin(store, ADMIN_TOKEN)
+    return Secondary(store, registry, accounts.authenticate(store, ADMIN_TOKEN))
+
+
+@pytest.fixture
+def secondary(tmp_path: Path) -> Iterator[Secondary]:
+    opened = open_secondary(tmp_path / "node")
     try:
-        yield Secondary(store, registry, accounts.authenticate(store, ADMIN_TOKEN))
+        yield opened
     finally:
-        store.close()
+        opened.store.close()
+
+
+@pytest.fixture
+def procs() -> Iterator[list[Proc]]:
+    """Every process a test starts, stopped at the end whatever happened."""
+    started: list[Proc] = []
+    yield started
+    for proc in reversed(started):
+        if proc.process.poll() is None:
+            proc.stop()
 
 
 @pytest.fixture

@@ -150,7 +150,7 @@ def start_node(
     data_dir: Path, node_prefix: str, upstream: str = "", token: str = "", port: int = 0
 ) -> Proc:
     args = [
-        "serve", "--data-dir", str(data_dir), "--node-prefix", node_prefix,
+        "serve", "--data-dir", str(data_dir), "--node-prefix", node_prefix, "--init",
         "--grpc-listen", f"127.0.0.1:{port}", "--no-dns", "--metrics-listen", "127.0.0.1:0",
         "--workers", "1",
     ]  # fmt: skip

@@ -7,7 +7,6 @@ import shutil
 import subprocess
 import time
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,16 +20,6 @@ pytestmark = (
 )  # Outages, SIGKILLs and wipes of real node processes: tens of seconds.
 
 PREFIX = "88.118"
-
-
-@pytest.fixture
-def procs() -> Iterator[list[Proc]]:
-    """Every process a test starts, stopped at the end whatever happened."""
-    started: list[Proc] = []
-    yield started
-    for proc in reversed(started):
-        if proc.process.poll() is None:
-            proc.stop()
 
 
 def assert_mirror_exact(toplevel: Proc, toplevel_dir: Path, node_dir: Path) -> None:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from proto import handle_pb2, sync_pb2
-from registry.errors import InvalidRequest, PermissionDenied, PrefixNotFound
+from registry.errors import InvalidRequest, PermissionDenied, PrefixNotFound, SyncRefused
 from registry.store import Store, StoreOptions
 from sync.toplevel.mirror import Mirror
 from tests.sync.conftest import Secondary
@@ -74,13 +75,20 @@ def test_an_entry_outside_the_node_prefix_refuses_the_whole_batch(mirror: Mirror
     assert mirror.mirror_records("88.118") == {}
 
 
-def test_a_new_change_log_discards_the_mirror(mirror: Mirror, secondary: Secondary) -> None:
+def test_a_new_change_log_is_answered_with_nothing_held_until_its_snapshot_arrives(
+    mirror: Mirror, secondary: Secondary
+) -> None:
     secondary.register("88.118/item", "https://example.com")
     entries = log_of(secondary)
     mirror.apply("88.118", "log-1", entries)
+    kept = mirror.mirror_records("88.118")
     assert mirror.apply("88.118", "log-2", entries).snapshot_needed
     assert mirror.hello("88.118", "log-2", []).acked_sequence == 0
+    assert mirror.mirror_records("88.118") == kept  # still answers takeovers meanwhile
+    mirror.begin_snapshot("88.118", "log-2", 0)
+    assert mirror.finish_snapshot("88.118", "log-2", 0) == 0
     assert mirror.mirror_records("88.118") == {}
+    assert mirror.hello("88.118", "log-2", []).acked_sequence == 0
 
 
 def test_a_snapshot_replaces_the_mirror(mirror: Mirror, secondary: Secondary) -> None:
@@ -94,7 +102,7 @@ def test_a_snapshot_replaces_the_mirror(mirror: Mirror, secondary: Secondary) ->
         for key, record in secondary.store.iter_records(txn):
             record.identifier = key
             chunk.records.append(record)
-    mirror.begin_snapshot("88.118", "log-9")
+    mirror.begin_snapshot("88.118", "log-9", 7)
     mirror.snapshot_chunk("88.118", chunk)
     assert mirror.finish_snapshot("88.118", "log-9", 7) == 7
     assert mirror.mirror_records("88.118") == held(secondary)
@@ -121,3 +129,81 @@ def test_homing_answers_the_longest_prefix(mirror: Mirror) -> None:
         mirror.add_node("88.118.7", [])
     with pytest.raises(PrefixNotFound):
         mirror.hello("88.120", "x", [])
+
+
+NODE_A, NODE_B = "a" * 32, "b" * 32
+
+
+def entries_of(secondary: Secondary, count: int) -> list[handle_pb2.ChangeEntry]:
+    for n in range(count):
+        secondary.register(f"88.118/item-{n}", f"https://example.com/{n}")
+    return log_of(secondary)
+
+
+def snapshot(mirror: Mirror, log_id: str, sequence: int, node_id: str) -> None:
+    mirror.begin_snapshot("88.118", log_id, sequence, node_id)
+    mirror.finish_snapshot("88.118", log_id, sequence)
+
+
+def test_another_identity_is_refused_and_the_mirror_kept(
+    mirror: Mirror, secondary: Secondary
+) -> None:
+    assert mirror.hello("88.118", "log-1", [], NODE_A).registered
+    assert not mirror.hello("88.118", "log-1", [], NODE_A).registered
+    entries = entries_of(secondary, 3)
+    mirror.apply("88.118", "log-1", entries, NODE_A)
+    kept, state = mirror.mirror_records("88.118"), mirror.node("88.118")
+    refusals: list[Callable[[], object]] = [
+        lambda: mirror.hello("88.118", "log-2", [handle_pb2.Site(grpc_address="x:1")], NODE_B),
+        lambda: mirror.apply("88.118", "log-1", entries, NODE_B),
+        lambda: mirror.begin_snapshot("88.118", "log-2", 0, NODE_B),
+        lambda: mirror.hello("88.118", "log-2", [], ""),  # a node that has no identity
+    ]
+    for refused in refusals:
+        with pytest.raises(SyncRefused, match=r"idnode toplevel node reset 88\.118") as caught:
+            refused()
+        assert NODE_A in str(caught.value)
+    assert mirror.mirror_records("88.118") == kept
+    assert mirror.node("88.118") == state  # sites, log id, acknowledged sequence
+
+
+def test_a_snapshot_older_than_the_mirror_is_refused(mirror: Mirror, secondary: Secondary) -> None:
+    mirror.hello("88.118", "log-1", [], NODE_A)
+    entries = entries_of(secondary, 5)
+    mirror.apply("88.118", "log-1", entries, NODE_A)
+    kept = mirror.mirror_records("88.118")
+    with pytest.raises(SyncRefused, match="older than the mirror"):
+        mirror.begin_snapshot("88.118", "log-1", 3, NODE_A)  # a restored backup
+    assert mirror.mirror_records("88.118") == kept
+    snapshot(mirror, "log-1", entries[-1].sequence, NODE_A)  # the same point: allowed
+
+
+def test_a_reset_lets_the_next_node_register_and_replace_the_mirror(
+    mirror: Mirror, secondary: Secondary
+) -> None:
+    mirror.hello("88.118", "log-1", [], NODE_A)
+    mirror.apply("88.118", "log-1", entries_of(secondary, 5), NODE_A)
+    kept = mirror.mirror_records("88.118")
+    reply = mirror.reset("88.118")
+    assert (reply.previous_node_id, reply.previous_acked_sequence) == (NODE_A, 6)
+    assert mirror.mirror_records("88.118") == kept  # answers takeovers until replaced
+    # The rebuilt node: a new identity, a new log, nothing in it yet.
+    hello = mirror.hello("88.118", "log-2", [], NODE_B)
+    assert hello.registered and hello.acked_sequence == 0
+    assert mirror.apply("88.118", "log-2", [], NODE_B).snapshot_needed
+    snapshot(mirror, "log-2", 0, NODE_B)
+    assert mirror.mirror_records("88.118") == {}
+    assert mirror.node("88.118").node_id == NODE_B
+    with pytest.raises(SyncRefused):
+        mirror.hello("88.118", "log-1", [], NODE_A)
+
+
+def test_a_reset_also_admits_an_older_copy_of_the_same_node(
+    mirror: Mirror, secondary: Secondary
+) -> None:
+    mirror.hello("88.118", "log-1", [], NODE_A)
+    mirror.apply("88.118", "log-1", entries_of(secondary, 5), NODE_A)
+    mirror.reset("88.118")
+    assert mirror.hello("88.118", "log-1", [], NODE_A).acked_sequence == 0
+    snapshot(mirror, "log-1", 3, NODE_A)
+    assert mirror.node("88.118").acked_sequence == 3

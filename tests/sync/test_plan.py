@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from sync.plan import resume_point
-from sync.pusher import PushOptions, backoff_seconds
+from sync.retry import backoff_seconds
 
 
 @pytest.mark.parametrize(
@@ -31,8 +31,7 @@ def test_resume_point(
 
 
 def test_backoff_grows_exponentially_to_a_cap_with_jitter() -> None:
-    options = PushOptions(backoff_initial_seconds=0.5, backoff_max_seconds=8.0)
-    lowest = [backoff_seconds(n, options, lambda: 0.0) for n in range(1, 8)]
-    highest = [backoff_seconds(n, options, lambda: 1.0) for n in range(1, 8)]
+    lowest = [backoff_seconds(n, 0.5, 8.0, lambda: 0.0) for n in range(1, 8)]
+    highest = [backoff_seconds(n, 0.5, 8.0, lambda: 1.0) for n in range(1, 8)]
     assert highest == [1.0, 2.0, 4.0, 8.0, 8.0, 8.0, 8.0]
     assert lowest == [h / 2 for h in highest]

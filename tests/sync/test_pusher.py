@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 
 from proto import handle_pb2
+from registry import identifier as identifier_limits
+from registry import values
 from sync.pusher import CURSOR, Pusher, PushOptions
 from sync.referrer import UpstreamReferrer
-from sync.toplevel.server import TopLevelNode
-from tests.sync.conftest import Secondary
-from tests.sync.nodes import free_port, wait_until
+from sync.toplevel.server import MAX_MESSAGE_BYTES, TopLevelNode
+from tests.sync.conftest import Secondary, large_record
+from tests.sync.nodes import ADMIN_TOKEN, free_port, wait_until
 
 FAST = PushOptions(
     backoff_initial_seconds=0.05, backoff_max_seconds=0.2, stats_interval_seconds=0.2
@@ -115,3 +118,67 @@ def test_the_prober_marks_a_node_down_after_consecutive_failures(
     assert prober.reachable("88.121")
     prober.probe_once()
     assert prober.reachable("88.121") is probe_ok
+
+
+def test_records_near_the_size_limit_sync_in_batches_and_chunks_bounded_in_bytes(
+    secondary: Secondary, tmp_path: Path
+) -> None:
+    # A top-level node that receives at most 8 MiB a message: 12 records of ~975 KB
+    # exceed it together, in one push or in one snapshot chunk, but never one by one.
+    node = TopLevelNode(
+        str(tmp_path / "small-limit"), ADMIN_TOKEN, map_size_bytes=64 << 20,
+        max_message_bytes=8 << 20,
+    )  # fmt: skip
+    address = node.start(["127.0.0.1:0"])[0]
+    _, token = node.mirror.add_node("88.118", [])
+    try:
+        pusher = Pusher(secondary.store, "88.118", address, token, options=FAST)
+        pusher.start()
+        try:
+            last = secondary.register_large([f"88.118/pushed-{n}" for n in range(12)])
+            wait_until("the pushes", lambda: node.mirror.node("88.118").acked_sequence == last, 30)
+            assert pusher.failures.count == 0
+        finally:
+            pusher.stop()
+        # The log trimmed past what the upstream holds: the same records go as a snapshot.
+        last = secondary.register_large([f"88.118/snapshot-{n}" for n in range(12)])
+        secondary.store.write(lambda batch: batch.trim_changelog(last))
+        pusher = Pusher(secondary.store, "88.118", address, token, options=FAST)
+        pusher.start()
+        try:
+            wait_until("the snapshot", lambda: node.mirror.node("88.118").snapshots == 1, 30)
+            assert pusher.failures.count == 0
+        finally:
+            pusher.stop()
+        assert node.mirror.mirror_records("88.118") == secondary.held()
+    finally:
+        node.stop(0)
+
+
+def test_the_toplevel_node_admits_the_largest_legal_entry(
+    secondary: Secondary, toplevel: tuple[TopLevelNode, str]
+) -> None:
+    node, address = toplevel
+    _, token = node.mirror.add_node("88.118", [])
+    # The most values a record may have, filling the record size limit, under the
+    # longest identifier: the largest change-log entry a registration can write.
+    identifier = "88.118/" + "x" * (identifier_limits.MAX_IDENTIFIER_BYTES - 7)
+    per_value = values.MAX_RECORD_BYTES // values.MAX_VALUES_PER_RECORD - 16 - 8
+    largest = large_record(identifier, values.MAX_VALUES_PER_RECORD, per_value)
+    for value in largest.values:
+        value.type = "t" * 8
+    last = secondary.registry.batch_register(secondary.admin, [largest]).sequence
+    with secondary.store.read() as txn:
+        written = next(secondary.store.changes_since(txn, last - 1))
+    assert written.ByteSize() > values.MAX_RECORD_BYTES  # the encoding adds to the limit
+    assert written.ByteSize() < MAX_MESSAGE_BYTES // 2
+    pusher = Pusher(
+        secondary.store, "88.118", address, token,
+        options=PushOptions(batch_bytes=64 << 10, stats_interval_seconds=0.2),
+    )  # fmt: skip
+    pusher.start()
+    try:
+        wait_until("the push", lambda: node.mirror.node("88.118").acked_sequence == last, 30)
+    finally:
+        pusher.stop()
+    assert node.mirror.mirror_records("88.118") == secondary.held()
