@@ -10,7 +10,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from registry.errors import InvalidIdentifier
-from registry.identifier import Identifier, is_under, parent_prefixes, parse, parse_prefix
+from registry.identifier import (
+    Identifier,
+    cache_key,
+    excerpt,
+    fold_case,
+    is_under,
+    parent_prefixes,
+    parse,
+    parse_prefix,
+)
 
 SEGMENT_32 = "a" * 32
 PREFIX_64 = "A" * 32 + "." + "b" * 31
@@ -187,3 +196,63 @@ def test_parser_raises_only_invalid_identifier_and_agrees_with_design(text: str)
     assert accepted_by_design(text)
     assert parse(str(parsed)) == parsed
     assert parsed.suffix == text.partition("/")[2]
+
+
+# Hostile input: size bounds, quoted excerpts, case folding --------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "x" * 1_000_000,  # no '/' at all
+        "88.118/" + "x" * 1_000_000,
+        "\x00" * 300_000,
+        "88." + "é" * 200 + "/x",
+        "88." + "a" * 50 + "_" + "/x",
+    ],
+    ids=["1MB-no-slash", "1MB-suffix", "nul-bytes", "long-non-ascii-prefix", "bad-segment"],
+)
+def test_an_error_never_quotes_more_than_a_short_excerpt(text: str) -> None:
+    with pytest.raises(InvalidIdentifier) as caught:
+        parse(text)
+
+    assert len(str(caught.value)) < 200
+    assert "\x00" not in str(caught.value)
+
+
+def test_an_overlong_input_is_refused_before_it_is_scanned_for_a_slash() -> None:
+    with pytest.raises(InvalidIdentifier, match="1000000 bytes of UTF-8, longer than 255"):
+        parse("x" * 1_000_000)
+    assert cache_key("88.118/" + "x" * 249) is None
+
+
+def test_excerpt_escapes_and_cuts_with_the_size() -> None:
+    assert excerpt("abc") == "'abc'"
+    assert excerpt("\x00\n") == "'\\x00\\n'"
+    assert excerpt("é" * 100) == repr("é" * 40) + "…(200 bytes)"
+
+
+@pytest.mark.parametrize(
+    "letter",
+    ["\u212a", "\u0130", "\u017f", "\u212b"],  # KELVIN, I WITH DOT, LONG S, ANGSTROM
+)
+def test_non_ascii_letters_are_never_folded_onto_ascii_ones(letter: str) -> None:
+    text = f"88.118.{letter}/x"
+    with pytest.raises(InvalidIdentifier, match="non-ASCII"):
+        parse(text)
+    assert cache_key(text) is None
+    assert fold_case(f"88.{letter}K") == f"88.{letter}k"
+
+
+@settings(max_examples=500)
+@given(_any_text)
+def test_cache_key_is_the_canonical_form_of_whatever_parses(text: str) -> None:
+    key = cache_key(text)
+    try:
+        parsed = parse(text)
+    except InvalidIdentifier:
+        if key is not None:  # whatever else shares the key fails too
+            with pytest.raises(InvalidIdentifier):
+                parse(key)
+        return
+    assert key == str(parsed)
