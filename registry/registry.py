@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from proto import handle_pb2
-from registry import accounts, values
+from registry import accounts, sites, values
 from registry.accounts import Account
 from registry.errors import (
     AuthenticationRequired,
@@ -26,12 +26,20 @@ from registry.errors import (
     ValueAlreadyExists,
     ValueNotFound,
 )
-from registry.identifier import Identifier, is_under, parent_prefixes, parse, parse_prefix
+from registry.identifier import (
+    Identifier,
+    excerpt,
+    is_under,
+    parent_prefixes,
+    parse,
+    parse_prefix,
+)
 from registry.store import Store, WriteBatch
 
 MAX_BATCH_RECORDS = 10_000
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
+DEFAULT_PAGE_BYTES = 4 << 20  # a page stops before this many bytes of records (one at least)
 REFERRAL_TTL_SECONDS = 3600
 _CODE = re.compile(r"[a-z0-9-]{1,32}\Z")
 
@@ -279,7 +287,7 @@ class Registry:
             try:
                 prepared.append((parse(record.identifier), values.normalise(record.values, now)))
             except IdnodeError as error:
-                prepared.append(f"{record.identifier!r}: {error}")
+                prepared.append(f"{excerpt(record.identifier)}: {error}")
 
         def work(batch: WriteBatch) -> BatchResult:
             result = BatchResult()
@@ -315,9 +323,19 @@ class Registry:
     # Listing ----------------------------------------------------------------
 
     def list(
-        self, caller: Account | None, prefix: str, page_size: int = 0, page_token: str = ""
+        self,
+        caller: Account | None,
+        prefix: str,
+        page_size: int = 0,
+        page_token: str = "",
+        max_page_bytes: int = DEFAULT_PAGE_BYTES,
     ) -> tuple[list[Record], str]:
-        """Records under exactly `prefix` in key order, and the next page's token ("" at end)."""
+        """Records under exactly `prefix` in key order, and the next page's token ("" at end).
+
+        A page ends after `page_size` records, or before the record that would take it
+        past `max_page_bytes` (serialised); a single larger record is a page of its own.
+        Raises AuthenticationRequired, PermissionDenied, InvalidRequest.
+        """
         canonical = parse_prefix(prefix)
         if not self.may_read_restricted(caller, canonical):
             if caller is None:
@@ -333,12 +351,15 @@ class Registry:
                 raise InvalidRequest("page_token does not belong to this prefix")
             start = page_token.encode() + b"\x00"
         page: list[Record] = []
+        page_bytes = 0
         with self.store.read() as txn:
             for key, record in self.store.iter_records(txn, start, stop):
-                if len(page) == size:
-                    return page, page[-1].identifier
                 record.identifier = key
+                record_bytes = record.ByteSize() + 8  # with its field tag and length
+                if page and (len(page) == size or page_bytes + record_bytes > max_page_bytes):
+                    return page, page[-1].identifier
                 page.append(record)
+                page_bytes += record_bytes
         return page, ""
 
     # Enterprises and prefixes -------------------------------------------------
@@ -404,17 +425,21 @@ class Registry:
         return parse_prefix(f"{parent}.{code}")
 
     def put_prefix(
-        self, caller: Account | None, prefix: str, sites: Sequence[handle_pb2.Site]
+        self, caller: Account | None, prefix: str, new_sites: Sequence[handle_pb2.Site]
     ) -> handle_pb2.PrefixInfo:
-        """Create a derived prefix, or set the sites of one (delegation to an enterprise node)."""
+        """Create a derived prefix, or set the sites of one (delegation to an enterprise node).
+
+        Raises InvalidValue or TooLarge for sites `registry.sites` refuses, and as writes do.
+        """
         canonical = parse_prefix(prefix)
+        sites.check_sites(new_sites)
 
         def work(batch: WriteBatch) -> handle_pb2.PrefixInfo:
             self._authorize(batch, caller, canonical, {})
             info = batch.get_prefix(canonical)
             assert info is not None  # _authorize hosts it
             del info.sites[:]
-            info.sites.extend(sites)
+            info.sites.extend(new_sites)
             batch.put_prefix(info)
             return info
 

@@ -13,7 +13,7 @@ from proto import handle_pb2, registry_pb2
 from registry import enterprises
 from registry.accounts import Account
 from registry.errors import AuthenticationRequired, IdnodeError
-from registry.registry import Registry, WriteResult
+from registry.registry import DEFAULT_PAGE_BYTES, Registry, WriteResult
 from resolver.grpc_auth import Authenticator
 
 _Call = Callable[[Account | None], WriteResult]
@@ -30,9 +30,15 @@ _OUTCOMES = {
 class RegistryService:
     """Each handler authenticates the caller, calls the registry, and counts the result."""
 
-    def __init__(self, registry: Registry, authenticator: Authenticator) -> None:
+    def __init__(
+        self,
+        registry: Registry,
+        authenticator: Authenticator,
+        list_page_bytes: int = DEFAULT_PAGE_BYTES,
+    ) -> None:
         self._registry = registry
         self._auth = authenticator
+        self._list_page_bytes = list_page_bytes
         self._counts = metrics.Tally(metrics.REGISTRATIONS)
         metrics.on_flush(self._counts.flush)
 
@@ -93,7 +99,11 @@ class RegistryService:
         self, request: registry_pb2.ListRequest, context: grpc.ServicerContext
     ) -> registry_pb2.ListResponse:
         records, token = self._registry.list(
-            self._auth.caller(context), request.prefix, request.page_size, request.page_token
+            self._auth.caller(context),
+            request.prefix,
+            request.page_size,
+            request.page_token,
+            max_page_bytes=self._list_page_bytes,
         )
         return registry_pb2.ListResponse(records=records, next_page_token=token)
 
