@@ -7,7 +7,7 @@ import os
 import tomllib
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,6 +64,11 @@ class Config:
     changelog_max_entries: int = 20_000_000
     cache_entries: int = 200_000
     negative_cache_entries: int = 50_000
+    cache_bytes: int = 256 << 20
+    negative_cache_bytes: int = 32 << 20
+    follow_deadline_seconds: float = 2.0
+    follow_max_concurrent: int = 8
+    list_page_bytes: int = 4 << 20
     grpc_threads: int = 16
     grpc_max_message_bytes: int = 32 << 20
     shutdown_drain_seconds: float = 1.0
@@ -223,6 +228,7 @@ def _validate(config: Any, prefix: str, sources: Mapping[str, str]) -> None:
             fail("changelog_max_entries", "must be at least changelog_keep_entries")
         if config.sync_stats_interval_seconds <= 0:
             fail("sync_stats_interval_seconds", "must be more than 0")
+        _validate_limits(config, fail)
         if config.upstream:
             try:
                 split_host_port(config.upstream)
@@ -235,6 +241,18 @@ def _validate(config: Any, prefix: str, sources: Mapping[str, str]) -> None:
             fail("zone", f"{config.zone!r} must be absolute (end with '.')")
         if config.rrl_responses_per_second < 0:
             fail("rrl_responses_per_second", "must be 0 (off) or more")
+
+
+def _validate_limits(config: Config, fail: Callable[[str, str], None]) -> None:
+    for key in ("cache_bytes", "negative_cache_bytes"):
+        if getattr(config, key) < 0:
+            fail(key, "must be 0 (keep nothing) or more")
+    if config.follow_deadline_seconds <= 0:
+        fail("follow_deadline_seconds", "must be more than 0")
+    if config.follow_max_concurrent < 1:
+        fail("follow_max_concurrent", "must be at least 1")
+    if not 64 << 10 <= config.list_page_bytes <= config.grpc_max_message_bytes - (64 << 10):
+        fail("list_page_bytes", "must be from 65536 to grpc_max_message_bytes - 65536")
 
 
 def split_host_port(address: str) -> tuple[str, int]:

@@ -51,6 +51,17 @@ CACHE_BYTES = Gauge(
     "cache_bytes", "Memory the answer caches hold, by cache (estimated per entry).", ["cache"],
     namespace=NAMESPACE, multiprocess_mode="livesum",
 )  # fmt: skip
+LIMIT_HITS = Counter(
+    "limit_hits", "Requests or answers cut short by a configured limit.", ["limit"],
+    namespace=NAMESPACE,
+)  # fmt: skip
+AUTH_FAILURES = Counter(
+    "auth_failures", "Failed authentications by reason.", ["reason"], namespace=NAMESPACE
+)
+GRPC_MALFORMED_REQUESTS = Counter(
+    "grpc_malformed_requests", "gRPC requests that were not valid protobuf.", ["grpc_method"],
+    namespace=NAMESPACE,
+)  # fmt: skip
 REGISTRATIONS = Counter(
     "registrations", "Registry writes by operation and result.", ["op", "result"],
     namespace=NAMESPACE,
@@ -160,6 +171,7 @@ _DECLARED: tuple[MetricWrapperBase, ...] = (
     GRPC_SERVER_STARTED, GRPC_SERVER_HANDLED, GRPC_SERVER_HANDLING,
     PROCESS_CPU, PROCESS_RESIDENT_MEMORY, PROCESS_VIRTUAL_MEMORY, PROCESS_OPEN_FDS,
     PROCESS_MAX_FDS, PROCESS_START_TIME,
+    LIMIT_HITS, AUTH_FAILURES, GRPC_MALFORMED_REQUESTS,
 )  # fmt: skip
 
 
@@ -172,6 +184,8 @@ KNOWN_REGISTRATIONS: tuple[tuple[str, str], ...] = (
     *(("batch_register", r) for r in ("created", "updated", "unchanged", "rejected")),
     ("create_enterprise", "ok"),
 )
+AUTH_FAILURE_REASONS = ("malformed", "invalid", "throttled")
+LIMITS = ("request_bytes", "batch_response_bytes", "follow_deadline", "follow_concurrency")
 DNS_TRANSPORTS = ("udp", "tcp")
 DNS_RCODES = ("NOERROR", "NXDOMAIN", "REFUSED", "FORMERR", "SERVFAIL", "NOTIMP")
 DNS_RRL_ACTION_NAMES = ("drop", "slip")
@@ -191,6 +205,10 @@ def declare_known_series() -> None:
     for transport in DNS_TRANSPORTS:
         for rcode in DNS_RCODES:
             DNS_RESPONSES.labels(transport, rcode)
+    for reason in AUTH_FAILURE_REASONS:
+        AUTH_FAILURES.labels(reason)
+    for limit in LIMITS:
+        LIMIT_HITS.labels(limit)
     for action in DNS_RRL_ACTION_NAMES:
         DNS_RRL_ACTIONS.labels(action)
 

@@ -1,36 +1,73 @@
-"""Following referrals on a caller's behalf (`recursive`): bounded hops, loops detected."""
+"""Following referrals on a caller's behalf (`recursive`): one deadline per call, bounded
+hops, outbound calls and answer bytes, loops detected, and one error for every failure."""
 
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
+from collections.abc import Callable
 
 import grpc
 
+import metrics
 from proto import resolver_pb2, resolver_pb2_grpc
+from registry import sites, values
 from registry.errors import HandleNotFound, InvalidIdentifier, Unavailable
 
 MAX_REFERRAL_HOPS = 4
-FOLLOW_TIMEOUT_SECONDS = 2.0
+FOLLOW_DEADLINE_SECONDS = 2.0  # for all the following one call does, whatever its hops or items
+MAX_CONCURRENT_FOLLOWS = 8  # outbound calls in flight per follower (one per process)
+# A referred node's answer: one record at most, so the record limit and some framing.
+MAX_ANSWER_BYTES = values.MAX_RECORD_BYTES + (64 << 10)
 MAX_FOLLOW_CHANNELS = 64
+SLOT_WAIT_SECONDS = 0.05
+
+# One message for every way a referred site can fail (refused, silent, unresolvable,
+# not gRPC, too large): the answer must not tell a caller which ports are open where.
+UNANSWERED = "referral target did not answer"
+BUSY = "too many referrals are being followed at once; try again"
 
 
 class ReferralFollower:
     """Asks each referred site in turn over a small pool of channels, one per site."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        deadline_seconds: float = FOLLOW_DEADLINE_SECONDS,
+        max_concurrent: int = MAX_CONCURRENT_FOLLOWS,
+        max_answer_bytes: int = MAX_ANSWER_BYTES,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._deadline_seconds = deadline_seconds
+        self._slots = threading.BoundedSemaphore(max_concurrent)
+        self._max_answer_bytes = max_answer_bytes
+        self._clock = clock
         self._channels: OrderedDict[str, grpc.Channel] = OrderedDict()
         self._lock = threading.Lock()
+        self._limits = metrics.Tally(metrics.LIMIT_HITS)
+        metrics.on_flush(self._limits.flush)
+
+    def deadline(self) -> float:
+        """The deadline for everything one call follows, from now (on this follower's clock)."""
+        return self._clock() + self._deadline_seconds
 
     def follow(
-        self, request: resolver_pb2.ResolveRequest, reply: resolver_pb2.ResolveResponse
+        self,
+        request: resolver_pb2.ResolveRequest,
+        reply: resolver_pb2.ResolveResponse,
+        deadline: float | None = None,
     ) -> resolver_pb2.ResolveResponse:
         """The answer at the end of `reply`'s referrals: at most MAX_REFERRAL_HOPS, never
-        one site twice. The caller's credential is never passed on.
+        one site twice, all before `deadline` (default: `self.deadline()`; a batch passes
+        one deadline for all its items). The caller's credential is never passed on.
 
         Raises HandleNotFound / InvalidIdentifier as the answering node said, Unavailable
-        for a loop, too many hops or a site that cannot be reached.
+        for a loop, too many hops, the deadline, too many calls in flight, or any failure
+        of a site (always UNANSWERED then).
         """
+        if deadline is None:
+            deadline = self.deadline()
         onward = resolver_pb2.ResolveRequest(
             identifier=request.identifier, types=request.types, indexes=request.indexes
         )
@@ -42,7 +79,7 @@ class ReferralFollower:
             if address in asked:
                 raise Unavailable(f"referral loop: {address} referred back")
             asked.add(address)
-            reply = self._ask(address, onward)
+            reply = self._ask(address, onward, deadline)
         if reply.HasField("referral") and reply.referral.sites:
             raise Unavailable(f"more than {MAX_REFERRAL_HOPS} referrals for {request.identifier}")
         return reply
@@ -62,23 +99,44 @@ class ReferralFollower:
             if len(self._channels) >= MAX_FOLLOW_CHANNELS:
                 # The least recently used site; a call still on it may fail over.
                 self._channels.popitem(last=False)[1].close()
-            channel = self._channels[address] = grpc.insecure_channel(address)
+            channel = self._channels[address] = grpc.insecure_channel(
+                address,
+                options=[
+                    ("grpc.max_receive_message_length", self._max_answer_bytes),
+                    ("grpc.enable_retries", 0),
+                ],
+            )
             return channel
 
     def _ask(
-        self, address: str, request: resolver_pb2.ResolveRequest
+        self, address: str, request: resolver_pb2.ResolveRequest, deadline: float
     ) -> resolver_pb2.ResolveResponse:
-        stub = resolver_pb2_grpc.ResolverStub(self._channel(address))
+        if not sites.is_valid_address(address):  # stored before sites were checked on write
+            raise Unavailable(UNANSWERED)
+        remaining = deadline - self._clock()
+        if remaining <= 0:
+            self._limits.add(("follow_deadline",))
+            raise Unavailable(UNANSWERED)
+        if not self._slots.acquire(timeout=min(remaining, SLOT_WAIT_SECONDS)):
+            self._limits.add(("follow_concurrency",))
+            raise Unavailable(BUSY)
         try:
+            stub = resolver_pb2_grpc.ResolverStub(self._channel(address))
             reply: resolver_pb2.ResolveResponse = stub.Resolve(
-                request, timeout=FOLLOW_TIMEOUT_SECONDS
+                request, timeout=max(deadline - self._clock(), 0.001)
             )
         except grpc.RpcError as failure:
             code = failure.code() if isinstance(failure, grpc.Call) else None
-            details = failure.details() if isinstance(failure, grpc.Call) else str(failure)
+            # The referred node's own words are not passed on: they could be anything.
             if code == grpc.StatusCode.NOT_FOUND:
-                raise HandleNotFound(details or f"{request.identifier} not found") from None
+                raise HandleNotFound(f"identifier {request.identifier} not found") from None
             if code == grpc.StatusCode.INVALID_ARGUMENT:
-                raise InvalidIdentifier(details or "invalid identifier") from None
-            raise Unavailable(f"referred site {address} failed: {details}") from None
+                raise InvalidIdentifier(
+                    f"identifier {request.identifier} was refused as invalid where it is served"
+                ) from None
+            if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+                self._limits.add(("follow_deadline",))
+            raise Unavailable(UNANSWERED) from None
+        finally:
+            self._slots.release()
         return reply

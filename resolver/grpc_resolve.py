@@ -23,11 +23,11 @@ from registry.errors import (
     TooLarge,
     ValueNotFound,
 )
-from registry.identifier import parse
+from registry.identifier import cache_key, excerpt, is_under, parse
 from registry.registry import Referral, Registry
 from resolver.cache import AnswerCache
 from resolver.follow import ChangeFollower
-from resolver.grpc_auth import Authenticator, bearer_token
+from resolver.grpc_auth import Authenticator
 from resolver.grpc_errors import RpcFailure, status_of
 from resolver.grpc_follow import ReferralFollower
 
@@ -35,6 +35,12 @@ log = logging.getLogger(__name__)
 
 MAX_BATCH_RESOLVE = 1000
 SUCCESS = 1
+DEFAULT_CACHE_BYTES = 256 << 20
+DEFAULT_NEGATIVE_CACHE_BYTES = 32 << 20
+DEFAULT_MAX_RESPONSE_BYTES = 32 << 20  # the gRPC message limit (grpc_max_message_bytes)
+RESPONSE_SLACK_BYTES = 4096  # what the budget keeps back for framing
+CUT = "not answered: the response reached its size limit; ask for this identifier again"
+_CUT_STATUS = grpc.StatusCode.RESOURCE_EXHAUSTED.value[0]
 
 Referrer = Callable[[str], Referral | None]
 """Where a prefix outside this node lives (asks the top-level node); None: unknown."""
@@ -50,6 +56,16 @@ class Answer:
     error: IdnodeError | None  # the failure to report instead
     result: str  # metrics label
     cacheable: bool = True  # False: the referrer caches it, by the upstream's TTL
+    prefix: str = ""  # the identifier's canonical prefix: a change under it drops the answer
+
+    def size_bytes(self) -> int:
+        """About what this answer holds in memory, for the cache's byte bounds."""
+        size = 200 + len(self.public_bytes) + len(self.owner)
+        if self.record is not None:
+            size += self.record.ByteSize()
+        if self.error is not None:
+            size += len(str(self.error))
+        return size
 
 
 class ResolverService:
@@ -63,14 +79,25 @@ class ResolverService:
         cache_entries: int,
         negative_cache_entries: int,
         referrer: Referrer | None = None,
+        cache_bytes: int = DEFAULT_CACHE_BYTES,
+        negative_cache_bytes: int = DEFAULT_NEGATIVE_CACHE_BYTES,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        referrals: ReferralFollower | None = None,
     ) -> None:
         self._registry = registry
         self._follower = follower
         self._auth = authenticator
         self._referrer = referrer
-        self.cache: AnswerCache[str, Answer] = AnswerCache(cache_entries, negative_cache_entries)
-        self._referrals = ReferralFollower()
+        self.cache: AnswerCache[str, Answer] = AnswerCache(
+            cache_entries, negative_cache_entries, cache_bytes, negative_cache_bytes
+        )
+        self._referrals = referrals or ReferralFollower()
+        self._budget_bytes = max_response_bytes - RESPONSE_SLACK_BYTES
+        self._cut_entry_bytes = _entry_bytes(
+            resolver_pb2.BatchResolveResult(status=_CUT_STATUS, error=CUT).ByteSize()
+        )
         follower.subscribe(self._invalidate)
+        self._limits = metrics.Tally(metrics.LIMIT_HITS)
         self._requests = metrics.Tally(metrics.RESOLVE_REQUESTS)
         self._duration = metrics.LocalHistogram(metrics.RESOLVE_DURATION, ("grpc",))
         metrics.on_flush(self._flush)
@@ -87,11 +114,11 @@ class ResolverService:
                 raise RpcFailure(status_of(answer.error), str(answer.error))
             if answer.record is None:  # a referral
                 if request.recursive:
-                    return self._follow(request, answer).SerializeToString()
+                    deadline = self._referrals.deadline()
+                    return self._follow(request, answer, deadline).SerializeToString()
                 return answer.public_bytes
-            token = bearer_token(context)
-            if request.types or request.indexes or token is not None:
-                caller = self._auth.account(token)
+            caller = self._auth.caller(context)
+            if request.types or request.indexes or caller is not None:
                 return self._tailored(request, answer, caller).SerializeToString()
             return answer.public_bytes
         finally:
@@ -100,86 +127,120 @@ class ResolverService:
     def batch_resolve(
         self, request: resolver_pb2.BatchResolveRequest, context: grpc.ServicerContext
     ) -> resolver_pb2.BatchResolveResponse:
-        if len(request.requests) > MAX_BATCH_RESOLVE:
-            raise TooLarge(
-                f"batch has {len(request.requests)} identifiers, more than {MAX_BATCH_RESOLVE}"
-            )
+        """One result per identifier, in order. Entries stop being answered where the reply
+        would outgrow the message limit: those left are marked RESOURCE_EXHAUSTED (CUT)."""
+        count = len(request.requests)
+        if count > MAX_BATCH_RESOLVE:
+            raise TooLarge(f"batch has {count} identifiers, more than {MAX_BATCH_RESOLVE}")
         started = time.perf_counter()
         self._follower.poll()
         caller = self._auth.caller(context)
+        deadline = self._referrals.deadline()  # one for every recursive item together
         reply = resolver_pb2.BatchResolveResponse()
+        spent = 0
         try:
-            for item in request.requests:
-                answer = self.answer(item.identifier)
-                self._requests.add(("grpc", answer.result))
+            for position, item in enumerate(request.requests):
                 result = reply.results.add()
-                # A cached error is reported, never raised: raising the same instance
-                # again and again would chain its tracebacks.
-                failure = answer.error
-                if failure is None:
-                    try:
-                        result.response.CopyFrom(self._one_of_batch(item, answer, caller))
-                    except IdnodeError as error:
-                        failure = error
-                if failure is not None:
-                    result.status = status_of(failure).value[0]
-                    result.error = str(failure)
+                entry_bytes = self._one_of_batch(item, caller, deadline, result)
+                # What is left must still fit, each cut entry saying it was cut.
+                reserve = (count - position - 1) * self._cut_entry_bytes
+                if spent + entry_bytes + reserve > self._budget_bytes:
+                    self._limits.add(("batch_response_bytes",))
+                    del reply.results[position:]
+                    for _ in range(count - position):
+                        reply.results.add(status=_CUT_STATUS, error=CUT)
+                    break
+                spent += entry_bytes
         finally:
             self._duration.observe(time.perf_counter() - started)
         return reply
 
     def _one_of_batch(
-        self, item: resolver_pb2.ResolveRequest, answer: Answer, caller: Account | None
-    ) -> resolver_pb2.ResolveResponse:
-        if answer.record is None and item.recursive:
-            return self._follow(item, answer)
-        if answer.record is None or not (item.types or item.indexes or caller):
-            return resolver_pb2.ResolveResponse.FromString(answer.public_bytes)
-        return self._tailored(item, answer, caller)
+        self,
+        item: resolver_pb2.ResolveRequest,
+        caller: Account | None,
+        deadline: float,
+        result: resolver_pb2.BatchResolveResult,
+    ) -> int:
+        """Fill `result` for one item; returns the bytes it adds to the reply.
+
+        A failure is reported in the result, never raised: raising a cached error
+        again and again would chain its tracebacks."""
+        answer = self.answer(item.identifier)
+        self._requests.add(("grpc", answer.result))
+        failure = answer.error
+        if failure is None:
+            try:
+                if answer.record is None and item.recursive:
+                    result.response.CopyFrom(self._follow(item, answer, deadline))
+                elif answer.record is None or not (item.types or item.indexes or caller):
+                    result.response.MergeFromString(answer.public_bytes)
+                    return _entry_bytes(_entry_bytes(len(answer.public_bytes)))
+                else:
+                    result.response.CopyFrom(self._tailored(item, answer, caller))
+            except IdnodeError as error:
+                failure = error
+        if failure is not None:
+            result.Clear()
+            result.status = status_of(failure).value[0]
+            result.error = str(failure)
+        return _entry_bytes(result.ByteSize())
 
     # Answers ------------------------------------------------------------------
 
     def answer(self, identifier: str) -> Answer:
         """The cached answer for `identifier`; a miss computes it and caches it unless it
-        is uncacheable or a change landed while it was being computed."""
-        slash = identifier.find("/")
-        key = identifier[:slash].lower() + identifier[slash:] if slash > 0 else identifier
-        cached = self.cache.get(key)
-        if cached is not None:
-            return cached
+        is uncacheable or a change landed while it was being computed.
+
+        The cache is keyed on the canonical form only, and an input that cannot be an
+        identifier (too long, no '/', a non-ASCII prefix) is refused before the cache is
+        looked at; invalid identifiers are never cached."""
+        key = cache_key(identifier)
+        if key is not None:
+            cached = self.cache.get(key)
+            if cached is not None:
+                return cached
         generation = self._follower.generation
         answer = self._compute(identifier)
         if not answer.cacheable:
             return answer
+        assert key is not None  # whatever parses has a key
         with self._follower.lock:
             if self._follower.generation == generation:
-                self.cache.put(key, answer, negative=answer.record is None)
+                self.cache.put(
+                    key,
+                    answer,
+                    answer.size_bytes(),
+                    negative=answer.record is None,
+                    group=answer.prefix,
+                )
         return answer
 
     def _compute(self, identifier: str) -> Answer:
         try:
             parsed = parse(identifier)
         except IdnodeError as error:
-            return Answer(None, "", b"", error, _result_label(error))
+            return Answer(None, "", b"", error, _result_label(error), cacheable=False)
+        prefix = parsed.prefix
         try:
             record, owner = self._registry.locate(parsed)
         except Referred as referred:
             assert isinstance(referred.referral, Referral)
-            return _referral_answer(identifier, referred.referral)
+            return _referral_answer(str(parsed), referred.referral, prefix=prefix)
         except NotResponsible as error:
             if self._referrer is None:
-                return Answer(None, "", b"", error, "not_responsible")
+                return Answer(None, "", b"", _detached(error), "not_responsible", prefix=prefix)
             # The referrer caches the upstream's answers by their TTL; this cache must not
             # keep them longer (only local changes invalidate it).
-            referral = self._referrer(parsed.prefix)
+            referral = self._referrer(prefix)
             if referral is None:
                 return Answer(None, "", b"", error, "not_responsible", cacheable=False)
-            return _referral_answer(identifier, referral, cacheable=False)
+            return _referral_answer(str(parsed), referral, cacheable=False)
         except IdnodeError as error:
-            return Answer(None, "", b"", error, _result_label(error))
+            return Answer(None, "", b"", _detached(error), _result_label(error), prefix=prefix)
         response = resolver_pb2.ResolveResponse(identifier=record.identifier, code=SUCCESS)
         response.values.extend(v for v in record.values if values.is_public(v))
-        return Answer(record, owner, response.SerializeToString(), None, "ok")
+        return Answer(record, owner, response.SerializeToString(), None, "ok", prefix=prefix)
 
     @staticmethod
     def _tailored(
@@ -202,19 +263,25 @@ class ResolverService:
         return response
 
     def _follow(
-        self, request: resolver_pb2.ResolveRequest, answer: Answer
+        self, request: resolver_pb2.ResolveRequest, answer: Answer, deadline: float
     ) -> resolver_pb2.ResolveResponse:
         return self._referrals.follow(
-            request, resolver_pb2.ResolveResponse.FromString(answer.public_bytes)
+            request, resolver_pb2.ResolveResponse.FromString(answer.public_bytes), deadline
         )
 
     def _invalidate(self, entry: handle_pb2.ChangeEntry | None) -> None:
-        if entry is None or entry.operation == handle_pb2.ChangeEntry.PREFIX_PUT:
+        """Drop what a change touches: a record's answer, or every answer under a prefix
+        that was created or delegated (its home, owner or referral may have changed)."""
+        if entry is None:
             self.cache.clear()
+        elif entry.operation == handle_pb2.ChangeEntry.PREFIX_PUT:
+            changed = entry.identifier
+            self.cache.invalidate_groups(lambda prefix: is_under(prefix, changed))
         else:
             self.cache.invalidate(entry.identifier)
 
     def _flush(self) -> None:
+        self._limits.flush()
         self._requests.flush()
         self._duration.flush()
         requests, hits = self.cache.requests, self.cache.hits
@@ -222,20 +289,35 @@ class ResolverService:
         metrics.CACHE_REQUESTS.labels("grpc").inc(requests)
         metrics.CACHE_HITS.labels("grpc").inc(hits)
         metrics.CACHE_ENTRIES.labels("grpc").set(len(self.cache))
+        metrics.CACHE_BYTES.labels("grpc").set(self.cache.bytes_used)
 
 
 def raise_values_not_found(request: resolver_pb2.ResolveRequest) -> None:
-    wanted = [*request.types, *map(str, request.indexes)]
+    wanted = excerpt(", ".join([*request.types, *map(str, request.indexes)]))
     raise ValueNotFound(f"identifier {request.identifier} has no value matching {wanted}")
 
 
-def _referral_answer(identifier: str, referral: Referral, cacheable: bool = True) -> Answer:
+def _referral_answer(
+    identifier: str, referral: Referral, cacheable: bool = True, prefix: str = ""
+) -> Answer:
     response = resolver_pb2.ResolveResponse(identifier=identifier, code=referral.code)
     response.referral.code = referral.code
     response.referral.prefix = referral.prefix
     response.referral.sites.extend(referral.sites)
     response.referral.ttl = referral.ttl_seconds
-    return Answer(None, "", response.SerializeToString(), None, "referral", cacheable)
+    return Answer(None, "", response.SerializeToString(), None, "referral", cacheable, prefix)
+
+
+def _detached(error: IdnodeError) -> IdnodeError:
+    """`error` without its traceback, to be cached: the frames it holds would keep their
+    LMDB read transactions, and each of those a reader slot, alive as long as the entry."""
+    error.__traceback__ = error.__context__ = error.__cause__ = None
+    return error
+
+
+def _entry_bytes(size: int) -> int:
+    """Bytes of a length-delimited field holding `size` bytes (tag, length varint, data)."""
+    return 1 + (size.bit_length() + 6) // 7 + size if size else 2
 
 
 _RESULT_LABELS: dict[type[IdnodeError], str] = {

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent import futures
 from typing import Any
 
 import grpc
 from google.protobuf import descriptor_pb2, descriptor_pool
+from google.protobuf.message import DecodeError
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection, reflection_pb2, reflection_pb2_grpc
 
+import metrics
 from proto import handle_pb2, registry_pb2, resolver_pb2
 from registry.errors import IdnodeError
+from registry.identifier import excerpt
 from resolver.grpc_errors import RpcFailure, status_of
 from resolver.grpc_registry import RegistryService
 from resolver.grpc_resolve import ResolverService
@@ -22,16 +27,34 @@ log = logging.getLogger(__name__)
 
 RESOLVER = "idnode.v1.Resolver"
 REGISTRY = "idnode.v1.Registry"
+# Largest requests the resolver accepts, checked before they are parsed: an identifier
+# is at most 255 bytes, so these leave ample room for type and index filters.
+MAX_RESOLVE_REQUEST_BYTES = 16 << 10
+MAX_BATCH_RESOLVE_REQUEST_BYTES = 4 << 20
+MALFORMED_LOG_INTERVAL_SECONDS = 60.0
 
 REFLECTION_V1 = "grpc.reflection.v1.ServerReflection"
 
 Handler = Callable[[Any, grpc.ServicerContext], Any]
 
 
+class Refused:
+    """What a request deserializer returns instead of raising: grpc would log a
+    traceback for every malformed request, and anyone may send them."""
+
+    __slots__ = ("message", "status")
+
+    def __init__(self, status: grpc.StatusCode, message: str) -> None:
+        self.status = status
+        self.message = message
+
+
 def guarded(handler: Handler) -> Handler:
     """End the call with the status of a domain error; an unexpected one is INTERNAL, logged."""
 
     def call(request: Any, context: grpc.ServicerContext) -> Any:
+        if isinstance(request, Refused):
+            context.abort(request.status, request.message)
         try:
             return handler(request, context)
         except RpcFailure as failure:
@@ -48,13 +71,69 @@ def guarded(handler: Handler) -> Handler:
 
 
 def unary(
-    handler: Handler, request_type: Any, raw_response: bool = False
+    handler: Handler, request_type: Any, raw_response: bool = False, max_request_bytes: int = 0
 ) -> grpc.RpcMethodHandler[Any, Any]:
+    """A unary method: `handler` guarded, requests parsed safely (bounded by
+    `max_request_bytes` when given, below the server's message limit)."""
     return grpc.unary_unary_rpc_method_handler(
         guarded(handler),
-        request_deserializer=request_type.FromString,
+        request_deserializer=_Parser(request_type, _method_name(handler), max_request_bytes),
         response_serializer=_identity if raw_response else _serialize,
     )
+
+
+class _Parser:
+    """Request bytes to a message, or to `Refused` for one too large or not protobuf;
+    malformed ones are counted and logged once per interval, never one line each."""
+
+    _lock = threading.Lock()
+    _last_log = -MALFORMED_LOG_INTERVAL_SECONDS
+    _unlogged = 0
+
+    def __init__(self, request_type: Any, method: str, max_request_bytes: int) -> None:
+        self._parse = request_type.FromString
+        self._type_name = request_type.DESCRIPTOR.full_name
+        self._method = method
+        self._max_bytes = max_request_bytes
+        self._malformed = metrics.Tally(metrics.GRPC_MALFORMED_REQUESTS)
+        self._too_large = metrics.Tally(metrics.LIMIT_HITS)
+        metrics.on_flush(self._malformed.flush)
+        metrics.on_flush(self._too_large.flush)
+
+    def __call__(self, data: bytes) -> Any:
+        if self._max_bytes and len(data) > self._max_bytes:
+            self._too_large.add(("request_bytes",))
+            return Refused(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"{self._method} request is {len(data)} bytes, more than {self._max_bytes}",
+            )
+        try:
+            return self._parse(data)
+        except DecodeError as error:
+            self._malformed.add((self._method,))
+            self._log(error)
+            return Refused(
+                grpc.StatusCode.INVALID_ARGUMENT, f"request is not a valid {self._type_name}"
+            )
+
+    def _log(self, error: DecodeError) -> None:
+        now = time.monotonic()
+        cls = type(self)
+        with cls._lock:
+            cls._unlogged += 1
+            if now - cls._last_log < MALFORMED_LOG_INTERVAL_SECONDS:
+                return
+            count, cls._unlogged, cls._last_log = cls._unlogged, 0, now
+        log.warning(
+            "malformed gRPC requests: %d since the last report (latest: %s, %s)",
+            count, self._method, excerpt(str(error)),
+        )  # fmt: skip
+
+
+def _method_name(handler: Handler) -> str:
+    """The gRPC method a handler serves: `batch_resolve` -> `BatchResolve`."""
+    name = getattr(handler, "__name__", "call")
+    return "".join(part[:1].upper() + part[1:] for part in name.split("_"))
 
 
 def _identity(data: bytes) -> bytes:
@@ -69,8 +148,17 @@ def resolver_handler(service: ResolverService) -> grpc.GenericRpcHandler[Any, An
     return grpc.method_handlers_generic_handler(
         RESOLVER,
         {
-            "Resolve": unary(service.resolve, resolver_pb2.ResolveRequest, raw_response=True),
-            "BatchResolve": unary(service.batch_resolve, resolver_pb2.BatchResolveRequest),
+            "Resolve": unary(
+                service.resolve,
+                resolver_pb2.ResolveRequest,
+                raw_response=True,
+                max_request_bytes=MAX_RESOLVE_REQUEST_BYTES,
+            ),
+            "BatchResolve": unary(
+                service.batch_resolve,
+                resolver_pb2.BatchResolveRequest,
+                max_request_bytes=MAX_BATCH_RESOLVE_REQUEST_BYTES,
+            ),
         },
     )
 

@@ -9,10 +9,16 @@ from collections.abc import Callable
 import grpc
 
 from proto import sync_pb2, sync_pb2_grpc
+from registry import sites
 from registry.registry import Referral
+from resolver.cache import AnswerCache
 
 NEGATIVE_TTL_SECONDS = 5.0  # an unknown prefix, or the upstream away: ask again soon
 MAX_ENTRIES = 10_000
+MAX_BYTES = 16 << 20
+MAX_LOCATE_REPLY_BYTES = 64 << 10  # a prefix and at most registry.sites.MAX_SITES sites
+
+_Cached = tuple[float, Referral | None]  # (expiry on the clock, the answer)
 
 
 class UpstreamReferrer:
@@ -28,35 +34,40 @@ class UpstreamReferrer:
         self._timeout = timeout_seconds
         self._clock = clock
         self._lock = threading.Lock()
-        self._cache: dict[str, tuple[float, Referral | None]] = {}
+        self._cache: AnswerCache[str, _Cached] = AnswerCache(
+            MAX_ENTRIES, MAX_ENTRIES, MAX_BYTES, MAX_BYTES
+        )
         self._channel: grpc.Channel | None = None
 
     def __call__(self, prefix: str) -> Referral | None:
+        """Where canonical `prefix` lives, None when unknown or the upstream is away."""
         now = self._clock()
-        with self._lock:
-            cached = self._cache.get(prefix)
+        cached = self._cache.get(prefix)
         if cached is not None and cached[0] > now:
             return cached[1]
         referral, ttl = self._ask(prefix)
-        with self._lock:
-            if len(self._cache) >= MAX_ENTRIES:
-                self._cache.clear()
-            self._cache[prefix] = (now + ttl, referral)
+        size = 100 + sum(site.ByteSize() for site in referral.sites) if referral else 0
+        self._cache.put(prefix, (now + ttl, referral), size, negative=referral is None)
         return referral
 
     def _ask(self, prefix: str) -> tuple[Referral | None, float]:
-        if self._channel is None:
-            self._channel = grpc.insecure_channel(self._upstream)
+        with self._lock:
+            if self._channel is None:
+                self._channel = grpc.insecure_channel(
+                    self._upstream,
+                    options=[("grpc.max_receive_message_length", MAX_LOCATE_REPLY_BYTES)],
+                )
+            channel = self._channel
         try:
-            reply = sync_pb2_grpc.TopLevelStub(self._channel).Locate(
+            reply = sync_pb2_grpc.TopLevelStub(channel).Locate(
                 sync_pb2.LocateRequest(prefix=prefix), timeout=self._timeout
             )
         except grpc.RpcError:
             return None, NEGATIVE_TTL_SECONDS
-        if not reply.sites:
+        usable = tuple(s for s in reply.sites if sites.is_valid_address(s.grpc_address))
+        if not usable:
             return None, NEGATIVE_TTL_SECONDS
-        referral = Referral(reply.code, reply.prefix, tuple(reply.sites), reply.ttl)
-        return referral, float(reply.ttl)
+        return Referral(reply.code, reply.prefix, usable, reply.ttl), float(reply.ttl)
 
     def close(self) -> None:
         if self._channel is not None:

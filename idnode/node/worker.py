@@ -26,6 +26,7 @@ from registry.registry import Registry
 from resolver.dns import DnsServer
 from resolver.follow import ChangeFollower
 from resolver.grpc_auth import Authenticator
+from resolver.grpc_follow import ReferralFollower
 from resolver.grpc_registry import RegistryService
 from resolver.grpc_resolve import ResolverService
 from resolver.grpc_server import REGISTRY, RESOLVER, GrpcServer, registry_handler, resolver_handler
@@ -51,11 +52,19 @@ class Worker:
             config.cache_entries,
             config.negative_cache_entries,
             referrer=upstream.referrer(config),
+            cache_bytes=config.cache_bytes,
+            negative_cache_bytes=config.negative_cache_bytes,
+            max_response_bytes=config.grpc_max_message_bytes,
+            referrals=ReferralFollower(
+                config.follow_deadline_seconds, config.follow_max_concurrent
+            ),
         )
         self.grpc = GrpcServer(
             [
                 resolver_handler(self.resolver),
-                registry_handler(RegistryService(self.registry, auth)),
+                registry_handler(
+                    RegistryService(self.registry, auth, list_page_bytes=config.list_page_bytes)
+                ),
             ],
             [RESOLVER, REGISTRY],
             threads=config.grpc_threads,

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -40,7 +42,19 @@ class Node:
 
 @pytest.fixture
 def node(tmp_path: Path) -> Iterator[Node]:
-    config = Config(data_dir=str(tmp_path / "data"), node_prefix="88.118", dns_listen=())
+    with running_node(tmp_path / "data") as started:
+        yield started
+
+
+CLIENT_MAX_MESSAGE_BYTES = 64 << 20  # above any server limit a test sets: the server's counts
+
+
+@contextmanager
+def running_node(data_dir: Path, **overrides: Any) -> Iterator[Node]:
+    """A worker serving gRPC on 127.0.0.1, built from Config(**overrides) as `idnode serve`
+    builds its workers; it stops without the drain period unless one is given."""
+    overrides.setdefault("shutdown_drain_seconds", 0.0)
+    config = Config(data_dir=str(data_dir), node_prefix="88.118", dns_listen=(), **overrides)
     worker = Worker(config)
     worker.registry.ensure_node_prefix()
     token = accounts.ensure_admin(worker.store, None)
@@ -48,7 +62,9 @@ def node(tmp_path: Path) -> Iterator[Node]:
     port = worker.grpc.start(["127.0.0.1:0"])[0]
     worker.grpc.set_serving(True)
     address = f"127.0.0.1:{port}"
-    channel = grpc.insecure_channel(address)
+    channel = grpc.insecure_channel(
+        address, options=[("grpc.max_receive_message_length", CLIENT_MAX_MESSAGE_BYTES)]
+    )
     try:
         yield Node(
             worker,

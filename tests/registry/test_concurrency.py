@@ -126,7 +126,7 @@ class CachedResolver:
     def __init__(self, registry: Registry, follower: ChangeFollower) -> None:
         self.registry = registry
         self.follower = follower
-        self.cache: AnswerCache[str, bytes] = AnswerCache(100, 100)
+        self.cache: AnswerCache[str, bytes] = AnswerCache(100, 100, 1 << 20, 1 << 20)
         self.dropped_all = 0
         follower.subscribe(self._on_change)
 
@@ -151,7 +151,7 @@ class CachedResolver:
             found, negative = NOT_FOUND, True
         with self.follower.lock:
             if self.follower.generation == generation:
-                self.cache.put(identifier, found, negative)
+                self.cache.put(identifier, found, len(found), negative)
         return bytes(found)
 
 
@@ -297,11 +297,11 @@ def test_follower_drops_everything_when_too_far_behind(
 
 
 def test_cache_bounds_positive_and_negative_entries_separately() -> None:
-    cache: AnswerCache[str, str] = AnswerCache(positive_entries=2, negative_entries=1)
-    cache.put("p1", "a")
-    cache.put("p2", "b")
-    cache.put("n1", "-", negative=True)
-    cache.put("n2", "-", negative=True)  # evicts n1 only, never a positive entry
+    cache: AnswerCache[str, str] = AnswerCache(2, 1, 1 << 20, 1 << 20)
+    cache.put("p1", "a", 1)
+    cache.put("p2", "b", 1)
+    cache.put("n1", "-", 1, negative=True)
+    cache.put("n2", "-", 1, negative=True)  # evicts n1 only, never a positive entry
 
     assert (cache.get("p1"), cache.get("p2"), cache.get("n1"), cache.get("n2")) == (
         "a",
@@ -310,15 +310,15 @@ def test_cache_bounds_positive_and_negative_entries_separately() -> None:
         "-",
     )
     cache.get("p1")
-    cache.put("p3", "c")  # evicts the least recently used positive entry, p2
+    cache.put("p3", "c", 1)  # evicts the least recently used positive entry, p2
     assert (cache.get("p1"), cache.get("p2"), cache.get("p3")) == ("a", None, "c")
     assert len(cache) == 3
 
 
 def test_cache_counts_requests_and_hits() -> None:
-    cache: AnswerCache[str, str] = AnswerCache(10, 10)
-    cache.put("a", "x")
-    cache.put("b", "-", negative=True)
+    cache: AnswerCache[str, str] = AnswerCache(10, 10, 1 << 20, 1 << 20)
+    cache.put("a", "x", 1)
+    cache.put("b", "-", 1, negative=True)
 
     for key in ("a", "b", "c", "a"):
         cache.get(key)
@@ -327,10 +327,10 @@ def test_cache_counts_requests_and_hits() -> None:
 
 
 def test_cache_invalidate_and_clear_remove_both_kinds() -> None:
-    cache: AnswerCache[str, str] = AnswerCache(10, 10)
-    cache.put("a", "x")
-    cache.put("b", "-", negative=True)
-    cache.put("c", "y")
+    cache: AnswerCache[str, str] = AnswerCache(10, 10, 1 << 20, 1 << 20)
+    cache.put("a", "x", 1)
+    cache.put("b", "-", 1, negative=True)
+    cache.put("c", "y", 1)
 
     cache.invalidate("a")
     cache.invalidate("b")
@@ -342,10 +342,10 @@ def test_cache_invalidate_and_clear_remove_both_kinds() -> None:
 
 @pytest.mark.parametrize("first_negative", [True, False])
 def test_cache_keeps_one_answer_per_key_the_latest(first_negative: bool) -> None:
-    cache: AnswerCache[str, str] = AnswerCache(10, 10)
+    cache: AnswerCache[str, str] = AnswerCache(10, 10, 1 << 20, 1 << 20)
 
-    cache.put("k", "first", negative=first_negative)
-    cache.put("k", "second", negative=not first_negative)
+    cache.put("k", "first", 1, negative=first_negative)
+    cache.put("k", "second", 1, negative=not first_negative)
 
     assert cache.get("k") == "second"
     assert len(cache) == 1
