@@ -1,0 +1,168 @@
+"""Floods an anonymous caller can send: malformed protobuf and failed authentications are
+counted, logged at most once a minute, and repeated failures are slowed within bounds."""
+
+from __future__ import annotations
+
+import logging
+import time
+from concurrent import futures
+
+import grpc
+import pytest
+from prometheus_client import Counter
+
+import metrics
+from proto import registry_pb2, resolver_pb2
+from resolver.grpc_auth import (
+    FAILURE_WINDOW_SECONDS,
+    FREE_FAILURES,
+    MAX_DELAY_SECONDS,
+    MAX_DELAYED_CALLS,
+    FailureTable,
+    source_of,
+)
+from tests.grpc.conftest import Node, bearer
+
+
+def counter(metric: Counter, *labels: str) -> float:
+    metrics.flush()
+    return float(metric.labels(*labels)._value.get())
+
+
+def raw_call(node: Node, method: str, payload: bytes) -> tuple[grpc.StatusCode, str]:
+    call = node.channel.unary_unary(
+        method, request_serializer=lambda data: data, response_deserializer=lambda data: data
+    )
+    with pytest.raises(grpc.RpcError) as caught:
+        call(payload, timeout=10)
+    error = caught.value
+    assert isinstance(error, grpc.Call)
+    return error.code(), error.details() or ""
+
+
+# Malformed protobuf -----------------------------------------------------------------
+
+
+def test_malformed_requests_are_refused_counted_and_logged_once(
+    node: Node, caplog: pytest.LogCaptureFixture
+) -> None:
+    before = counter(metrics.GRPC_MALFORMED_REQUESTS, "Resolve")
+    caplog.set_level(logging.INFO)
+    garbage = [b"\xff\xff\xff", b"\x0a\x05ab", b"\x0a\x02\xff\xfe", bytes(range(256))]
+
+    for n in range(200):
+        code, details = raw_call(node, "/idnode.v1.Resolver/Resolve", garbage[n % 4])
+        assert (code, details) == (
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "request is not a valid idnode.v1.ResolveRequest",
+        )
+    code, _ = raw_call(node, "/idnode.v1.Registry/Create", b"\xff\xff")
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+
+    assert counter(metrics.GRPC_MALFORMED_REQUESTS, "Resolve") - before == 200
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len([r for r in caplog.records if "malformed gRPC requests" in r.getMessage()]) <= 1
+    # ... and the node keeps answering.
+    with pytest.raises(grpc.RpcError) as caught:
+        node.resolver.Resolve(resolver_pb2.ResolveRequest(identifier="88.118.1/x"))
+    assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+# Failed authentications -------------------------------------------------------------
+
+
+def who_am_i(node: Node, token: str) -> tuple[grpc.StatusCode, str, float]:
+    started = time.monotonic()
+    with pytest.raises(grpc.RpcError) as caught:
+        node.registry.WhoAmI(registry_pb2.WhoAmIRequest(), metadata=bearer(token), timeout=10)
+    error = caught.value
+    assert isinstance(error, grpc.Call)
+    return error.code(), error.details() or "", time.monotonic() - started
+
+
+def test_failed_authentications_are_counted_logged_once_and_slowed(
+    node: Node, caplog: pytest.LogCaptureFixture
+) -> None:
+    node.registry.WhoAmI(registry_pb2.WhoAmIRequest(), metadata=node.admin)
+    before = counter(metrics.AUTH_FAILURES, "invalid")
+    caplog.set_level(logging.INFO, logger="idnode.auth")
+
+    quick = [who_am_i(node, f"wrong-token-{n}") for n in range(FREE_FAILURES)]
+    slowed = [who_am_i(node, f"wrong-token-{n}") for n in range(FREE_FAILURES, FREE_FAILURES + 5)]
+
+    assert {code for code, _, _ in quick + slowed} == {grpc.StatusCode.UNAUTHENTICATED}
+    assert max(elapsed for _, _, elapsed in quick) < 0.5
+    assert sum(elapsed for _, _, elapsed in slowed) >= 0.05 + 0.1 + 0.2 + 0.4 + 0.8 - 0.05
+    assert max(elapsed for _, _, elapsed in slowed) <= MAX_DELAY_SECONDS + 0.5
+    assert counter(metrics.AUTH_FAILURES, "invalid") - before == 10
+    logged = [r for r in caplog.records if r.name == "idnode.auth"]
+    assert len(logged) == 1 and "127.0.0.1" in logged[0].getMessage()
+    # A credential that just succeeded is not held back, nor is an anonymous resolve.
+    started = time.monotonic()
+    node.registry.WhoAmI(registry_pb2.WhoAmIRequest(), metadata=node.admin)
+    with pytest.raises(grpc.RpcError):
+        node.resolver.Resolve(resolver_pb2.ResolveRequest(identifier="88.118.1/x"))
+    assert time.monotonic() - started < 0.5
+
+
+def test_a_flood_of_failures_holds_at_most_a_few_handler_threads(node: Node) -> None:
+    for n in range(FREE_FAILURES + 6):  # past the free failures: every attempt is delayed
+        who_am_i(node, f"wrong-{n}")
+    before = counter(metrics.AUTH_FAILURES, "throttled")
+
+    started = time.monotonic()
+    with futures.ThreadPoolExecutor(max_workers=12) as pool:
+        results = list(pool.map(lambda n: who_am_i(node, f"flood-{n}"), range(12)))
+    elapsed = time.monotonic() - started
+
+    assert {code for code, _, _ in results} == {grpc.StatusCode.UNAUTHENTICATED}
+    refused = [r for r in results if "too many failed authentications" in r[1]]
+    assert len(refused) >= 12 - 2 * MAX_DELAYED_CALLS
+    assert all(elapsed < 0.5 for _, _, elapsed in refused)
+    assert elapsed < 4 * MAX_DELAY_SECONDS
+    assert counter(metrics.AUTH_FAILURES, "throttled") - before == len(refused)
+
+
+def test_malformed_authorization_metadata_counts_as_a_failure(node: Node) -> None:
+    before = counter(metrics.AUTH_FAILURES, "malformed")
+    for metadata in (
+        (("authorization", "Basic abc"),),
+        (("authorization", "Bearer " + "x" * 5000),),
+    ):
+        with pytest.raises(grpc.RpcError) as caught:
+            node.registry.WhoAmI(registry_pb2.WhoAmIRequest(), metadata=metadata)
+        assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert counter(metrics.AUTH_FAILURES, "malformed") - before == 2
+
+
+# The failure table itself -----------------------------------------------------------
+
+
+def test_the_failure_table_forgets_after_a_quiet_window_and_is_bounded() -> None:
+    now = [1000.0]
+    table = FailureTable(lambda: now[0], max_sources=3)
+    for _ in range(FREE_FAILURES + 2):
+        table.record("10.0.0.1")
+    assert table.delay_seconds("10.0.0.1") > 0
+    assert table.delay_seconds("10.0.0.2") == 0
+
+    assert [table.record(s) for s in ("10.0.0.2", "10.0.0.3", "10.0.0.4")] == [0, 0, 0]
+    assert table.delay_seconds("10.0.0.1") == 0  # evicted: the table holds three sources
+    for _ in range(FREE_FAILURES + 2):
+        table.record("10.0.0.2")
+    now[0] += FAILURE_WINDOW_SECONDS
+    assert table.delay_seconds("10.0.0.2") == 0
+    assert table.record("10.0.0.2") == FREE_FAILURES + 3  # logged again, with the last count
+
+
+@pytest.mark.parametrize(
+    ("peer", "source"),
+    [
+        ("ipv4:127.0.0.1:53412", "127.0.0.1"),
+        ("ipv6:[::1]:53412", "::1"),
+        ("ipv6:[2001:db8:1:2:3:4:5:6]:443", "2001:db8:1:2::/64"),
+        ("unix:/run/x.sock", "unix:/run/x.sock"),
+    ],
+)
+def test_a_source_is_an_address_without_its_port(peer: str, source: str) -> None:
+    assert source_of(peer) == source
