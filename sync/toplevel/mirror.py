@@ -23,6 +23,7 @@ from typing import Any
 
 from proto import handle_pb2, sync_pb2
 from registry import accounts
+from registry import sites as sites_rule
 from registry.errors import (
     HandleNotFound,
     InvalidRequest,
@@ -74,13 +75,15 @@ class Mirror:
         """Home `node_prefix` and issue its credential (or adopt `token`).
 
         Adding a homed prefix again issues a new credential (the old one stays valid).
-        Raises InvalidRequest when it nests with another homed node prefix.
+        Raises InvalidRequest when it nests with another homed node prefix, InvalidValue or
+        TooLarge for sites registry.sites refuses.
         """
         prefix = parse_prefix(node_prefix)
+        wanted = list(sites)
+        sites_rule.check_sites(wanted)
         if token and len(token) < accounts.MIN_TOKEN_CHARS:
             raise InvalidRequest(f"a node token must be at least {accounts.MIN_TOKEN_CHARS} chars")
         chosen = token or accounts.new_token()
-        wanted = list(sites)
 
         def work(batch: WriteBatch) -> None:
             for other in self._nodes(batch.txn):
@@ -129,9 +132,11 @@ class Mirror:
         is 0, and the mirror stays until the node's snapshot replaces it (an empty mirror
         adopts the log id at once: the log may then start from its first entry).
 
-        Raises SyncRefused when the node prefix is homed to another identity.
+        Raises SyncRefused when the node prefix is homed to another identity, InvalidValue
+        or TooLarge for sites registry.sites refuses.
         """
         announced = list(sites)
+        sites_rule.check_sites(announced)
 
         def work(batch: WriteBatch) -> Hello:
             state = self._require(batch, node_prefix)

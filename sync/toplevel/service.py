@@ -194,6 +194,11 @@ class TopLevelResolver:
         self, request: resolver_pb2.ResolveRequest, context: grpc.ServicerContext
     ) -> resolver_pb2.ResolveResponse:
         del context
+        return self._resolve(request, self._referrals.deadline())
+
+    def _resolve(
+        self, request: resolver_pb2.ResolveRequest, deadline: float
+    ) -> resolver_pb2.ResolveResponse:
         parsed = parse(request.identifier)
         home = self._service.mirror.home(parsed.prefix)
         if home is None:
@@ -208,17 +213,18 @@ class TopLevelResolver:
             DELEGATION_TTL_SECONDS if home.code == 303 else NODE_REFERRAL_TTL_SECONDS
         )
         if request.recursive:
-            return self._referrals.follow(request, reply)
+            return self._referrals.follow(request, reply, deadline)
         return reply
 
     def batch_resolve(
         self, request: resolver_pb2.BatchResolveRequest, context: grpc.ServicerContext
     ) -> resolver_pb2.BatchResolveResponse:
         reply = resolver_pb2.BatchResolveResponse()
+        deadline = self._referrals.deadline()  # one for every recursive item together
         for item in request.requests:
             result = reply.results.add()
             try:
-                result.response.CopyFrom(self.resolve(item, context))
+                result.response.CopyFrom(self._resolve(item, deadline))
             except errors.IdnodeError as error:
                 result.status = status_of(error).value[0]
                 result.error = str(error)
