@@ -3,13 +3,8 @@ failing with one message whatever the referred site did."""
 
 from __future__ import annotations
 
-import contextlib
-import socket
-import threading
 import time
-from collections.abc import Iterator
 from concurrent import futures
-from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 
@@ -19,6 +14,7 @@ import pytest
 from proto import handle_pb2, registry_pb2, resolver_pb2
 from resolver.grpc_follow import BUSY, UNANSWERED
 from tests.grpc.conftest import Node, running_node
+from tests.grpc.hostile_sites import closed_port, oversized_answerer, tcp_site
 
 Site = handle_pb2.Site
 ResolveRequest = resolver_pb2.ResolveRequest
@@ -38,80 +34,6 @@ def delegate(node: Node, sites: list[Site], code: str = "8") -> str:
         registry_pb2.PutPrefixRequest(prefix=prefix, sites=sites), metadata=token
     )
     return prefix
-
-
-# Hostile referred sites, all on loopback --------------------------------------------
-
-
-def closed_port() -> str:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return f"127.0.0.1:{probe.getsockname()[1]}"
-
-
-@contextmanager
-def tcp_site(behaviour: str) -> Iterator[str]:
-    """A TCP port that accepts and then stays `silent`, or sends `garbage` and closes."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(64)
-    listener.settimeout(0.05)  # so the loop sees `stop`: closing does not wake accept()
-    held: list[socket.socket] = []
-    stop = threading.Event()
-
-    def serve() -> None:
-        while not stop.is_set():
-            try:
-                connection, _ = listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            if behaviour == "garbage":
-                with connection, contextlib.suppress(OSError):
-                    connection.sendall(b"SSH-2.0-OpenSSH_9.2\r\n" * 10)
-            else:
-                held.append(connection)
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        yield f"127.0.0.1:{listener.getsockname()[1]}"
-    finally:
-        stop.set()
-        thread.join(5)
-        listener.close()
-        for connection in held:
-            connection.close()
-
-
-@contextmanager
-def oversized_answerer(answer_bytes: int) -> Iterator[str]:
-    """A gRPC Resolver whose every answer is `answer_bytes` long."""
-    answer = resolver_pb2.ResolveResponse(identifier="x", code=1)
-    answer.values.add(index=1, type="blob", data=b"z" * answer_bytes)
-    payload = answer.SerializeToString()
-    handler = grpc.method_handlers_generic_handler(
-        "idnode.v1.Resolver",
-        {
-            "Resolve": grpc.unary_unary_rpc_method_handler(
-                lambda request, context: payload,
-                request_deserializer=lambda data: data,
-                response_serializer=lambda data: data,
-            )
-        },
-    )
-    server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=2),
-        handlers=[handler],
-        options=[("grpc.max_send_message_length", 64 << 20)],
-    )
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    try:
-        yield f"127.0.0.1:{port}"
-    finally:
-        server.stop(0)
 
 
 # Sites are checked when they are written --------------------------------------------
