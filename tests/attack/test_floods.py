@@ -83,7 +83,7 @@ def test_an_authentication_failure_flood_is_counted_logged_once_and_slowed(
 
     assert set(codes) == {grpc.StatusCode.UNAUTHENTICATED}
     assert elapsed < 30  # delayed, yet never more than 2 handler threads held at once
-    assert max(latencies) < 1.0  # anonymous resolution goes on meanwhile
+    assert max(latencies) < 2.0  # anonymous resolution goes on meanwhile
     counted = sum(
         scraped(target, "idnode_auth_failures_total", reason=r) for r in ("invalid", "throttled")
     )

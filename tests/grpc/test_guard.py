@@ -91,9 +91,9 @@ def test_failed_authentications_are_counted_logged_once_and_slowed(
     slowed = [who_am_i(node, f"wrong-token-{n}") for n in range(FREE_FAILURES, FREE_FAILURES + 5)]
 
     assert {code for code, _, _ in quick + slowed} == {grpc.StatusCode.UNAUTHENTICATED}
-    assert max(elapsed for _, _, elapsed in quick) < 0.5
+    assert max(elapsed for _, _, elapsed in quick) < 1.0
     assert sum(elapsed for _, _, elapsed in slowed) >= 0.05 + 0.1 + 0.2 + 0.4 + 0.8 - 0.05
-    assert max(elapsed for _, _, elapsed in slowed) <= MAX_DELAY_SECONDS + 0.5
+    assert max(elapsed for _, _, elapsed in slowed) <= MAX_DELAY_SECONDS + 1.5
     assert counter(metrics.AUTH_FAILURES, "invalid") - before == 10
     logged = [r for r in caplog.records if r.name == "idnode.auth"]
     assert len(logged) == 1 and "127.0.0.1" in logged[0].getMessage()
@@ -102,7 +102,7 @@ def test_failed_authentications_are_counted_logged_once_and_slowed(
     node.registry.WhoAmI(registry_pb2.WhoAmIRequest(), metadata=node.admin)
     with pytest.raises(grpc.RpcError):
         node.resolver.Resolve(resolver_pb2.ResolveRequest(identifier="88.118.1/x"))
-    assert time.monotonic() - started < 0.5
+    assert time.monotonic() - started < 1.0
 
 
 def test_a_flood_of_failures_holds_at_most_a_few_handler_threads(node: Node) -> None:
@@ -118,7 +118,7 @@ def test_a_flood_of_failures_holds_at_most_a_few_handler_threads(node: Node) -> 
     assert {code for code, _, _ in results} == {grpc.StatusCode.UNAUTHENTICATED}
     refused = [r for r in results if "too many failed authentications" in r[1]]
     assert len(refused) >= 12 - 2 * MAX_DELAYED_CALLS
-    assert all(elapsed < 0.5 for _, _, elapsed in refused)
+    assert all(elapsed < 1.0 for _, _, elapsed in refused)
     assert elapsed < 4 * MAX_DELAY_SECONDS
     assert counter(metrics.AUTH_FAILURES, "throttled") - before == len(refused)
 
