@@ -13,14 +13,14 @@ from prometheus_client import Counter
 
 import metrics
 from proto import registry_pb2, resolver_pb2
-from resolver.grpc_auth import (
+from resolver.auth import (
     FAILURE_WINDOW_SECONDS,
     FREE_FAILURES,
     MAX_DELAY_SECONDS,
     MAX_DELAYED_CALLS,
     FailureTable,
-    source_of,
 )
+from resolver.grpc_auth import source_of
 from tests.grpc.conftest import Node, bearer
 
 
