@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import lmdb
 
 from proto import handle_pb2
+from registry import storefile
 from registry.errors import StoreError
 
 T = TypeVar("T")
@@ -52,6 +53,17 @@ def _translated() -> Iterator[None]:
         yield
     except lmdb.Error as error:
         raise StoreError(f"store error: {type(error).__name__}: {error}") from error
+
+
+@contextlib.contextmanager
+def _opening(path: str) -> Iterator[None]:
+    """Where opening the environment fails: one line naming the data dir and the cause."""
+    try:
+        yield
+    except lmdb.Error as error:
+        cause = str(error.args[0]) if error.args else type(error).__name__
+        cause = cause.removeprefix(f"{path}: ")
+        raise StoreError(f"data dir {path}: cannot open the store: {cause}") from error
 
 
 class _Gate:
@@ -102,9 +114,8 @@ class Store:
         self.options = options
         self.closed = False
         self._gate = _Gate()
-        if not options.readonly:
-            os.makedirs(path, exist_ok=True)
-        with _translated():
+        storefile.prepare(path, create=not options.readonly)
+        with _opening(path):
             map_size = options.map_size_bytes
             for _attempt in range(32):
                 try:
@@ -117,7 +128,12 @@ class Store:
             else:
                 raise StoreError(f"data dir {path}: the map kept growing while it was opened")
         if not options.readonly:
-            self._check_schema()
+            try:
+                storefile.make_private(path)
+                self._check_schema()
+            except BaseException:
+                self.env.close()
+                raise
 
     def _open(self, path: str, options: StoreOptions, map_size: int) -> None:
         self.env = lmdb.open(
@@ -130,6 +146,7 @@ class Store:
             max_readers=options.max_readers,
             readahead=False,
             subdir=True,
+            mode=storefile.FILE_MODE,
         )
         try:
             self._open_dbs(create=not options.readonly)
@@ -316,8 +333,11 @@ class Store:
         return bytes(value) if value is not None else None
 
     def copy_to(self, dest: str, progress: Callable[[int, int], None] | None = None) -> None:
-        """A consistent, compacted copy into the empty directory `dest`, while serving."""
-        os.makedirs(dest, exist_ok=True)
+        """A consistent, compacted copy into the empty directory `dest`, while serving; the
+        copy is as private as the store (a directory this makes 0700, the file 0600)."""
+        if not os.path.exists(dest):
+            os.makedirs(dest, mode=storefile.DIR_MODE)
+            os.chmod(dest, storefile.DIR_MODE)
         expected = max(self.size_bytes(), 1)
         done = threading.Event()
         failure: list[BaseException] = []
@@ -340,6 +360,7 @@ class Store:
             if progress and os.path.exists(target):
                 progress(min(os.path.getsize(target), expected), expected)
         worker.join()
+        storefile.make_private(dest)
         if failure:
             if isinstance(failure[0], lmdb.Error):
                 raise StoreError(f"backup failed: {failure[0]}") from failure[0]
