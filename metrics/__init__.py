@@ -84,6 +84,10 @@ STORE_MAP_SIZE = Gauge(
     "store_map_size_bytes", "Size the LMDB map may grow to before it is enlarged.",
     namespace=NAMESPACE, multiprocess_mode="livemostrecent",
 )  # fmt: skip
+STORE_OUT_OF_SPACE = Counter(
+    "store_out_of_space", "Writes refused because the store's disk or file-size limit is full.",
+    namespace=NAMESPACE,
+)  # fmt: skip
 DNS_RESPONSES = Counter(
     "dns_responses", "DNS responses by transport and rcode.", ["proto", "rcode"],
     namespace=NAMESPACE,
@@ -168,6 +172,7 @@ _DECLARED: tuple[MetricWrapperBase, ...] = (
     REGISTRATIONS, IDENTIFIERS, CHANGELOG_SEQUENCE, STORE_SIZE, STORE_MAP_SIZE,
     DNS_RESPONSES, DNS_RRL_ACTIONS, DNS_TCP_CLOSED, SYNC_ACKED_SEQUENCE, SYNC_LAG, SYNC_PUSHES,
     BUILD_INFO, SYNC_FAILURES, SYNC_CONSECUTIVE_FAILURES,
+    STORE_OUT_OF_SPACE,
     GRPC_SERVER_STARTED, GRPC_SERVER_HANDLED, GRPC_SERVER_HANDLING,
     PROCESS_CPU, PROCESS_RESIDENT_MEMORY, PROCESS_VIRTUAL_MEMORY, PROCESS_OPEN_FDS,
     PROCESS_MAX_FDS, PROCESS_START_TIME,

@@ -119,6 +119,12 @@ class SyncRefused(IdnodeError):
     handle_code = 2
 
 
+class StoreOutOfSpace(StoreError):
+    """The store's disk (or the process's file-size limit) is full: writes fail, reads work."""
+
+    handle_code = 2
+
+
 class Unavailable(IdnodeError):
     """A node needed for the answer could not be reached."""
 

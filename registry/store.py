@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import struct
 import threading
@@ -13,11 +14,13 @@ from typing import Any, TypeVar
 
 import lmdb
 
+import metrics
 from proto import handle_pb2
 from registry import storefile
-from registry.errors import StoreError
+from registry.errors import StoreError, StoreOutOfSpace
 
 T = TypeVar("T")
+log = logging.getLogger("registry.store")
 
 DEFAULT_MAP_SIZE_BYTES = 1 << 30
 MAX_DBS = 16
@@ -102,6 +105,34 @@ class _Gate:
                 self._lock.notify_all()
 
 
+class _SpaceAlarm:
+    """Tells a full disk from other write failures; logs once when the disk fills and once
+    when writes succeed again, and counts every write refused meanwhile."""
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._full = False
+
+    def failed(self, error: lmdb.Error) -> StoreError:
+        """The domain error for a write that LMDB refused with `error`."""
+        reason = storefile.out_of_space(self._path, error)
+        if not reason:
+            return StoreError(f"store error: {type(error).__name__}: {error}")
+        metrics.STORE_OUT_OF_SPACE.inc()
+        if not self._full:
+            self._full = True
+            log.error(
+                "store is out of disk space: writes fail until space is freed; reads still work",
+                extra={"data_dir": self._path, "reason": reason, "error": str(error)},
+            )
+        return StoreOutOfSpace("store is out of disk space")
+
+    def committed(self) -> None:
+        if self._full:
+            self._full = False
+            log.warning("store writes succeed again", extra={"data_dir": self._path})
+
+
 class Store:
     """One LMDB environment with the node's named databases.
 
@@ -114,6 +145,7 @@ class Store:
         self.options = options
         self.closed = False
         self._gate = _Gate()
+        self._space = _SpaceAlarm(path)
         storefile.prepare(path, create=not options.readonly)
         with _opening(path):
             map_size = options.map_size_bytes
@@ -130,6 +162,7 @@ class Store:
         if not options.readonly:
             try:
                 storefile.make_private(path)
+                storefile.reserve_lock_file(path)
                 self._check_schema()
             except BaseException:
                 self.env.close()
@@ -222,11 +255,12 @@ class Store:
                 continue
             except lmdb.Error as error:
                 self._gate.leave()
-                raise StoreError(f"store error: {type(error).__name__}: {error}") from error
+                raise self._space.failed(error) from error
             try:
                 batch = WriteBatch(self, txn)
                 result = work(batch)
                 txn.commit()
+                self._space.committed()
                 return result
             except lmdb.MapFullError:
                 txn.abort()
@@ -236,7 +270,7 @@ class Store:
                 adopt = True
             except lmdb.Error as error:
                 txn.abort()
-                raise StoreError(f"store error: {type(error).__name__}: {error}") from error
+                raise self._space.failed(error) from error
             except BaseException:
                 txn.abort()
                 raise

@@ -1,8 +1,10 @@
-"""The data dir on disk before LMDB maps it: private modes, and a data file as long as it says."""
+"""The data dir on disk: private modes, a data file as long as it says, a full disk told apart."""
 
 from __future__ import annotations
 
+import errno
 import os
+import resource
 import stat
 import struct
 import sys
@@ -34,6 +36,14 @@ _F_BIGDATA = 0x01
 _MAX_FREE_PAGES_READ = 100_000  # a free-page tree larger than this is not walked
 _MAX_FREE_TAIL_PAGES = 1 << 16  # more pages missing than this is never a legal free tail
 _ATTEMPTS = 3
+# After a write cut short by a full disk, less than this is left (LMDB wrote what fitted).
+LOW_SPACE_BYTES = 4 << 20
+_LIMIT_SLACK_BYTES = 1 << 16
+_SPACE_ERRNOS = {
+    errno.ENOSPC: "no space left on device",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EFBIG: "the data file reached the process's file-size limit",
+}
 
 
 def prepare(path: str, create: bool) -> None:
@@ -64,6 +74,27 @@ def make_private(path: str) -> None:
     mode it is given, less the umask; an existing file keeps whatever it had)."""
     for name in (DATA_FILE, LOCK_FILE):
         _tighten(os.path.join(path, name), FILE_MODE)
+
+
+def reserve_lock_file(path: str) -> None:
+    """Give LMDB's lock file real disk blocks now. LMDB makes it by extending it (a sparse
+    file) and writes reader slots through its mapping: on a full disk the first write to a
+    page never written before kills the process with SIGBUS. Raises StoreError."""
+    lock = os.path.join(path, LOCK_FILE)
+    try:
+        descriptor = os.open(lock, os.O_RDWR)
+    except OSError:
+        return  # opened read-only by someone else's process: not ours to extend
+    try:
+        os.posix_fallocate(descriptor, 0, os.fstat(descriptor).st_size)
+    except OSError as error:
+        if error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+            raise StoreError(
+                f"data dir {path}: no disk space for {LOCK_FILE}: {_cause(error, lock)}"
+            ) from error
+        # A filesystem that cannot reserve blocks: LMDB works as before on it.
+    finally:
+        os.close(descriptor)
 
 
 def _tighten(path: str, mode: int) -> None:
@@ -204,6 +235,33 @@ def _page(handle: BinaryIO, page_bytes: int, number: int, pages: int) -> bytes:
     if len(raw) < page_bytes:
         raise _Unreadable
     return raw
+
+
+def out_of_space(path: str, error: Exception) -> str:
+    """Why LMDB's `error` means the store's disk is full, or "" when it means something else.
+
+    LMDB reports ENOSPC as such only when nothing at all could be written; a write cut
+    short by a full disk (or by the process's file-size limit) comes back as EIO
+    ("Input/output error"). For EIO the disk's free space and the file-size limit decide.
+    """
+    text = str(error)  # LMDB's messages end in strerror(errno)
+    for code, reason in _SPACE_ERRNOS.items():
+        if text.endswith(os.strerror(code)):
+            return reason
+    if not text.endswith(os.strerror(errno.EIO)):
+        return ""
+    try:
+        found = os.statvfs(path)
+        free = (found.f_bfree if os.geteuid() == 0 else found.f_bavail) * found.f_frsize
+        size = os.path.getsize(os.path.join(path, DATA_FILE))
+    except OSError:
+        return ""
+    if free < LOW_SPACE_BYTES:
+        return f"the filesystem has {free} bytes free"
+    limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    if limit != resource.RLIM_INFINITY and size + _LIMIT_SLACK_BYTES > limit:
+        return f"the data file reached the process's file-size limit of {limit} bytes"
+    return ""
 
 
 def _cause(error: OSError, path: str) -> str:

@@ -24,6 +24,7 @@ STATUS_BY_ERROR: dict[type[errors.IdnodeError], grpc.StatusCode] = {
     errors.AuthenticationFailed: grpc.StatusCode.UNAUTHENTICATED,
     errors.TooLarge: grpc.StatusCode.RESOURCE_EXHAUSTED,
     errors.StoreError: grpc.StatusCode.UNAVAILABLE,
+    errors.StoreOutOfSpace: grpc.StatusCode.RESOURCE_EXHAUSTED,
     errors.Unavailable: grpc.StatusCode.UNAVAILABLE,
     errors.SyncRefused: grpc.StatusCode.FAILED_PRECONDITION,
 }

@@ -48,6 +48,7 @@ ERROR_RCODES: dict[type[IdnodeError], int] = {
     errors.AuthenticationFailed: wire.REFUSED,
     errors.TooLarge: wire.SERVFAIL,
     errors.StoreError: wire.SERVFAIL,
+    errors.StoreOutOfSpace: wire.SERVFAIL,
     errors.Unavailable: wire.SERVFAIL,
     errors.SyncRefused: wire.REFUSED,
 }

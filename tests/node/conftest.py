@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,10 +53,15 @@ class NodeProcess:
 
 
 def start_node(
-    data_dir: Path, *args: str, env: dict[str, str] | None = None, init: bool = True
+    data_dir: Path,
+    *args: str,
+    env: dict[str, str] | None = None,
+    init: bool = True,
+    preexec_fn: Callable[[], None] | None = None,
 ) -> NodeProcess:
     """Start `idnode serve` in its own process group and wait for its ready line
-    (with --init unless told otherwise: a new data dir becomes a new node)."""
+    (with --init unless told otherwise: a new data dir becomes a new node; `preexec_fn`
+    runs in the child before it starts: resource limits, for example)."""
     data_dir.mkdir(parents=True, exist_ok=True)
     stderr_path = data_dir.parent / f"{data_dir.name}.stderr.log"
     command = [
@@ -73,7 +78,7 @@ def start_node(
     with open(stderr_path, "a") as stderr:
         process = subprocess.Popen(
             command, stdout=subprocess.PIPE, stderr=stderr, text=True, env=environment,
-            start_new_session=True,
+            start_new_session=True, preexec_fn=preexec_fn,
         )  # fmt: skip
     assert process.stdout is not None
     deadline = time.monotonic() + READY_TIMEOUT_SECONDS
