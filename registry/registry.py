@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from proto import handle_pb2
-from registry import accounts, sites, values
+from registry import accounts, sites, twins, values
 from registry.accounts import Account
 from registry.errors import (
     AuthenticationRequired,
@@ -393,6 +393,7 @@ class Registry:
                 prefix = parse_prefix(f"{parent_prefix}.{code}")
                 if batch.get_prefix(prefix) is not None:
                     raise PrefixAlreadyExists(f"prefix {prefix} is already allocated")
+                _refuse_twin(batch, prefix, prefix.count("."))
             else:
                 prefix = self._next_free(batch, parent_prefix)
             batch.put_prefix(
@@ -419,7 +420,9 @@ class Registry:
         counter_key = f"next_code:{parent}"
         raw = batch.get_meta(counter_key)
         code = int(raw) if raw else 1
-        while batch.get_prefix(f"{parent}.{code}") is not None:
+        while batch.get_prefix(f"{parent}.{code}") is not None or twins.find(
+            batch, f"{parent}.{code}", parent.count(".") + 1
+        ):
             code += 1
         batch.put_meta(counter_key, str(code + 1).encode())
         return parse_prefix(f"{parent}.{code}")
@@ -487,9 +490,18 @@ class Registry:
                 "allocate it first (idnode enterprise create --code …)"
             )
         if home.prefix != prefix:
+            _refuse_twin(batch, prefix, home.prefix.count(".") + 1)
             batch.put_prefix(
                 handle_pb2.PrefixInfo(prefix=prefix, owner=home.owner, created=self._now())
             )
 
     def _now(self) -> int:
         return int(self._clock())
+
+
+def _refuse_twin(batch: WriteBatch, prefix: str, new_from: int) -> None:
+    twin = twins.find(batch, prefix, new_from)
+    if twin is not None:
+        raise PrefixAlreadyExists(
+            f"prefix {prefix} differs from the allocated prefix {twin} only by leading zeros"
+        )

@@ -434,6 +434,12 @@ class WriteBatch:
         self.txn.delete(key.encode(), db=self.store.records)
         return self._log(handle_pb2.ChangeEntry(operation=_Op.DELETE, identifier=key))
 
+    def has_prefix_under(self, prefix: str) -> bool:
+        """True when some hosted prefix lies under `prefix` (88.118.8.1 under 88.118.8)."""
+        start = (prefix + ".").encode()
+        with self.txn.cursor(db=self.store.prefixes) as cursor:
+            return bool(cursor.set_range(start)) and bytes(cursor.key()).startswith(start)
+
     def put_prefix(self, info: handle_pb2.PrefixInfo) -> int:
         self.txn.put(info.prefix.encode(), info.SerializeToString(), db=self.store.prefixes)
         entry = handle_pb2.ChangeEntry(operation=_Op.PREFIX_PUT, identifier=info.prefix)

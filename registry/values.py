@@ -13,19 +13,29 @@ MAX_DATA_BYTES = 65535
 MAX_VALUES_PER_RECORD = 1000
 MAX_RECORD_BYTES = 1 << 20
 MAX_INDEX = 2**31 - 1
+MAX_TTL_SECONDS = 2**31 - 1  # RFC 2181 §8: larger TTLs are invalid in DNS
+# Handle's administrative types: who administers an identifier, where its prefix is served,
+# keys and server lists. Their meaning to Handle clients is the node's to give, so callers
+# may not write them (nor subtypes such as HS_SITE.6); the node writes them through
+# registry.managed.
+RESERVED_TYPES = frozenset({"HS_ADMIN", "HS_SITE", "HS_SECKEY", "HS_PUBKEY", "HS_VLIST", "HS_SERV"})
 
 HandleValue = handle_pb2.HandleValue
 
 
-def normalise(values: Iterable[HandleValue], timestamp: int) -> list[HandleValue]:
-    """Validated copies of `values`, sorted by index, stamped with `timestamp`.
+def normalise(
+    values: Iterable[HandleValue], timestamp: int, managed: bool = False
+) -> list[HandleValue]:
+    """Validated copies of `values` for a write, sorted by index, stamped with `timestamp`.
 
-    Raises InvalidValue naming the value and the rule, TooLarge past the limits.
+    Reserved types are refused unless the node itself writes them (`managed`). Raises
+    InvalidValue naming the value and the rule, TooLarge past the limits.
     """
     result: list[HandleValue] = []
     seen: set[int] = set()
     for position, value in enumerate(values, start=1):
         check(value, position)
+        _check_write(value, position, managed)
         if value.index in seen:
             raise InvalidValue(f"value {position}: index {value.index} appears twice")
         seen.add(value.index)
@@ -40,6 +50,18 @@ def normalise(values: Iterable[HandleValue], timestamp: int) -> list[HandleValue
     check_limits(result)
     result.sort(key=lambda v: v.index)
     return result
+
+
+def check_stored(values: Sequence[HandleValue]) -> None:
+    """Raise InvalidValue or TooLarge unless a stored record is well-formed: the checks of
+    `normalise` that every record must pass, whenever it was written."""
+    seen: set[int] = set()
+    for position, value in enumerate(values, start=1):
+        check(value, position)
+        if value.index in seen:
+            raise InvalidValue(f"value {position}: index {value.index} appears twice")
+        seen.add(value.index)
+    check_limits(values)
 
 
 def check_limits(values: Sequence[HandleValue]) -> None:
@@ -64,6 +86,26 @@ def check(value: HandleValue, position: int) -> None:
         raise InvalidValue(f"{where}: type {value.type!r} contains a space or control character")
     if len(value.data) > MAX_DATA_BYTES:
         raise InvalidValue(f"{where}: data is longer than {MAX_DATA_BYTES} bytes")
+
+
+def _check_write(value: HandleValue, position: int, managed: bool) -> None:
+    """The rules for what is written now (older records may predate them)."""
+    where = f"value {position} (index {value.index})"
+    if value.HasField("ttl") and value.ttl > MAX_TTL_SECONDS:
+        raise InvalidValue(
+            f"{where}: ttl {value.ttl} is more than {MAX_TTL_SECONDS} seconds, "
+            "the largest DNS allows (RFC 2181 section 8)"
+        )
+    if not managed and is_reserved(value.type):
+        raise InvalidValue(
+            f"{where}: type {value.type} is reserved for values the node manages "
+            f"({', '.join(sorted(RESERVED_TYPES))})"
+        )
+
+
+def is_reserved(type_name: str) -> bool:
+    """True for a reserved Handle type or a subtype of one, in any letter case."""
+    return type_name.upper().partition(".")[0] in RESERVED_TYPES
 
 
 def is_public(value: HandleValue) -> bool:

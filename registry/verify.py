@@ -121,7 +121,7 @@ def _check_record(
         report.problem(f"record {key} does not parse")
         return
     try:
-        values.normalise(record.values, 0)
+        values.check_stored(record.values)
     except IdnodeError as error:
         report.problem(f"record {key}: {error}")
     entry = latest.get(key)

@@ -36,6 +36,21 @@ def value(
         ([value(type="a" * 129)], "type is longer than 128 bytes"),
         ([value(type="类" * 43)], "type is longer than 128 bytes"),
         ([value(data=b"x" * 65536)], "data is longer than 65535 bytes"),
+        (
+            [value(index=1), value(index=7, ttl=2**31)],
+            "value 2 (index 7): ttl 2147483648 is more than 2147483647 seconds",
+        ),
+        ([value(ttl=2**32 - 1)], "value 1 (index 1): ttl 4294967295 is more than 2147483647"),
+        (
+            [value(index=3, type="HS_ADMIN")],
+            "value 1 (index 3): type HS_ADMIN is reserved for values the node manages",
+        ),
+        ([value(type="hs_site")], "type hs_site is reserved"),
+        ([value(type="Hs_PubKey")], "type Hs_PubKey is reserved"),
+        ([value(type="HS_SECKEY")], "type HS_SECKEY is reserved"),
+        ([value(type="HS_VLIST")], "type HS_VLIST is reserved"),
+        ([value(type="HS_SERV")], "type HS_SERV is reserved"),
+        ([value(type="HS_SITE.6")], "type HS_SITE.6 is reserved"),
     ],
     ids=[
         "index-0",
@@ -49,6 +64,15 @@ def value(
         "type-too-long",
         "type-too-long-in-utf8",
         "data-too-large",
+        "ttl-past-rfc-2181",
+        "ttl-uint32-max",
+        "reserved-hs-admin",
+        "reserved-lower-case",
+        "reserved-mixed-case",
+        "reserved-hs-seckey",
+        "reserved-hs-vlist",
+        "reserved-hs-serv",
+        "reserved-subtype",
     ],
 )
 def test_normalise_rejects_bad_value_naming_it(given: list[Any], message: str) -> None:
@@ -75,9 +99,26 @@ def test_normalise_accepts_the_limits_themselves() -> None:
     at_limits = [
         value(index=values.MAX_INDEX, type="t" * values.MAX_TYPE_BYTES),
         value(index=1, data=b"x" * values.MAX_DATA_BYTES),
+        value(index=2, ttl=2**31 - 1),
     ]
 
-    assert [v.index for v in values.normalise(at_limits, NOW)] == [1, values.MAX_INDEX]
+    assert [v.index for v in values.normalise(at_limits, NOW)] == [1, 2, values.MAX_INDEX]
+
+
+@pytest.mark.parametrize("type_name", ["HS_ADMINS", "HS_SITES.6", "HS_CUSTOM", "URL.HS_SITE", "hs"])
+def test_types_that_only_look_reserved_are_ordinary(type_name: str) -> None:
+    assert values.normalise([value(type=type_name)], NOW)[0].type == type_name
+
+
+def test_the_node_may_write_reserved_types_and_stored_records_need_not_follow_new_rules() -> None:
+    managed = [value(index=1, type="HS_PUBKEY"), value(index=2, type="HS_SITE", ttl=2**32 - 1)]
+
+    with pytest.raises(InvalidValue):
+        values.normalise(managed, NOW)
+    assert [v.type for v in values.normalise(managed[:1], NOW, managed=True)] == ["HS_PUBKEY"]
+    values.check_stored(managed)  # a record stored before the TTL cap is not a problem
+    with pytest.raises(InvalidValue, match="index 1 appears twice"):
+        values.check_stored([value(index=1), value(index=1)])
 
 
 def test_normalise_stamps_sorts_and_fills_defaults_on_copies() -> None:
@@ -173,7 +214,7 @@ def test_is_public_when_public_read_absent_or_true() -> None:
 
 _types = st.text(
     alphabet=st.characters(codec="utf-8", categories=["L", "N", "P", "S"]), min_size=1, max_size=20
-)
+).filter(lambda name: not values.is_reserved(name))
 _value_lists = st.lists(
     st.builds(
         lambda index, type, data, ttl, public: HandleValue(
@@ -182,7 +223,7 @@ _value_lists = st.lists(
         st.integers(1, values.MAX_INDEX),
         _types,
         st.binary(max_size=64),
-        st.none() | st.integers(0, 2**32 - 1),
+        st.none() | st.integers(0, values.MAX_TTL_SECONDS),
         st.none() | st.booleans(),
     ),
     max_size=8,
