@@ -25,6 +25,8 @@ log = logging.getLogger("registry.store")
 DEFAULT_MAP_SIZE_BYTES = 1 << 30
 MAX_DBS = 16
 SCHEMA_VERSION = b"1"
+CHANGELOG_KEY = "changelog"
+CHANGELOG_OFF = b"off"
 
 _SEQ = struct.Struct(">Q")
 _Op = handle_pb2.ChangeEntry.Operation
@@ -206,6 +208,8 @@ class Store:
                     f"data dir {self.path} has schema version {found.decode()}, "
                     f"this build reads {SCHEMA_VERSION.decode()}"
                 )
+            if not self.options.changelog and batch.get_meta(CHANGELOG_KEY) != CHANGELOG_OFF:
+                batch.put_meta(CHANGELOG_KEY, CHANGELOG_OFF)  # so that `verify` expects none
 
         self.write(work)
 
@@ -296,6 +300,10 @@ class Store:
     def last_txn_id(self) -> int:
         """LMDB's last committed transaction id: a cheap "has anything changed?" probe."""
         return int(self.env.info()["last_txnid"])
+
+    def keeps_changelog(self, txn: lmdb.Transaction) -> bool:
+        """False for a store written without a change log (the top-level node's mirror)."""
+        return txn.get(CHANGELOG_KEY.encode(), db=self.meta) != CHANGELOG_OFF
 
     def last_sequence(self, txn: lmdb.Transaction) -> int:
         """The newest change-log sequence, 0 when nothing was ever written."""

@@ -45,8 +45,9 @@ def verify(store: Store, progress: Callable[[int], None] = lambda n: None) -> Re
     report = Report()
     with store.read() as txn:
         latest = _check_changelog(store, txn, report)
+        logged = _keeps_changelog(store, txn, report)
         # With the whole history at hand, every record must come from some change.
-        complete = report.first_sequence <= 1 and report.last_sequence <= RECENT_CHANGES
+        complete = logged and report.first_sequence <= 1 and report.last_sequence <= RECENT_CHANGES
         with txn.cursor(db=store.records) as cursor:
             for key, raw in cursor:
                 report.records += 1
@@ -69,6 +70,20 @@ def verify(store: Store, progress: Callable[[int], None] = lambda n: None) -> Re
         report.accounts = int(txn.stat(store.accounts)["entries"])
     progress(report.records)
     return report
+
+
+def _keeps_changelog(store: Store, txn: lmdb.Transaction, report: Report) -> bool:
+    """Whether records should agree with a change log. The top-level node's mirror keeps
+    none (it is marked so; a copy made before the mark existed shows it by never having
+    logged anything): its log must then be empty."""
+    if store.keeps_changelog(txn) and (report.changes or report.last_sequence):
+        return True
+    if report.changes or report.last_sequence:
+        report.problem(
+            f"the store keeps no change log, but has {report.changes} change-log entries "
+            f"up to sequence {report.last_sequence}"
+        )
+    return False
 
 
 def _check_changelog(
@@ -95,7 +110,14 @@ def _check_changelog(
                 continue
             if entry.sequence != sequence:
                 report.problem(f"change {sequence} carries sequence {entry.sequence}")
-            if entry.operation != handle_pb2.ChangeEntry.PREFIX_PUT and sequence > compare_from:
+            if entry.operation == handle_pb2.ChangeEntry.PREFIX_PUT:
+                continue
+            try:
+                parse(entry.identifier)
+            except IdnodeError as error:
+                report.problem(f"change {sequence} names no valid identifier: {error}")
+                continue
+            if sequence > compare_from:
                 latest[entry.identifier] = entry
     report.last_sequence = store.last_sequence(txn)
     if expected and report.last_sequence != expected - 1:
