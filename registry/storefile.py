@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import ctypes.util
 import errno
 import os
 import resource
@@ -36,6 +39,7 @@ _F_BIGDATA = 0x01
 _MAX_FREE_PAGES_READ = 100_000  # a free-page tree larger than this is not walked
 _MAX_FREE_TAIL_PAGES = 1 << 16  # more pages missing than this is never a legal free tail
 _ATTEMPTS = 3
+_LIBC = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True) if os.name == "posix" else None
 # After a write cut short by a full disk, less than this is left (LMDB wrote what fitted).
 LOW_SPACE_BYTES = 4 << 20
 _LIMIT_SLACK_BYTES = 1 << 16
@@ -77,24 +81,50 @@ def make_private(path: str) -> None:
 
 
 def reserve_lock_file(path: str) -> None:
-    """Give LMDB's lock file real disk blocks now. LMDB makes it by extending it (a sparse
-    file) and writes reader slots through its mapping: on a full disk the first write to a
-    page never written before kills the process with SIGBUS. Raises StoreError."""
-    lock = os.path.join(path, LOCK_FILE)
+    """Give LMDB's lock file, which this process has open, real disk blocks now.
+
+    LMDB makes the file by extending it (a sparse file) and writes reader slots through a
+    mapping of it: on a full disk the first slot on a page never written before kills the
+    process with SIGBUS. This works on LMDB's own descriptor: opening the file again and
+    closing that descriptor would drop the process's fcntl lock on it, and the next process
+    to open the store would then take itself for the only one and reset the lock table
+    under the others. Raises StoreError when the disk has no room for it.
+    """
+    lock = os.path.realpath(os.path.join(path, LOCK_FILE))
+    descriptor = _descriptor_of(lock)
+    if descriptor is None:
+        return
     try:
-        descriptor = os.open(lock, os.O_RDWR)
-    except OSError:
-        return  # opened read-only by someone else's process: not ours to extend
-    try:
-        os.posix_fallocate(descriptor, 0, os.fstat(descriptor).st_size)
+        _fallocate(descriptor, os.fstat(descriptor).st_size)
     except OSError as error:
         if error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
             raise StoreError(
                 f"data dir {path}: no disk space for {LOCK_FILE}: {_cause(error, lock)}"
             ) from error
         # A filesystem that cannot reserve blocks: LMDB works as before on it.
-    finally:
-        os.close(descriptor)
+
+
+def _descriptor_of(target: str) -> int | None:
+    """A descriptor this process already has open on `target` (Linux: /proc/self/fd)."""
+    try:
+        names = os.listdir("/proc/self/fd")
+    except OSError:
+        return None
+    for name in names:
+        with contextlib.suppress(OSError):
+            if os.readlink(f"/proc/self/fd/{name}") == target:
+                return int(name)
+    return None
+
+
+def _fallocate(descriptor: int, length: int) -> None:
+    """fallocate(2) itself: glibc's posix_fallocate falls back, where the filesystem cannot
+    reserve blocks, to writing a byte into every block, which would race LMDB's readers."""
+    if _LIBC is None or not hasattr(_LIBC, "fallocate"):
+        return
+    if _LIBC.fallocate(descriptor, 0, ctypes.c_longlong(0), ctypes.c_longlong(length)) != 0:
+        code = ctypes.get_errno()
+        raise OSError(code, os.strerror(code))
 
 
 def _tighten(path: str, mode: int) -> None:

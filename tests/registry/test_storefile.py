@@ -220,3 +220,35 @@ def test_a_backup_is_as_private_as_the_store(tmp_path: Path) -> None:
         store.close()
     assert mode(tmp_path / "backup") == 0o700
     assert mode(tmp_path / "backup" / "data.mdb") == 0o600
+
+
+HOLDER_SCRIPT = """
+import sys
+from registry.store import Store, StoreOptions
+store = Store(sys.argv[1], StoreOptions(durable=False))
+with store.read() as txn:
+    print("reading", flush=True)
+    sys.stdin.read()
+"""
+
+
+def test_opening_a_store_keeps_the_lock_table_of_processes_already_in_it(tmp_path: Path) -> None:
+    """LMDB holds an fcntl lock on lock.mdb while a process has the store open; a descriptor
+    of that file opened and closed by the same process drops the lock, and the next process
+    to open the store then resets the lock table under the others (readers lost, pages of
+    their snapshots reused: MDB_CORRUPTED, SIGSEGV)."""
+    Store(str(tmp_path), StoreOptions(durable=False)).close()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER_SCRIPT, str(tmp_path)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "reading\n"
+        store = Store(str(tmp_path), StoreOptions(durable=False))
+        try:
+            readers = store.env.readers()
+        finally:
+            store.close()
+    finally:
+        holder.communicate("", timeout=30)
+    assert f"{holder.pid} " in readers, readers
