@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from proto import handle_pb2
-from registry import accounts, sites, twins, values
+from registry import accounts, packing, sites, twins, values
 from registry.accounts import Account
 from registry.errors import (
     AuthenticationRequired,
@@ -137,7 +137,7 @@ class Registry:
             raise Referred(f"prefix {home.prefix} is served by its enterprise node", referral)
         if raw is None:
             raise HandleNotFound(f"identifier {key} not found")
-        record = Record.FromString(bytes(raw))
+        record = packing.decode(bytes(raw))
         record.identifier = key
         return record, home.owner if home is not None else accounts.ADMIN_NAME
 

@@ -16,7 +16,7 @@ import lmdb
 
 import metrics
 from proto import handle_pb2
-from registry import storefile
+from registry import changelog, packing, storefile
 from registry.errors import StoreError, StoreOutOfSpace
 
 T = TypeVar("T")
@@ -24,17 +24,16 @@ log = logging.getLogger("registry.store")
 
 DEFAULT_MAP_SIZE_BYTES = 1 << 30
 MAX_DBS = 16
-SCHEMA_VERSION = b"1"
+# 2: the newest change of an identifier borrows its record (registry.changelog); a build
+# that reads 1 would pass such entries on empty, so it must refuse a store at 2.
+SCHEMA_VERSION = b"2"
+_UPGRADES = {b"1": b"2"}  # schema -> the next one, where nothing stored needs rewriting
 CHANGELOG_KEY = "changelog"
 CHANGELOG_OFF = b"off"
 
 _SEQ = struct.Struct(">Q")
 _Op = handle_pb2.ChangeEntry.Operation
-
-
-def sequence_key(sequence: int) -> bytes:
-    """The change-log key of `sequence`: big-endian, so keys sort by sequence."""
-    return _SEQ.pack(sequence)
+sequence_key = changelog.sequence_key
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,6 +187,7 @@ class Store:
         except BaseException:
             self.env.close()
             raise
+        self.page_bytes = int(self.env.stat()["psize"])
 
     def _open_dbs(self, create: bool) -> None:
         self.records = self.env.open_db(b"records", create=create)
@@ -195,12 +195,18 @@ class Store:
         self.accounts = self.env.open_db(b"accounts", create=create)
         self.tokens = self.env.open_db(b"tokens", create=create)
         self.changelog = self.env.open_db(b"changelog", create=create)
+        self.borrowed: Any = None  # read-only at schema 1: no entry borrows its record
+        with contextlib.suppress(lmdb.NotFoundError):
+            self.borrowed = self.env.open_db(b"borrowed", create=create)
         self.cursors = self.env.open_db(b"cursors", create=create)
         self.meta = self.env.open_db(b"meta", create=create)
 
     def _check_schema(self) -> None:
         def work(batch: WriteBatch) -> None:  # through write(): it adopts or grows the map
             found = batch.get_meta("schema")
+            while found in _UPGRADES:
+                found = _UPGRADES[found]
+                batch.put_meta("schema", found)
             if found is None:
                 batch.put_meta("schema", SCHEMA_VERSION)
             elif found != SCHEMA_VERSION:
@@ -320,18 +326,20 @@ class Store:
     def changes_since(
         self, txn: lmdb.Transaction, after: int, limit: int | None = None
     ) -> Iterator[handle_pb2.ChangeEntry]:
-        """Change-log entries with sequence > `after`, oldest first."""
+        """Change-log entries with sequence > `after`, oldest first, each with the record
+        after its change."""
         with txn.cursor(db=self.changelog) as cursor:
             if not cursor.set_range(sequence_key(after + 1)):
                 return
             for count, (_key, value) in enumerate(cursor, start=1):
-                yield handle_pb2.ChangeEntry.FromString(bytes(value))
+                entry = handle_pb2.ChangeEntry.FromString(bytes(value))
+                yield changelog.complete(txn, self, entry)
                 if limit is not None and count >= limit:
                     return
 
     def get_record(self, txn: lmdb.Transaction, key: str) -> handle_pb2.Record | None:
         raw = txn.get(key.encode(), db=self.records)
-        return handle_pb2.Record.FromString(bytes(raw)) if raw is not None else None
+        return packing.decode(bytes(raw)) if raw is not None else None
 
     def get_prefix(self, txn: lmdb.Transaction, prefix: str) -> handle_pb2.PrefixInfo | None:
         raw = txn.get(prefix.encode(), db=self.prefixes)
@@ -353,7 +361,7 @@ class Store:
                 key = bytes(raw_key)  # bytes already (buffers=False): no copy, for the types
                 if not key.startswith(stop_prefix):
                     return
-                yield key.decode(), handle_pb2.Record.FromString(bytes(value))
+                yield key.decode(), packing.decode(bytes(value))
 
     def record_count(self, txn: lmdb.Transaction) -> int:
         return int(txn.stat(self.records)["entries"])
@@ -419,6 +427,7 @@ class WriteBatch:
         self.txn = txn
         self.sequence = store.last_sequence(txn)
         self.now_ns = time.time_ns()
+        self._last_keys: dict[str, bytes] = {}  # per database: no key sorts after this one
 
     def get_record(self, key: str) -> handle_pb2.Record | None:
         return self.store.get_record(self.txn, key)
@@ -430,16 +439,38 @@ class WriteBatch:
         """Store `record` under `key` and log it; returns the change's sequence."""
         stored = handle_pb2.Record()
         stored.values.extend(record.values)
-        self.txn.put(key.encode(), stored.SerializeToString(), db=self.store.records)
+        identifier = key.encode()
+        if self.store.options.changelog:
+            changelog.supersede(self.txn, self.store, identifier)
+        encoded = packing.encode(stored, len(identifier), self.store.page_bytes)
+        self._put_sorted("records", identifier, encoded)
         entry = handle_pb2.ChangeEntry(
             operation=_Op.CREATE if created else _Op.UPDATE, identifier=key
         )
-        entry.record.identifier = key
-        entry.record.values.extend(record.values)
-        return self._log(entry)
+        sequence = self._log(entry)  # the record is borrowed from `records`, not copied
+        if sequence:
+            self._put_sorted("borrowed", identifier, sequence_key(sequence))
+        return sequence
+
+    def _put_sorted(self, name: str, key: bytes, value: bytes) -> None:
+        """Put, as an append when `key` sorts after every key of the database: LMDB then
+        leaves full pages behind it, where a plain put splits them in half, so a bulk
+        import in key order would fill its pages only half."""
+        db = getattr(self.store, name)
+        last = self._last_keys.get(name)
+        if last is None:
+            with self.txn.cursor(db=db) as cursor:
+                last = bytes(cursor.key()) if cursor.last() else b""
+        append = key > last
+        self.txn.put(key, value, db=db, append=append)
+        self._last_keys[name] = key if append else last
 
     def delete_record(self, key: str) -> int:
-        self.txn.delete(key.encode(), db=self.store.records)
+        identifier = key.encode()
+        if self.store.options.changelog:
+            changelog.supersede(self.txn, self.store, identifier)
+            self.txn.delete(identifier, db=self.store.borrowed)
+        self.txn.delete(identifier, db=self.store.records)
         return self._log(handle_pb2.ChangeEntry(operation=_Op.DELETE, identifier=key))
 
     def has_prefix_under(self, prefix: str) -> bool:
@@ -492,6 +523,7 @@ class WriteBatch:
             while cursor.first() and _SEQ.unpack(cursor.key())[0] < keep_from:
                 if limit is not None and dropped >= limit:
                     break
+                changelog.forget(self.txn, self.store, bytes(cursor.value()), bytes(cursor.key()))
                 cursor.delete()
                 dropped += 1
         return dropped

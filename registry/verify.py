@@ -10,7 +10,7 @@ import lmdb
 from google.protobuf.message import DecodeError
 
 from proto import handle_pb2
-from registry import values
+from registry import changelog, packing, values
 from registry.errors import IdnodeError
 from registry.identifier import parse, parse_prefix
 from registry.store import Store
@@ -57,6 +57,7 @@ def verify(store: Store, progress: Callable[[int], None] = lambda n: None) -> Re
                 _check_record(identifier, bytes(raw), latest, report)
                 if complete and identifier not in latest:
                     report.problem(f"record {identifier} has no change-log entry")
+        _check_borrowing(store, txn, latest, report)
         for identifier, entry in latest.items():
             stored = txn.get(identifier.encode(), db=store.records)
             if entry.operation == _DELETE and stored is not None:
@@ -118,6 +119,12 @@ def _check_changelog(
                 report.problem(f"change {sequence} names no valid identifier: {error}")
                 continue
             if sequence > compare_from:
+                before = latest.get(entry.identifier)
+                if before is not None and changelog.borrows(before):
+                    report.problem(
+                        f"change {before.sequence} of {entry.identifier} has no record of its "
+                        f"own, but change {sequence} followed it"
+                    )
                 latest[entry.identifier] = entry
     report.last_sequence = store.last_sequence(txn)
     if expected and report.last_sequence != expected - 1:
@@ -138,7 +145,7 @@ def _check_record(
     if str(identifier) != key:
         report.problem(f"record key {key!r} is not canonical")
     try:
-        record = handle_pb2.Record.FromString(raw)
+        record = packing.decode(raw)
     except DecodeError:
         report.problem(f"record {key} does not parse")
         return
@@ -147,8 +154,41 @@ def _check_record(
     except IdnodeError as error:
         report.problem(f"record {key}: {error}")
     entry = latest.get(key)
-    if entry is not None and list(entry.record.values) != list(record.values):
+    if entry is None or changelog.borrows(entry):
+        return  # a borrowing entry stands for exactly the stored record
+    if list(entry.record.values) != list(record.values):
         report.problem(f"record {key} differs from its newest change-log entry")
+
+
+def _check_borrowing(
+    store: Store, txn: lmdb.Transaction, latest: dict[str, handle_pb2.ChangeEntry], report: Report
+) -> None:
+    """Each newest entry without a record is noted as borrowing it, and each note names a
+    change-log entry of that identifier that has no record of its own."""
+    for identifier, entry in latest.items():
+        noted = txn.get(identifier.encode(), db=store.borrowed) if store.borrowed else None
+        if changelog.borrows(entry) and noted != changelog.sequence_key(entry.sequence):
+            report.problem(
+                f"change {entry.sequence} of {identifier} has no record of its own and is not "
+                "noted as borrowing it"
+            )
+    if store.borrowed is None:
+        return
+    with txn.cursor(db=store.borrowed) as cursor:
+        for key, raw_sequence in cursor:
+            identifier = bytes(key).decode("utf-8", "replace")
+            sequence = changelog.sequence_of(bytes(raw_sequence))
+            raw = txn.get(bytes(raw_sequence), db=store.changelog)
+            noted_entry = handle_pb2.ChangeEntry.FromString(bytes(raw)) if raw else None
+            if (
+                noted_entry is None
+                or noted_entry.identifier != identifier
+                or not changelog.borrows(noted_entry)
+            ):
+                report.problem(
+                    f"{identifier} is noted as borrowing its record in change {sequence}, "
+                    "which is not a change of it without a record"
+                )
 
 
 def _check_prefix(key: str, raw: bytes, report: Report) -> None:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from proto import handle_pb2, sync_pb2
-from registry import accounts
+from registry import accounts, packing
 from registry import sites as sites_rule
 from registry.errors import (
     HandleNotFound,
@@ -317,7 +317,9 @@ class Mirror:
         """Every mirrored record of a node, serialised, by identifier (for checks and tests)."""
         with self.store.read() as txn:
             return {
-                key.decode(): bytes(txn.get(key, db=self.store.records) or b"")
+                key.decode(): packing.decode(
+                    bytes(txn.get(key, db=self.store.records) or b"")
+                ).SerializeToString()
                 for key in self._mirror_keys(txn, node_prefix)
             }
 
