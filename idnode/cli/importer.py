@@ -1,8 +1,10 @@
 """`idnode import FILE.csv`: bulk registration in batches, with progress and a rejects file.
 
 The CSV has a header with `identifier`, `type`, `data` and optionally `index`,
-`ttl`, `public_read`. Rows of one identifier must be adjacent; together they
-form its complete record, which replaces what is stored (idempotent upsert).
+`ttl`, `public_read`. All rows of one identifier, wherever they are in the file,
+form its complete record, which replaces what is stored (idempotent upsert). A
+first pass finds identifiers whose rows are not adjacent, and where each one's
+last row is; their rows are gathered until then, so only those are held in memory.
 """
 
 from __future__ import annotations
@@ -78,8 +80,10 @@ def run(
     fail knows what was stored before.
     """
     summary = summary if summary is not None else Summary()
+    scattered = _scattered(text)
+    text.seek(0)
     batch: list[_Group] = []
-    for group in _groups(text, summary):
+    for group in _groups(text, summary, scattered):
         batch.append(group)
         if len(batch) >= batch_size:
             _flush(batch, send, summary)
@@ -102,7 +106,7 @@ def _flush(batch: list[_Group], send: Send, summary: Summary) -> None:
     batch.clear()
 
 
-def _groups(text: io.TextIOBase, summary: Summary) -> Iterator[_Group]:
+def _reader(text: io.TextIOBase) -> csv.DictReader[str]:
     reader = csv.DictReader(text)
     columns = reader.fieldnames or []
     missing = [c for c in REQUIRED_COLUMNS if c not in columns]
@@ -111,30 +115,76 @@ def _groups(text: io.TextIOBase, summary: Summary) -> Iterator[_Group]:
             f"CSV header lacks column(s) {', '.join(missing)}; "
             f"expected {', '.join(REQUIRED_COLUMNS)} and optionally {', '.join(OPTIONAL_COLUMNS)}"
         )
+    return reader
+
+
+def _rows(reader: csv.DictReader[str]) -> Iterator[tuple[int, dict[str, str | None]]]:
+    """(line, row) pairs; a file that is not CSV stops the import, naming the line."""
+    try:
+        for row in reader:
+            yield reader.line_num, row
+    except csv.Error as error:
+        raise BadImportFile(f"line {reader.line_num}: {error}") from None
+
+
+def _scattered(text: io.TextIOBase) -> dict[str, int]:
+    """The identifiers whose rows are not all adjacent, each with the line of its last row."""
+    last_line: dict[str, int] = {}
+    scattered: set[str] = set()
+    previous = None
+    for line, row in _rows(_reader(text)):
+        identifier = (row.get("identifier") or "").strip()
+        if identifier != previous and identifier in last_line:
+            scattered.add(identifier)
+        last_line[identifier] = line
+        previous = identifier
+    return {identifier: last_line[identifier] for identifier in scattered}
+
+
+def _groups(text: io.TextIOBase, summary: Summary, scattered: dict[str, int]) -> Iterator[_Group]:
+    """Each identifier's rows as one group, rows of a scattered identifier gathered until its
+    last row; an identifier with a bad row is rejected whole (its rows may not replace a
+    stored record by a part of it)."""
     current: _Group | None = None
+    gathering: dict[str, _Group] = {}
     broken: set[str] = set()
-    for row in reader:
+    for line, row in _rows(_reader(text)):
         summary.rows += 1
-        line = reader.line_num
         identifier = (row.get("identifier") or "").strip()
         if current is not None and identifier != current.identifier:
             if current.identifier not in broken:
                 yield current
             current = None
-        if current is None:
-            current = _Group(identifier, line, [], handle_pb2.Record(identifier=identifier))
-        current.lines.append(line)
-        if identifier in broken:
-            continue
-        try:
-            if len(current.lines) == 1:
-                parse(identifier)
-            current.record.values.append(_value(row, len(current.record.values) + 1))
-        except (IdnodeError, ValueError) as error:
-            broken.add(identifier)
-            summary.rejected.append(Rejected(line, identifier, str(error)))
+        if identifier in scattered:
+            group = gathering.setdefault(
+                identifier, _Group(identifier, line, [], handle_pb2.Record(identifier=identifier))
+            )
+        else:
+            if current is None:
+                current = _Group(identifier, line, [], handle_pb2.Record(identifier=identifier))
+            group = current
+        _add_row(group, line, row, broken, summary)
+        if scattered.get(identifier) == line:
+            finished = gathering.pop(identifier)
+            if identifier not in broken:
+                yield finished
     if current is not None and current.identifier not in broken:
         yield current
+
+
+def _add_row(
+    group: _Group, line: int, row: dict[str, str | None], broken: set[str], summary: Summary
+) -> None:
+    group.lines.append(line)
+    if group.identifier in broken:
+        return
+    try:
+        if len(group.lines) == 1:
+            parse(group.identifier)
+        group.record.values.append(_value(row, len(group.record.values) + 1))
+    except (IdnodeError, ValueError) as error:
+        broken.add(group.identifier)
+        summary.rejected.append(Rejected(line, group.identifier, str(error)))
 
 
 def _value(row: dict[str, str | None], position: int) -> handle_pb2.HandleValue:
