@@ -58,9 +58,8 @@ def prepare(path: str, create: bool) -> None:
     with SIGBUS). Raises StoreError naming the path and the cause.
     """
     try:
-        if create and not os.path.lexists(path):
-            os.makedirs(path, mode=DIR_MODE)
-            os.chmod(path, DIR_MODE)
+        if create:
+            make_data_dir(path)
         elif not os.path.isdir(path):
             what = "does not exist" if not os.path.lexists(path) else "is not a directory"
             raise StoreError(f"data dir {path} {what}")
@@ -69,6 +68,19 @@ def prepare(path: str, create: bool) -> None:
             # files are private below, the dir is made so too, as far as we may.
             _tighten(path, DIR_MODE)
         check_data_file(os.path.join(path, DATA_FILE))
+    except OSError as error:
+        raise StoreError(f"data dir {path}: {_cause(error, path)}") from error
+
+
+def make_data_dir(path: str) -> None:
+    """Create the data dir `path` private (0700, whatever the umask) unless it exists.
+    Raises StoreError naming it and the cause (a file in the way, no permission…)."""
+    try:
+        if not os.path.lexists(path):
+            os.makedirs(path, mode=DIR_MODE)
+            os.chmod(path, DIR_MODE)
+        elif not os.path.isdir(path):
+            raise StoreError(f"data dir {path} is not a directory")
     except OSError as error:
         raise StoreError(f"data dir {path}: {_cause(error, path)}") from error
 

@@ -77,6 +77,7 @@ def _keep(config: Config, name: str, token: str) -> None:
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(descriptor, "w") as handle:
         handle.write(token + "\n")
+    os.chmod(path, 0o600)  # also when it existed with wider permissions
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -92,7 +93,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.init = True  # the demo makes its node on the first run (the flag is a no-op after)
     config = load_config(args)
-    os.makedirs(config.data_dir, exist_ok=True)
+    from registry import storefile
+    from registry.errors import StoreError
+
+    try:
+        storefile.make_data_dir(config.data_dir)
+    except StoreError as error:
+        raise SystemExit(f"idnode: {error}") from None
     prefix, _token = seed(config)
     toplevel = None
     if not config.upstream and not args.no_toplevel:

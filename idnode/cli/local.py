@@ -9,6 +9,7 @@ from typing import Any
 
 from idnode.cli.output import EXIT_FAILED, EXIT_USAGE, emit
 from idnode.cli.progress import Progress
+from registry import storefile
 from registry import verify as verify_store
 from registry.errors import IdnodeError
 from registry.store import Store, StoreOptions
@@ -141,11 +142,17 @@ def restore(args: argparse.Namespace) -> int:
         for problem in report.problems:
             print(f"  {problem}", file=sys.stderr)
         return EXIT_FAILED
-    os.makedirs(args.data_dir, exist_ok=True)
+    try:
+        storefile.make_data_dir(args.data_dir)
+    except IdnodeError as error:
+        print(f"idnode: {error}", file=sys.stderr)
+        return EXIT_USAGE
     partial = target + ".restoring"
     total = os.path.getsize(os.path.join(args.source, "data.mdb"))
     progress = Progress("restore", total, "bytes")
-    with open(os.path.join(args.source, "data.mdb"), "rb") as src, open(partial, "wb") as dst:
+    private = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, storefile.FILE_MODE)
+    os.fchmod(private, storefile.FILE_MODE)  # the store's own mode, whatever the umask
+    with open(os.path.join(args.source, "data.mdb"), "rb") as src, open(private, "wb") as dst:
         while chunk := src.read(1 << 20):
             dst.write(chunk)
             progress.advance(len(chunk))

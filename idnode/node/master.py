@@ -30,6 +30,8 @@ from idnode.config import Config, ConfigError, join_host_port, split_host_port
 from idnode.node import systemd
 from idnode.node.bootstrap import Service, check_data_dir
 from idnode.node.parts import Listen
+from registry import storefile
+from registry.errors import StoreError
 from registry.store import Store
 
 if TYPE_CHECKING:
@@ -60,15 +62,29 @@ def main(config: Config, reload: Callable[[], Config] | None = None) -> int:
     """
     logs.setup(config.log_level, config.log_format)
     check_data_dir(config)  # before anything below creates the directory
-    os.makedirs(config.data_dir, exist_ok=True)
-    run_dir = os.path.join(config.data_dir, "run")
-    shutil.rmtree(run_dir, ignore_errors=True)
-    os.makedirs(run_dir)
-    # Before any worker starts or anything records (importing metrics is fine).
-    from metrics.exposition import prepare_multiprocess_dir
-
-    prepare_multiprocess_dir(os.path.join(run_dir, "metrics"))
+    _prepare_data_dir(config.data_dir)
     return Master(config, reload).run()
+
+
+def _prepare_data_dir(data_dir: str) -> None:
+    """Create the data dir (private) and its run dir; one line naming the path and the
+    cause when that fails, never a traceback."""
+    run_dir = os.path.join(data_dir, "run")
+    try:
+        storefile.make_data_dir(data_dir)
+        shutil.rmtree(run_dir, ignore_errors=True)
+        os.makedirs(run_dir, mode=storefile.DIR_MODE)
+        # Before any worker starts or anything records (importing metrics is fine).
+        from metrics.exposition import prepare_multiprocess_dir
+
+        prepare_multiprocess_dir(os.path.join(run_dir, "metrics"))
+    except StoreError as error:  # its message names the data dir
+        raise SystemExit(f"idnode: {error}") from None
+    except OSError as error:
+        where = f" ({error.filename})" if error.filename else ""
+        raise SystemExit(
+            f"idnode: cannot use data dir {data_dir}: {error.strerror or error}{where}"
+        ) from None
 
 
 class Master:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -24,6 +25,7 @@ def test_ctrl_c_stops_the_node_before_its_top_level_node(tmp_path: Path) -> None
              "--metrics-listen", f"127.0.0.1:{ports['metrics']}", "--workers", "1"],
             stdout=subprocess.PIPE, stderr=log, text=True, start_new_session=True,
             env={**os.environ, "IDNODE_DEMO_TOPLEVEL": f"127.0.0.1:{ports['toplevel']}"},
+            preexec_fn=lambda: os.umask(0),  # the demo's files are private whatever the umask
         )  # fmt: skip
     try:
         assert demo.stdout is not None
@@ -31,6 +33,11 @@ def test_ctrl_c_stops_the_node_before_its_top_level_node(tmp_path: Path) -> None
         server = f"127.0.0.1:{ports['grpc']}"
         shown = run_cli("resolve", "88.118.8/JXDY2106023", "--server", server, token=None)
         assert "product.name" in shown.stdout
+        var = tmp_path / "var"
+        modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in [var, *var.iterdir()]}
+        assert modes["var"] == 0o700
+        for name in ("data.mdb", "lock.mdb", "admin.token", "demo-enterprise.token"):
+            assert modes[name] == 0o600, (name, oct(modes[name]))
         deadline = time.monotonic() + 20
         while "upstream 127.0.0.1" not in (status := run_cli(
             "status", "--data-dir", str(tmp_path / "var")
