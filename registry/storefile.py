@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import ctypes.util
 import errno
 import os
 import resource
@@ -39,7 +38,8 @@ _F_BIGDATA = 0x01
 _MAX_FREE_PAGES_READ = 100_000  # a free-page tree larger than this is not walked
 _MAX_FREE_TAIL_PAGES = 1 << 16  # more pages missing than this is never a legal free tail
 _ATTEMPTS = 3
-_LIBC = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True) if os.name == "posix" else None
+# The C library is already in the process: its symbols, without looking for the file.
+_LIBC = ctypes.CDLL(None, use_errno=True) if os.name == "posix" else None
 # After a write cut short by a full disk, less than this is left (LMDB wrote what fitted).
 LOW_SPACE_BYTES = 4 << 20
 _LIMIT_SLACK_BYTES = 1 << 16

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import json
 import logging
 import multiprocessing
@@ -18,6 +19,7 @@ import os
 import shutil
 import signal
 import socket
+import stat
 import threading
 import time
 from collections.abc import Callable
@@ -52,6 +54,7 @@ LIVE_KEYS = frozenset(
     }
 )
 RESTART_BACKOFF_SECONDS = (0.5, 1.0, 2.0, 5.0, 10.0)
+SHARED_MEMORY_DIR = "/dev/shm"
 NODE_FILE = "node.json"
 
 
@@ -66,6 +69,30 @@ def main(config: Config, reload: Callable[[], Config] | None = None) -> int:
     return Master(config, reload).run()
 
 
+def _metrics_dir(data_dir: str, run_dir: str) -> str:
+    """Where the processes keep their metric files: in memory, not beside the store.
+
+    prometheus_client grows them as sparse files written through a mapping, so on a full
+    disk the first new sample kills the process with SIGBUS: a node whose data disk fills
+    must go on resolving and reporting that it is full. systemd's RuntimeDirectory= (a
+    private tmpfs) first, then a directory of our own in /dev/shm, else the run dir.
+    """
+    runtime = os.environ.get("RUNTIME_DIRECTORY", "").split(":")[0]
+    if runtime:
+        return os.path.join(runtime, "metrics")
+    if not os.path.isdir(SHARED_MEMORY_DIR):
+        return os.path.join(run_dir, "metrics")
+    digest = hashlib.sha256(os.path.realpath(data_dir).encode()).hexdigest()[:16]
+    path = os.path.join(SHARED_MEMORY_DIR, f"idnode-{os.geteuid()}-{digest}")
+    with contextlib.suppress(FileExistsError):
+        os.mkdir(path, storefile.DIR_MODE)
+    found = os.lstat(path)  # /dev/shm is shared: the directory must be ours and private
+    if not stat.S_ISDIR(found.st_mode) or found.st_uid != os.geteuid():
+        raise SystemExit(f"idnode: {path} exists and is not a directory of this user")
+    os.chmod(path, storefile.DIR_MODE)
+    return path
+
+
 def _prepare_data_dir(data_dir: str) -> None:
     """Create the data dir (private) and its run dir; one line naming the path and the
     cause when that fails, never a traceback."""
@@ -77,7 +104,7 @@ def _prepare_data_dir(data_dir: str) -> None:
         # Before any worker starts or anything records (importing metrics is fine).
         from metrics.exposition import prepare_multiprocess_dir
 
-        prepare_multiprocess_dir(os.path.join(run_dir, "metrics"))
+        prepare_multiprocess_dir(_metrics_dir(data_dir, run_dir))
     except StoreError as error:  # its message names the data dir
         raise SystemExit(f"idnode: {error}") from None
     except OSError as error:
@@ -150,6 +177,7 @@ class Master:
             "grpc": list(listen.grpc),
             "dns": list(listen.dns),
             "metrics": metrics_address,
+            "metrics_dir": os.environ.get("PROMETHEUS_MULTIPROC_DIR", ""),
             "zone": self.config.dns.zone,
             "node_prefix": self.config.node_prefix,
         }

@@ -100,7 +100,7 @@ def test_two_workers_add_up_in_one_scrape_and_survive_a_worker_restart(tmp_path:
         assert totals(text) == expected
         promtool_check(text)
 
-        metrics_dir = node.data_dir / "run" / "metrics"
+        metrics_dir = Path(node.ready["metrics_dir"])
         master = int(node.ready["pid"])
         workers = sorted(
             int(path.stem.rpartition("_")[2])

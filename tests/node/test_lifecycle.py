@@ -79,15 +79,15 @@ def test_sigterm_under_load_drains_and_exits_zero(tmp_path: Path) -> None:
     # handler: UNAVAILABLE, or CANCELLED for one the transport had queued. Every call a
     # handler took was answered: the node's own count equals the answers received.
     assert set(failures) <= {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED}, failures
-    assert resolved_by_node(tmp_path / "data") == answered[0]
+    assert resolved_by_node(Path(node.ready["metrics_dir"])) == answered[0]
     assert statuses[:1] == [SERVING] and NOT_SERVING in statuses, statuses
     assert "stopped" in node.log()
 
 
-def resolved_by_node(data_dir: Path) -> int:
+def resolved_by_node(metrics_dir: Path) -> int:
     """Resolutions the node's workers counted, read from their metric files after exit."""
     registry = CollectorRegistry()
-    MultiProcessCollector(registry, path=str(data_dir / "run" / "metrics"))  # type: ignore[no-untyped-call]
+    MultiProcessCollector(registry, path=str(metrics_dir))  # type: ignore[no-untyped-call]
     return int(
         sum(
             sample.value

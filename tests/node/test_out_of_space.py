@@ -44,20 +44,7 @@ def refusals_counted(address: str) -> float:
         time.sleep(0.2)  # workers flush their counters about once a second
 
 
-@pytest.mark.parametrize(
-    "method",
-    [
-        pytest.param(
-            "tmpfs",
-            marks=pytest.mark.xfail(
-                reason="the worker dies of SIGBUS: prometheus_client's multiprocess files are "
-                "sparse mmaps in DATA_DIR/run/metrics, on the full disk (wiring for idnode/)",
-                strict=True,
-            ),
-        ),
-        "file-size-limit",
-    ],
-)
+@pytest.mark.parametrize("method", full_disk.METHODS)
 def test_full_disk_is_resource_exhausted_logged_once_and_counted(
     tmp_path: Path, method: str
 ) -> None:
