@@ -32,12 +32,14 @@ class Record(_message.Message):
     def __init__(self, identifier: _Optional[str] = ..., values: _Optional[_Iterable[_Union[HandleValue, _Mapping]]] = ...) -> None: ...
 
 class Site(_message.Message):
-    __slots__ = ("grpc_address", "dns_address")
+    __slots__ = ("grpc_address", "dns_address", "http_address")
     GRPC_ADDRESS_FIELD_NUMBER: _ClassVar[int]
     DNS_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    HTTP_ADDRESS_FIELD_NUMBER: _ClassVar[int]
     grpc_address: str
     dns_address: str
-    def __init__(self, grpc_address: _Optional[str] = ..., dns_address: _Optional[str] = ...) -> None: ...
+    http_address: str
+    def __init__(self, grpc_address: _Optional[str] = ..., dns_address: _Optional[str] = ..., http_address: _Optional[str] = ...) -> None: ...
 
 class PrefixInfo(_message.Message):
     __slots__ = ("prefix", "owner", "sites", "created", "name", "contact")
