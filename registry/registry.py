@@ -234,6 +234,56 @@ class Registry:
 
         return self._change(caller, identifier, "values_removed", change)
 
+    def put_record(
+        self,
+        caller: Account | None,
+        identifier: str,
+        new: Sequence[HandleValue],
+        overwrite: bool = True,
+    ) -> WriteResult:
+        """Create an identifier, or replace all its values when `overwrite` (Handle's PUT).
+
+        Raises HandleAlreadyExists when it exists and not `overwrite`, InvalidValue…
+        """
+        parsed = parse(identifier)
+        stamped = values.normalise(new, self._now())
+
+        def work(batch: WriteBatch) -> WriteResult:
+            self._authorize(batch, caller, parsed.prefix, {})
+            key = str(parsed)
+            exists = batch.get_record(key) is not None
+            if exists and not overwrite:
+                raise HandleAlreadyExists(f"identifier {key} already exists")
+            sequence = batch.put_record(key, Record(values=stamped), created=not exists)
+            return WriteResult(key, "values_replaced" if exists else "created", sequence, stamped)
+
+        return self.store.write(work)
+
+    def put_values(
+        self,
+        caller: Account | None,
+        identifier: str,
+        new: Sequence[HandleValue],
+        overwrite: bool = True,
+    ) -> WriteResult:
+        """Add values, replacing those whose index is taken when `overwrite`.
+
+        Raises ValueAlreadyExists for a taken index when not `overwrite`, HandleNotFound…
+        """
+        stamped = {v.index: v for v in values.normalise(new, self._now())}
+
+        def change(current: list[HandleValue]) -> list[HandleValue]:
+            if not overwrite:
+                for value in current:
+                    if value.index in stamped:
+                        raise ValueAlreadyExists(
+                            f"identifier {identifier} already has a value at index {value.index}"
+                        )
+            kept = [v for v in current if v.index not in stamped]
+            return sorted([*kept, *stamped.values()], key=lambda v: v.index)
+
+        return self._change(caller, identifier, "values_modified", change)
+
     def delete(self, caller: Account | None, identifier: str) -> WriteResult:
         """Delete an identifier with all its values. Raises HandleNotFound…"""
         parsed = parse(identifier)
