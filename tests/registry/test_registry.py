@@ -187,6 +187,52 @@ def test_modify_values_replaces_by_index_and_keeps_the_rest(
     assert registry.resolve(parse(ID)).values[1].ttl == 60
 
 
+def test_put_record_creates_then_replaces_every_value(
+    registry: Registry, store: Store, account_a: Account
+) -> None:
+    created = registry.put_record(account_a, ID, [url(1), text(2, "batch", "B-1")])
+    replaced = registry.put_record(account_a, ID, [text(5, "batch", "B-2")])
+
+    assert (created.operation, replaced.operation) == ("created", "values_replaced")
+    assert resolved(registry, ID) == [(5, "batch", b"B-2")]
+    assert [op for op, _ in log(store, created.sequence - 1)] == [Op.CREATE, Op.UPDATE]
+
+
+def test_put_record_without_overwrite_refuses_an_existing_identifier(
+    registry: Registry, account_a: Account
+) -> None:
+    registry.put_record(account_a, ID, [url(1)])
+
+    with pytest.raises(HandleAlreadyExists):
+        registry.put_record(account_a, ID, [url(2)], overwrite=False)
+    assert resolved(registry, ID) == [(1, "URL", b"https://example.com/p")]
+
+
+def test_put_values_adds_and_replaces_by_index(registry: Registry, account_a: Account) -> None:
+    registry.create(account_a, ID, [url(1), text(2, "batch", "B-1")])
+
+    result = registry.put_values(account_a, ID, [text(2, "batch", "B-2"), text(3, "lot", "L")])
+
+    assert result.operation == "values_modified"
+    assert resolved(registry, ID) == [
+        (1, "URL", b"https://example.com/p"), (2, "batch", b"B-2"), (3, "lot", b"L"),
+    ]  # fmt: skip
+
+
+def test_put_values_without_overwrite_refuses_a_taken_index_and_changes_nothing(
+    registry: Registry, account_a: Account, account_b: Account
+) -> None:
+    registry.create(account_a, ID, [url(1)])
+
+    with pytest.raises(ValueAlreadyExists):
+        registry.put_values(account_a, ID, [url(1, "https://x"), url(2)], overwrite=False)
+    with pytest.raises(PermissionDenied):
+        registry.put_values(account_b, ID, [url(2)])
+    with pytest.raises(HandleNotFound):
+        registry.put_values(account_a, "88.118.8/absent", [url(2)])
+    assert resolved(registry, ID) == [(1, "URL", b"https://example.com/p")]
+
+
 def test_remove_values_removes_by_index(registry: Registry, account_a: Account) -> None:
     registry.create(account_a, ID, [url(1), url(2), url(3)])
 
