@@ -121,6 +121,10 @@ SYNC_CONSECUTIVE_FAILURES = Gauge(
     "sync_consecutive_failures", "Sync sessions failed in a row; 0 once one makes progress.",
     ["upstream"], namespace=NAMESPACE, multiprocess_mode="livemax",
 )  # fmt: skip
+HTTP_REQUESTS = Counter(
+    "http_requests", "HTTP requests by method and status class (2xx, 4xx, ...).",
+    ["method", "code"], namespace=NAMESPACE,
+)  # fmt: skip
 BUILD_INFO = Gauge(
     "build_info", "Always 1; the labels say which build runs.", ["version"],
     namespace=NAMESPACE, multiprocess_mode="livemax",
@@ -170,8 +174,8 @@ PROCESS_START_TIME = Gauge(
 _DECLARED: tuple[MetricWrapperBase, ...] = (
     RESOLVE_REQUESTS, RESOLVE_DURATION, CACHE_REQUESTS, CACHE_HITS, CACHE_ENTRIES, CACHE_BYTES,
     REGISTRATIONS, IDENTIFIERS, CHANGELOG_SEQUENCE, STORE_SIZE, STORE_MAP_SIZE,
-    DNS_RESPONSES, DNS_RRL_ACTIONS, DNS_TCP_CLOSED, SYNC_ACKED_SEQUENCE, SYNC_LAG, SYNC_PUSHES,
-    BUILD_INFO, SYNC_FAILURES, SYNC_CONSECUTIVE_FAILURES,
+    DNS_RESPONSES, DNS_RRL_ACTIONS, DNS_TCP_CLOSED, HTTP_REQUESTS, SYNC_ACKED_SEQUENCE,
+    SYNC_LAG, SYNC_PUSHES, BUILD_INFO, SYNC_FAILURES, SYNC_CONSECUTIVE_FAILURES,
     STORE_OUT_OF_SPACE,
     GRPC_SERVER_STARTED, GRPC_SERVER_HANDLED, GRPC_SERVER_HANDLING,
     PROCESS_CPU, PROCESS_RESIDENT_MEMORY, PROCESS_VIRTUAL_MEMORY, PROCESS_OPEN_FDS,

@@ -1,0 +1,73 @@
+"""Encoded HTTP responses by canonical identifier and variant, kept correct from the change log."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from proto import handle_pb2
+from resolver.cache import AnswerCache
+from resolver.follow import ChangeFollower
+from resolver.http.config import HttpOptions
+
+# Every way one identifier is answered; an invalidation drops them all.
+VARIANTS = ("rest", "proxy-en", "proxy-zh", "page-en", "page-zh")
+ENTRY_OVERHEAD_BYTES = 300  # the two message dicts, the key and the cache's bookkeeping
+
+Headers = list[tuple[bytes, bytes]]
+
+
+@dataclass(frozen=True, slots=True)
+class Encoded:
+    """A finished response as the two ASGI messages that send it; never mutated."""
+
+    status: int
+    start: dict[str, Any]
+    body: dict[str, Any]
+    result: str  # resolve result for metrics ("" when the request was no resolution)
+    size_bytes: int
+
+
+def encoded(status: int, headers: Headers, body: bytes, result: str = "") -> Encoded:
+    """Encode once: the server writes these messages as they are on every hit."""
+    headers = [*headers, (b"content-length", str(len(body)).encode())]
+    size = ENTRY_OVERHEAD_BYTES + len(body) + sum(len(k) + len(v) for k, v in headers)
+    return Encoded(
+        status,
+        {"type": "http.response.start", "status": status, "headers": headers},
+        {"type": "http.response.body", "body": body},
+        result,
+        size,
+    )
+
+
+class ResponseCache:
+    """One bounded cache per worker; a change to an identifier drops all its variants."""
+
+    def __init__(self, follower: ChangeFollower, options: HttpOptions) -> None:
+        self.answers: AnswerCache[tuple[str, str], Encoded] = AnswerCache(
+            options.cache_entries,
+            options.negative_cache_entries,
+            options.cache_bytes,
+            options.negative_cache_bytes,
+        )
+        self._follower = follower
+        follower.subscribe(self._invalidate)
+
+    def get(self, identifier: str, variant: str) -> Encoded | None:
+        return self.answers.get((identifier, variant))
+
+    def fill(
+        self, identifier: str, variant: str, response: Encoded, generation: int, negative: bool
+    ) -> None:
+        """Keep `response` unless a change landed since `generation` was read."""
+        with self._follower.lock:
+            if self._follower.generation == generation:
+                self.answers.put((identifier, variant), response, response.size_bytes, negative)
+
+    def _invalidate(self, entry: handle_pb2.ChangeEntry | None) -> None:
+        if entry is None or entry.operation == handle_pb2.ChangeEntry.PREFIX_PUT:
+            self.answers.clear()
+            return
+        for variant in VARIANTS:
+            self.answers.invalidate((entry.identifier, variant))
