@@ -13,9 +13,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev,loadtest]'
 	touch $(STAMP)
 
-## run: a demo secondary node on ./var, synced to a reference top-level node (Ctrl-C stops both)
+## run: a demo secondary node on ./var (HTTP on 127.0.0.1:8000), synced to a reference top-level node (Ctrl-C stops both)
 run: $(STAMP)
-	$(BIN)/python -m idnode.cli.demo --data-dir $(DATA_DIR)
+	$(BIN)/python -m idnode.cli.demo --data-dir $(DATA_DIR) --http-listen 127.0.0.1:8000
 
 ## test: install everything, check style/types/layers/stubs, run the whole suite
 test: $(STAMP) system-deps check

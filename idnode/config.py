@@ -11,6 +11,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from resolver.http.config import HttpConfigError, HttpOptions
+
 
 class ConfigError(Exception):
     """The configuration is invalid."""
@@ -45,6 +47,25 @@ class DnsConfig:
 
 
 @dataclass(frozen=True)
+class HttpConfig:
+    """The HTTP face ([http] in the TOML file); the limits of docs/http.md."""
+
+    max_request_line_bytes: int = 8192
+    max_header_bytes: int = 16384
+    max_headers: int = 100
+    max_body_bytes: int = 3 << 20
+    request_head_timeout_seconds: float = 10.0
+    request_body_timeout_seconds: float = 30.0
+    keep_alive_seconds: float = 5.0
+    max_connections: int = 1024
+    write_threads: int = 8
+    cache_entries: int = 200_000
+    negative_cache_entries: int = 50_000
+    cache_bytes: int = 256 << 20
+    negative_cache_bytes: int = 32 << 20
+
+
+@dataclass(frozen=True)
 class Config:
     """Everything `idnode serve` needs; see deploy/idnode.toml for each key's meaning."""
 
@@ -53,6 +74,7 @@ class Config:
     node_prefix: str = "88.118"
     grpc_listen: tuple[str, ...] = ("127.0.0.1:8600",)
     dns_listen: tuple[str, ...] = ("127.0.0.1:8653",)
+    http_listen: tuple[str, ...] = ()  # empty: no HTTP face
     metrics_listen: str = "127.0.0.1:9600"
     workers: int = 0  # 0: one per core
     upstream: str = ""
@@ -76,6 +98,7 @@ class Config:
     log_level: str = "info"
     log_format: str = "text"  # text or json
     dns: DnsConfig = field(default_factory=DnsConfig)
+    http: HttpConfig = field(default_factory=HttpConfig)
 
     @property
     def worker_count(self) -> int:
@@ -222,6 +245,11 @@ def _validate(config: Any, prefix: str, sources: Mapping[str, str]) -> None:
                 split_host_port(address)
             except ValueError as error:
                 fail("grpc_listen/dns_listen/metrics_listen", str(error))
+        for address in config.http_listen:
+            try:
+                split_host_port(address)
+            except ValueError as error:
+                fail("http_listen", str(error))
         if config.changelog_keep_entries < 1:
             fail("changelog_keep_entries", "must be at least 1")
         if config.changelog_max_entries < config.changelog_keep_entries:
@@ -236,6 +264,12 @@ def _validate(config: Any, prefix: str, sources: Mapping[str, str]) -> None:
                 fail("upstream", str(error))
             if not config.upstream_token:
                 fail("upstream_token", "is required with 'upstream' (idnode toplevel node add)")
+    if isinstance(config, HttpConfig):
+        try:
+            HttpOptions(**dataclasses.asdict(config))
+        except HttpConfigError as error:
+            key, _, why = str(error).partition(": ")
+            fail(key, why)
     if isinstance(config, DnsConfig):
         if not config.zone.endswith("."):
             fail("zone", f"{config.zone!r} must be absolute (end with '.')")

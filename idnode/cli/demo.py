@@ -106,11 +106,12 @@ def main(argv: list[str] | None = None) -> int:
         toplevel, config = _with_toplevel(config)
     grpc_address = config.grpc_listen[0]
     first = f"{prefix}/JXDY2106023"
+    web = _web_lines(config, first)
     print(
         f"""
 demo node: data in {config.data_dir}/, enterprise prefix {prefix}
 tokens: {config.data_dir}/admin.token (administrator), {config.data_dir}/demo-enterprise.token
-
+{web}
 from another terminal:
   .venv/bin/idnode resolve {first} --server {grpc_address}
   dig @{config.dns_listen[0].rpartition(":")[0].strip("[]") if config.dns_listen else "127.0.0.1"} \
@@ -168,6 +169,17 @@ def _with_toplevel(config: Config) -> tuple[subprocess.Popen[bytes], Config]:
         file=sys.stderr,
     )
     return process, dataclasses.replace(config, upstream=address, upstream_token=node_token)
+
+
+def _web_lines(config: Config, first: str) -> str:
+    """Clickable links to the HTTP face (what a QR code on the product would open)."""
+    if not config.http_listen:
+        return ""
+    base = "http://" + config.http_listen[0].replace("0.0.0.0", "127.0.0.1")
+    return (
+        f"\nopen in a browser: {base}/{first}?noredirect   (lookup form: {base}/)\n"
+        f"  curl -i {base}/{first}\n"
+    )
 
 
 def _detach_from_terminal() -> None:

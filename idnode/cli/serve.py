@@ -44,6 +44,11 @@ def add_node_flags(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     parser.add_argument("--no-dns", action="store_true", help="do not serve DNS")
     parser.add_argument(
+        "--http-listen", metavar="HOST:PORT", action="append",
+        help="HTTP address (REST API, QR-code links, lookup page), repeatable "
+        f"(default: {_listed(d.http_listen)})",
+    )  # fmt: skip
+    parser.add_argument(
         "--metrics-listen",
         metavar="HOST:PORT",
         help=f"/metrics address (default: {d.metrics_listen})",
@@ -88,6 +93,7 @@ def reload_config(args: argparse.Namespace) -> Config:
         "node_prefix": args.node_prefix,
         "grpc_listen": tuple(args.grpc_listen) if args.grpc_listen else None,
         "dns_listen": () if args.no_dns else (tuple(args.dns_listen) if args.dns_listen else None),
+        "http_listen": tuple(args.http_listen) if args.http_listen else None,
         "metrics_listen": args.metrics_listen,
         "dns.zone": args.zone,
         "workers": args.workers,

@@ -139,6 +139,7 @@ class Master:
                 "workers": config.worker_count,
                 "grpc_listen": ",".join(config.grpc_listen),
                 "dns_listen": ",".join(config.dns_listen),
+                "http_listen": ",".join(config.http_listen),
                 "zone": config.dns.zone,
                 "metrics_listen": config.metrics_listen,
                 "durable": config.durable,
@@ -176,6 +177,7 @@ class Master:
             "workers": len(self.workers),
             "grpc": list(listen.grpc),
             "dns": list(listen.dns),
+            "http": list(listen.http),
             "metrics": metrics_address,
             "metrics_dir": os.environ.get("PROMETHEUS_MULTIPROC_DIR", ""),
             "zone": self.config.dns.zone,
@@ -185,7 +187,14 @@ class Master:
         _write_run_file(
             node_file_path(self.config.data_dir), {**ready, "upstream": self.config.upstream}
         )
-        log.info("node ready", extra={"grpc": ",".join(listen.grpc), "dns": ",".join(listen.dns)})
+        log.info(
+            "node ready",
+            extra={
+                "grpc": ",".join(listen.grpc),
+                "dns": ",".join(listen.dns),
+                "http": ",".join(listen.http),
+            },
+        )
         systemd.ready(f"serving with {len(self.workers)} workers")
         self._supervise(listen)
         systemd.stopping()
@@ -208,7 +217,8 @@ class Master:
             chosen = self._reserve(address, socket.SOCK_STREAM)
             host, port = split_host_port(chosen)
             dns.append(self._same_udp_port(host, port, address))
-        return Listen(grpc=grpc, dns=tuple(dns))
+        http = tuple(self._reserve(a, socket.SOCK_STREAM) for a in self.config.http_listen)
+        return Listen(grpc=grpc, dns=tuple(dns), http=http)
 
     def _reserve(self, address: str, kind: socket.SocketKind) -> str:
         """Turn port 0 into a concrete port every worker can bind with SO_REUSEPORT."""

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from idnode.config import Config
 from registry.store import Store, StoreOptions
 from resolver.dns import DnsOptions
+from resolver.http import HttpOptions
 
 
 @dataclass(frozen=True)
@@ -15,6 +17,7 @@ class Listen:
 
     grpc: tuple[str, ...]
     dns: tuple[str, ...]
+    http: tuple[str, ...] = ()
 
 
 def open_store(config: Config, readonly: bool = False) -> Store:
@@ -52,4 +55,10 @@ def dns_options(config: Config) -> DnsOptions:
         negative_cache_entries=config.dns.negative_cache_entries,
         cache_bytes=config.dns.cache_bytes,
         negative_cache_bytes=config.dns.negative_cache_bytes,
+    )
+
+
+def http_options(config: Config) -> HttpOptions:
+    return HttpOptions(
+        **dataclasses.asdict(config.http), shutdown_grace_seconds=config.shutdown_grace_seconds
     )

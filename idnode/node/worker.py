@@ -1,4 +1,4 @@
-"""A worker process: opens the store itself, serves gRPC and DNS on the shared ports.
+"""A worker process: opens the store itself, serves gRPC, DNS and HTTP on the shared ports.
 
 Workers are spawned (a fresh interpreter, never a fork of an open LMDB
 environment) with PROMETHEUS_MULTIPROC_DIR already in their environment, so
@@ -19,7 +19,7 @@ import metrics
 from idnode import logs
 from idnode.config import Config
 from idnode.node import upstream
-from idnode.node.parts import Listen, dns_options, open_store
+from idnode.node.parts import Listen, dns_options, http_options, open_store
 from metrics.grpc_interceptor import MetricsInterceptor
 from registry.errors import IdnodeError
 from registry.registry import Registry
@@ -30,6 +30,7 @@ from resolver.grpc_follow import ReferralFollower
 from resolver.grpc_registry import RegistryService
 from resolver.grpc_resolve import ResolverService
 from resolver.grpc_server import REGISTRY, RESOLVER, GrpcServer, registry_handler, resolver_handler
+from resolver.http import HttpApp, HttpServer
 
 log = logging.getLogger("idnode.worker")
 PR_SET_PDEATHSIG = 1
@@ -74,6 +75,9 @@ class Worker:
             interceptors=[MetricsInterceptor()],
         )
         self.dns: DnsServer | None = None
+        self.http: HttpServer | None = None
+        self._http_app: HttpApp | None = None
+        self._auth = auth
         self._flusher = metrics.start_flusher()
         self._draining = threading.Event()
         self._store_ok = True
@@ -86,6 +90,13 @@ class Worker:
                 self.store, self.config.node_prefix, self.follower, dns_options(self.config)
             )
             self.dns.start(listen.dns)
+        if listen.http:
+            options = http_options(self.config)
+            self._http_app = HttpApp(
+                self.registry, self.follower, self._auth, self.resolver.answer, options
+            )
+            self.http = HttpServer(self._http_app, options)
+            self.http.start(listen.http)
         self.grpc.set_serving(True)
         threading.Thread(target=self._watch_store, name="store-health", daemon=True).start()
 
@@ -120,6 +131,10 @@ class Worker:
         time.sleep(self.config.shutdown_drain_seconds)
         if self.dns is not None:
             self.dns.stop()
+        if self.http is not None:
+            self.http.stop()  # finishes the requests in flight within the grace period
+        if self._http_app is not None:
+            self._http_app.close()
         self.grpc.stop(self.config.shutdown_grace_seconds)
         self._flusher.set()
         metrics.flush()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from idnode.config import Config, ConfigError, DnsConfig, load, split_host_port
+from idnode.config import Config, ConfigError, DnsConfig, HttpConfig, load, split_host_port
 
 SAMPLE = Path(__file__).parents[2] / "deploy" / "idnode.toml"
 
@@ -18,10 +18,13 @@ def test_sample_config_loads_and_documents_every_key() -> None:
     assert config == Config()  # the sample's values are the defaults it claims to show
     text = SAMPLE.read_text()
     for field in dataclasses.fields(Config):
-        if field.name != "dns":
+        if field.name not in ("dns", "http"):
             assert f"\n{field.name} = " in text, field.name
     for field in dataclasses.fields(DnsConfig):
         assert f"\n{field.name} = " in text, f"dns.{field.name}"
+    http_section = text.partition("\n[http]\n")[2]
+    for field in dataclasses.fields(HttpConfig):
+        assert f"\n{field.name} = " in "\n" + http_section, f"http.{field.name}"
 
 
 def test_precedence_defaults_file_environment_flags(tmp_path: Path) -> None:
@@ -106,3 +109,14 @@ def test_split_host_port(address: str, expected: tuple[str, int]) -> None:
 def test_split_host_port_rejects(address: str) -> None:
     with pytest.raises(ValueError):
         split_host_port(address)
+
+
+def test_http_listen_and_limits_from_the_environment_and_errors_name_the_key() -> None:
+    environ = {"IDNODE_HTTP_LISTEN": "127.0.0.1:8000,[::1]:8000", "IDNODE_HTTP_MAX_BODY_BYTES": "9"}
+    config = load(None, environ=environ)
+    assert config.http_listen == ("127.0.0.1:8000", "[::1]:8000")
+    assert config.http.max_body_bytes == 9
+    with pytest.raises(ConfigError, match="IDNODE_HTTP_MAX_HEADERS: must be at least 1"):
+        load(None, environ={"IDNODE_HTTP_MAX_HEADERS": "0"})
+    with pytest.raises(ConfigError, match="IDNODE_HTTP_LISTEN: 'nope' is not HOST:PORT"):
+        load(None, environ={"IDNODE_HTTP_LISTEN": "nope"})
