@@ -43,10 +43,11 @@ proto-check: $(STAMP)
 	rm -rf $$tmp
 
 ## system-deps: Debian packages the integration tests drive (dig, knotd, nsd, named, unbound,
-## kzonecheck, named-checkzone, dnsperf, promtool)
+## kzonecheck, named-checkzone, dnsperf, promtool, wrk, chromium)
 SYSTEM_PACKAGES := knot knot-dnsutils knot-dnssecutils nsd bind9 bind9-utils bind9-dnsutils unbound \
-	dnsperf prometheus
-SYSTEM_TOOLS := kdig knotd kzonecheck nsd named named-checkzone unbound dnsperf promtool dig
+	dnsperf prometheus wrk chromium
+SYSTEM_TOOLS := kdig knotd kzonecheck nsd named named-checkzone unbound dnsperf promtool dig \
+	wrk chromium
 system-deps:
 	@missing=""; for t in $(SYSTEM_TOOLS); do \
 	  command -v $$t >/dev/null || [ -x /usr/sbin/$$t ] || missing="$$missing $$t"; done; \
