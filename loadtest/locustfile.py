@@ -1,7 +1,9 @@
-"""Locust scenario: supply-chain partners resolving identifiers over gRPC.
+"""Locust scenarios: supply-chain partners resolving over gRPC, phones and scripts over HTTP.
 
-    .venv/bin/locust -f loadtest/locustfile.py --headless -u 50 -r 10 -t 60s \
+    .venv/bin/locust -f loadtest/locustfile.py ResolverUser --headless -u 50 -r 10 -t 60s \
         --host 127.0.0.1:8600
+    .venv/bin/locust -f loadtest/locustfile.py HttpResolverUser --headless -u 50 -r 10 -t 60s \
+        --host http://127.0.0.1:8000
 
 Identifiers come from IDNODE_LOCUST_IDENTIFIERS (a file, one per line) or the
 demo data `make run` seeds. Each call is reported to Locust as request type
@@ -17,7 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 import grpc
-from locust import User, between, task
+from locust import HttpUser, User, between, task
 
 from proto import resolver_pb2, resolver_pb2_grpc
 
@@ -78,3 +80,38 @@ class ResolverUser(User):
             exception=failure,
             context={},
         )
+
+
+class HttpResolverUser(HttpUser):
+    """A phone scanning QR codes (the redirect, now and then the page) and a script on the
+    Handle REST API. A redirect or a 404 for an absent identifier is an answer, not a failure."""
+
+    wait_time = between(0.0, 0.01)
+    identifiers = _identifiers()
+
+    @task(10)
+    def scan(self) -> None:
+        identifier = random.choice(self.identifiers)
+        with self.client.get(
+            f"/{identifier}", name="/{identifier}", allow_redirects=False, catch_response=True
+        ) as response:
+            if response.status_code in (200, 302, 404):
+                response.success()
+
+    @task(2)
+    def page(self) -> None:
+        identifier = random.choice(self.identifiers)
+        with self.client.get(
+            f"/{identifier}?noredirect", name="/{identifier}?noredirect", catch_response=True
+        ) as response:
+            if response.status_code in (200, 404):
+                response.success()
+
+    @task(5)
+    def rest(self) -> None:
+        identifier = random.choice(self.identifiers)
+        with self.client.get(
+            f"/api/handles/{identifier}", name="/api/handles/{identifier}", catch_response=True
+        ) as response:
+            if response.status_code in (200, 404):
+                response.success()

@@ -39,10 +39,12 @@ def default_idnode() -> str:
     return os.path.join(os.path.dirname(sys.executable), "idnode")
 
 
-def start(idnode: str, data_dir: str, workers: int, dns: bool) -> Node:
+def start(idnode: str, data_dir: str, workers: int, dns: bool, http: bool = False) -> Node:
     """Start `idnode serve` on loopback ports of its choosing; wait for its ready line."""
     token = "bench-" + secrets.token_hex(16)
     dns_flags = ["--dns-listen", "127.0.0.1:0"] if dns else ["--no-dns"]
+    if http:
+        dns_flags += ["--http-listen", "127.0.0.1:0"]
     process = subprocess.Popen(
         [idnode, "serve", "--data-dir", data_dir, "--init", "--grpc-listen", "127.0.0.1:0",
          *dns_flags, "--metrics-listen", "127.0.0.1:0", "--workers", str(workers),

@@ -115,3 +115,9 @@ def test_only_http_urls_are_redirected_to(face: Face) -> None:
 
     assert reply.status == 200
     assert "<a " not in reply.text.split('id="values"')[1].split("</main>")[0]
+
+
+def test_healthz_is_ok_and_never_an_identifier(face: Face) -> None:
+    reply = face.get("/healthz")
+
+    assert (reply.status, reply.body) == (200, b"ok\n")
