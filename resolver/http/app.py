@@ -101,22 +101,34 @@ class HttpApp:
                             STATUS_CLASSES[min(response.status // 100, 5)]))  # fmt: skip
 
     def _hit(self, scope: Scope, method: str) -> Encoded | None:
-        """The hot path, without a coroutine: a cached answer to a plain GET, else None.
-
-        Anything unusual (a query, credentials, percent-encoding, a long path) takes
-        the full route, which checks it and then uses the same cache."""
+        """The hot path, without a coroutine: a cached answer to a plain GET, else None."""
         path: str = scope["path"]
         if path == "/healthz":
             return HEALTHY
         if (method != "GET" and method != "HEAD") or scope["query_string"]:
             return None
+        if b"%" in scope["raw_path"]:
+            return None
+        return self.cached(path, scope["headers"])
+
+    def cached(self, path: str, headers: list[tuple[bytes, bytes]]) -> Encoded | None:
+        """The cached answer to a GET of `path` (no query, no percent-encoding) with
+        `headers`, counted as a resolution; None when the full route must answer it
+        (a miss, credentials, a prefix handle, a long path, the pages)."""
         started = time.perf_counter()
-        accept, accept_language, authorization = _headers(scope)
+        accept = accept_language = b""
+        for name, value in headers:
+            if name == b"accept":
+                accept = value
+            elif name == b"accept-language":
+                accept_language = value
+            elif name == b"authorization":
+                return None
         if path.startswith(API_ITEM):
             identifier, variant = path[len(API_ITEM) :], "rest"
-            if authorization is not None or identifier[:5].upper() == PREFIX_HANDLE:
+            if identifier[:5].upper() == PREFIX_HANDLE:
                 return None
-        elif path.startswith(API) or path in ASSETS or path == "/":
+        elif path.startswith(API) or path in ASSETS or path == "/" or path == "/healthz":
             return None
         else:
             identifier = path[1:]
@@ -124,7 +136,7 @@ class HttpApp:
                 variant = "rest"
             else:
                 variant = "proxy-" + (pages.language(accept_language) if accept_language else "en")
-        if len(identifier) > MAX_IDENTIFIER_BYTES // 4 or b"%" in scope["raw_path"]:
+        if len(identifier) > MAX_IDENTIFIER_BYTES // 4:
             return None
         self._follower.poll()
         slash = identifier.find("/")
@@ -133,6 +145,10 @@ class HttpApp:
         if hit is not None:
             self._count(hit, started)
         return hit
+
+    def served(self, method: bytes, status: int) -> None:
+        """Count a response the protocol wrote itself from `cached`."""
+        self._requests.add((method.decode("latin-1"), STATUS_CLASSES[min(status // 100, 5)]))
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any
 
 from proto import handle_pb2
@@ -19,25 +20,33 @@ Headers = list[tuple[bytes, bytes]]
 
 @dataclass(frozen=True, slots=True)
 class Encoded:
-    """A finished response as the two ASGI messages that send it; never mutated."""
+    """A finished response, never mutated: the two ASGI messages that send it, and the
+    same response as HTTP/1.1 bytes around the Date header, which the protocol writes
+    as they are for a plain GET (resolver/http/guard.py)."""
 
     status: int
     start: dict[str, Any]
     body: dict[str, Any]
     result: str  # resolve result for metrics ("" when the request was no resolution)
     size_bytes: int
+    status_line: bytes  # b"HTTP/1.1 302 Found\r\n"
+    rest: bytes  # the other headers, the blank line and the body
 
 
 def encoded(status: int, headers: Headers, body: bytes, result: str = "") -> Encoded:
-    """Encode once: the server writes these messages as they are on every hit."""
+    """Encode once: the server writes these messages or bytes as they are on every hit."""
     headers = [*headers, (b"content-length", str(len(body)).encode())]
-    size = ENTRY_OVERHEAD_BYTES + len(body) + sum(len(k) + len(v) for k, v in headers)
+    status_line = b"HTTP/1.1 %d %s\r\n" % (status, HTTPStatus(status).phrase.encode())
+    rest = b"".join(name + b": " + value + b"\r\n" for name, value in headers) + b"\r\n" + body
+    size = ENTRY_OVERHEAD_BYTES + 2 * (len(body) + sum(len(k) + len(v) for k, v in headers))
     return Encoded(
         status,
         {"type": "http.response.start", "status": status, "headers": headers},
         {"type": "http.response.body", "body": body},
         result,
         size,
+        status_line,
+        rest,
     )
 
 

@@ -1,34 +1,52 @@
-"""Limits the server library leaves open: head and body sizes, head deadline, connection cap.
+"""The protocol under the app: limits the server library leaves open, and the hot path.
 
 uvicorn's httptools protocol parses; this subclass only counts what the parser
 hands it and keeps a deadline per request head, so a client that trickles a
 head, sends an endless header or holds thousands of idle connections is cut
 off with a clear status before it costs memory.
+
+It also answers a plain keep-alive GET whose answer is cached by writing the
+finished bytes at once (a dictionary look-up and one write), without building
+an ASGI request cycle and task for it; everything else goes to the app as usual.
 """
 
 from __future__ import annotations
 
 import asyncio
 from http import HTTPStatus
+from typing import Protocol
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 import metrics
+from resolver.http.cache import Encoded
 from resolver.http.config import HttpOptions
 
 _refused = metrics.Tally(metrics.HTTP_REQUESTS)
 metrics.on_flush(_refused.flush)
 
 
+class HotPath(Protocol):
+    """What the app offers the protocol: its cached answers, and a count of those sent."""
+
+    def cached(self, path: str, headers: list[tuple[bytes, bytes]]) -> Encoded | None: ...
+
+    def served(self, method: bytes, status: int) -> None: ...
+
+
+_date_line: list[object] = [None, b""]  # the server's default headers, and them encoded
+
+
 class GuardedProtocol(HttpToolsProtocol):
-    """HttpToolsProtocol with HttpOptions' bounds; `guarded(options)` makes the class."""
+    """HttpToolsProtocol with HttpOptions' bounds; `guarded(options, hot)` makes the class."""
 
     limits = HttpOptions()
+    hot: HotPath | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._head_bytes = self._header_count = self._body_bytes = 0
-        self._in_head = self._refused = False
+        self._in_head = self._refused = self._hot_served = False
         self._deadline: asyncio.TimerHandle | None = None
         if len(self.connections) > self.limits.max_connections:
             self._refuse(HTTPStatus.SERVICE_UNAVAILABLE, "too many connections")
@@ -88,8 +106,11 @@ class GuardedProtocol(HttpToolsProtocol):
         if length > self.limits.max_body_bytes:
             self._refuse_body()
             return
+        chunked = any(name == b"transfer-encoding" for name, _ in self.headers)
+        if not length and not chunked and self._serve_hot():
+            return
         super().on_headers_complete()
-        if length or any(name == b"transfer-encoding" for name, _ in self.headers):
+        if length or chunked:
             self._arm(self.limits.request_body_timeout_seconds)
 
     def on_body(self, body: bytes) -> None:
@@ -105,6 +126,10 @@ class GuardedProtocol(HttpToolsProtocol):
         if self._refused:
             return
         self._disarm()
+        if self._hot_served:
+            self._hot_served = False
+            self.on_response_complete()  # keep-alive and pipelining as after any response
+            return
         super().on_message_complete()
 
     def on_response_complete(self) -> None:
@@ -113,6 +138,34 @@ class GuardedProtocol(HttpToolsProtocol):
             # Idle or trickling, the next head must be complete in time; uvicorn's own
             # keep-alive timer stops at the first byte, this one does not.
             self._arm(self.limits.request_head_timeout_seconds)
+
+    def _serve_hot(self) -> bool:
+        """Write a cached answer to a plain GET now; False leaves the request to the app."""
+        hot = self.hot
+        if hot is None or self.pipeline or self.flow.write_paused:
+            return False
+        if self.cycle is not None and not self.cycle.response_complete:
+            return False  # a response is still being written: answers must stay in order
+        parser = self.parser
+        if parser.get_method() != b"GET" or parser.get_http_version() != "1.1":
+            return False
+        if not parser.should_keep_alive() or parser.should_upgrade():
+            return False
+        url = self.url
+        if url[:1] != b"/" or b"?" in url or b"%" in url or not url.isascii():
+            return False
+        response = hot.cached(url.decode("ascii"), self.headers)
+        if response is None:
+            return False
+        defaults = self.server_state.default_headers  # the Date header, renewed each second
+        if _date_line[0] is not defaults:
+            _date_line[:] = [defaults, b"".join(k + b": " + v + b"\r\n" for k, v in defaults)]
+        date = _date_line[1]
+        assert isinstance(date, bytes)
+        self.transport.write(response.status_line + date + response.rest)
+        self._hot_served = True
+        hot.served(b"GET", response.status)
+        return True
 
     # Deadlines and refusals ----------------------------------------------------------
 
@@ -154,6 +207,6 @@ class GuardedProtocol(HttpToolsProtocol):
         _refused.add(("other", f"{status.value // 100}xx"))  # before the app knew the method
 
 
-def guarded(options: HttpOptions) -> type[GuardedProtocol]:
-    """The protocol class for one server, with `options` as its limits."""
-    return type("GuardedProtocol", (GuardedProtocol,), {"limits": options})
+def guarded(options: HttpOptions, hot: HotPath | None = None) -> type[GuardedProtocol]:
+    """The protocol class for one server: `options` as its limits, `hot` its cached answers."""
+    return type("GuardedProtocol", (GuardedProtocol,), {"limits": options, "hot": hot})

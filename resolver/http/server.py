@@ -80,7 +80,8 @@ class HttpServer:
         options = self._options
         config = uvicorn.Config(
             self._app,
-            http=guarded(options),
+            http=guarded(options, self._app if hasattr(self._app, "cached") else None),
+            ws="none",
             loop="none",
             lifespan="off",
             interface="asgi3",
