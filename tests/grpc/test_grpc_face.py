@@ -417,3 +417,17 @@ def test_batch_entry_matching_no_value_fails_alone(node: Node) -> None:
     assert [r.status for r in owner.results] == [0, 5, 0]
     assert [v.index for v in owner.results[0].response.values] == [1, 2]
     assert [v.data for v in owner.results[2].response.values] == [b"9"]
+
+
+def test_cached_not_found_answers_hold_no_lmdb_reader_slots(node: Node) -> None:
+    """A cached error must not keep its traceback: the frames hold read transactions,
+    and each would keep one of the environment's reader slots (max_readers) for good."""
+    for i in range(600):
+        with pytest.raises(grpc.RpcError):
+            node.resolver.Resolve(resolver_pb2.ResolveRequest(identifier=f"88.118.8/absent-{i}"))
+
+    assert node.worker.store.env.readers().count("\n") < 10
+    prefix, _ = node.enterprise()
+    with pytest.raises(grpc.RpcError) as failure:
+        node.resolver.Resolve(resolver_pb2.ResolveRequest(identifier=f"{prefix}/still-readable"))
+    assert failure.value.code() == grpc.StatusCode.NOT_FOUND
