@@ -134,7 +134,8 @@ class GuardedProtocol(HttpToolsProtocol):
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
-        if not self.transport.is_closing() and self._deadline is None:
+        busy = self.pipeline or (self.cycle is not None and not self.cycle.response_complete)
+        if not busy and not self.transport.is_closing() and self._deadline is None:
             # Idle or trickling, the next head must be complete in time; uvicorn's own
             # keep-alive timer stops at the first byte, this one does not.
             self._arm(self.limits.request_head_timeout_seconds)
