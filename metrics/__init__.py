@@ -186,10 +186,11 @@ _DECLARED: tuple[MetricWrapperBase, ...] = (
 
 # Label values known in advance: their series exist at 0 from the first scrape, so
 # rates and alerts see "nothing happened" rather than "no data".
-RESOLVE_PROTOS = ("grpc", "dns")
+RESOLVE_PROTOS = ("grpc", "dns", "http")
 RESOLVE_RESULTS = ("ok", "not_found", "invalid", "referral", "not_responsible", "refused", "error")
 KNOWN_REGISTRATIONS: tuple[tuple[str, str], ...] = (
     *((op, "ok") for op in ("create", "add_values", "modify_values", "remove_values", "delete")),
+    *((op, "ok") for op in ("put_record", "put_values")),
     *(("batch_register", r) for r in ("created", "updated", "unchanged", "rejected")),
     ("create_enterprise", "ok"),
 )
@@ -198,6 +199,8 @@ LIMITS = ("request_bytes", "batch_response_bytes", "follow_deadline", "follow_co
 DNS_TRANSPORTS = ("udp", "tcp")
 DNS_RCODES = ("NOERROR", "NXDOMAIN", "REFUSED", "FORMERR", "SERVFAIL", "NOTIMP")
 DNS_RRL_ACTION_NAMES = ("drop", "slip")
+HTTP_METHODS = ("GET", "HEAD", "PUT", "DELETE", "other")
+HTTP_STATUS_CLASSES = ("2xx", "3xx", "4xx", "5xx")
 
 
 def declare_known_series() -> None:
@@ -220,6 +223,9 @@ def declare_known_series() -> None:
         LIMIT_HITS.labels(limit)
     for action in DNS_RRL_ACTION_NAMES:
         DNS_RRL_ACTIONS.labels(action)
+    for method in HTTP_METHODS:
+        for status_class in HTTP_STATUS_CLASSES:
+            HTTP_REQUESTS.labels(method, status_class)
 
 
 class Tally:

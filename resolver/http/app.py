@@ -281,8 +281,8 @@ class HttpApp:
         public_only = _value(params, "publicOnly", "false").lower() == "true"
         try:
             caller = self._credentials.caller(authorization)
-        except IdnodeError as error:
-            return answers.rest_error(error, identifier, result="error")
+        except IdnodeError as error:  # the client's credential, not the node, failed
+            return answers.rest_error(error, identifier, result="invalid")
         answer = self._resolve(identifier)
         if answer.error is not None:
             return answers.rest_error(answer.error, identifier, True, answer.result)

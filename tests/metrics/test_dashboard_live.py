@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import http.client
 import json
 import shutil
 import subprocess
@@ -39,6 +40,7 @@ def node_with_upstream(tmp_path: Path) -> Iterator[NodeProcess]:
     token = nodes.add_node(toplevel, "88.118")
     node = start_node(
         tmp_path / "node", "--workers", "2", "--dns-listen", "127.0.0.1:0",
+        "--http-listen", "127.0.0.1:0",
         "--upstream", toplevel.address, "--upstream-token", token,
     )  # fmt: skip
     try:
@@ -100,6 +102,12 @@ def _traffic(node: NodeProcess) -> None:
         for identifier in ("88.118.8/a", "88.118.8/a", "88.118.8/missing"):
             with contextlib.suppress(grpc.RpcError):  # the missing one fails: NOT_FOUND
                 resolver.Resolve(resolver_pb2.ResolveRequest(identifier=identifier))
+    http_host, _, http_port = node.ready["http"][0].rpartition(":")
+    for path in ("/88.118.8/a", "/88.118.8/a", "/api/handles/88.118.8/missing"):
+        web = http.client.HTTPConnection(http_host, int(http_port), timeout=5)
+        web.request("GET", path)  # a redirect (not followed), a hit, a 404
+        web.getresponse().read()
+        web.close()
     host, _, port = node.ready["dns"][0].rpartition(":")
     for name in ("id.example.", "nothing.8.118.88.id.example."):
         dns.query.udp(dns.message.make_query(name, "SOA"), host, port=int(port), timeout=5)
