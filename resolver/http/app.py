@@ -16,7 +16,7 @@ import metrics
 from proto import handle_pb2, resolver_pb2
 from registry import accounts, values
 from registry.errors import IdnodeError, InvalidIdentifier, InvalidRequest, TooLarge, ValueNotFound
-from registry.identifier import MAX_IDENTIFIER_BYTES
+from registry.identifier import MAX_IDENTIFIER_BYTES, cache_key
 from registry.registry import DEFAULT_PAGE_SIZE, Registry
 from resolver.auth import Authenticator
 from resolver.follow import ChangeFollower
@@ -138,9 +138,10 @@ class HttpApp:
                 variant = "proxy-" + (pages.language(accept_language) if accept_language else "en")
         if len(identifier) > MAX_IDENTIFIER_BYTES // 4:
             return None
+        key = cache_key(identifier)
+        if key is None:
+            return None
         self._follower.poll()
-        slash = identifier.find("/")
-        key = identifier[:slash].lower() + identifier[slash:] if slash > 0 else identifier
         hit = self.cache.get(key, variant)
         if hit is not None:
             self._count(hit, started)
@@ -213,7 +214,7 @@ class HttpApp:
         elif not query and authorization is None:
             response = await self._answer(identifier, "rest")
         else:
-            response = await self._rest_filtered(identifier, query, authorization)
+            response = await self._rest_filtered(identifier, query, authorization, _source(scope))
         self._count(response, started)
         return response
 
@@ -223,7 +224,7 @@ class HttpApp:
         indexes = _indexes(params)
         overwrite = _value(params, "overwrite", "true").lower() != "false"
         try:
-            caller = self._credentials.caller(_headers(scope)[2])
+            caller = self._credentials.caller(_headers(scope)[2], _source(scope))
         except IdnodeError as error:
             return answers.rest_error(error, identifier)
         if method == "PUT":
@@ -238,17 +239,17 @@ class HttpApp:
             raise InvalidRequest("listing needs ?prefix=")
         page = _number(_value(params, "page", "0"), "page", 0, 10**6)
         size = _number(_value(params, "pageSize", str(DEFAULT_PAGE_SIZE)), "pageSize", 1, 1000)
-        caller = self._credentials.caller(_headers(scope)[2])
+        caller = self._credentials.caller(_headers(scope)[2], _source(scope))
         token = _value(params, "pageToken", "")
         return await self._run(self._writer.list, caller, prefix, page, size, token)
 
     # Resolution ----------------------------------------------------------------------
 
     async def _answer(self, identifier: str, variant: str) -> Encoded:
-        """The hot path: one look-up of finished bytes; a miss builds and keeps them."""
-        slash = identifier.find("/")
-        key = identifier[:slash].lower() + identifier[slash:] if slash > 0 else identifier
-        hit = self.cache.get(key, variant)
+        """One look-up of finished bytes; a miss builds them and keeps them when the
+        identifier could be one (anything else is answered, never cached)."""
+        key = cache_key(identifier)
+        hit = self.cache.get(key, variant) if key is not None else None
         if hit is not None:
             return hit
         generation = self._follower.generation
@@ -267,12 +268,12 @@ class HttpApp:
             shown = answers.public(answer.record)
             redirect = variant.startswith("proxy")
             response = answers.proxy(answer.record.identifier, shown, lang, redirect)
-        if answer.cacheable:
+        if answer.cacheable and key is not None:
             self.cache.fill(key, variant, response, generation, negative=answer.record is None)
         return response
 
     async def _rest_filtered(
-        self, identifier: str, query: bytes, authorization: bytes | None
+        self, identifier: str, query: bytes, authorization: bytes | None, source: str
     ) -> Encoded:
         """GET with type=/index=/publicOnly= or credentials: built per request, not cached."""
         params = _params(query)
@@ -280,7 +281,7 @@ class HttpApp:
         indexes = _indexes(params)
         public_only = _value(params, "publicOnly", "false").lower() == "true"
         try:
-            caller = self._credentials.caller(authorization)
+            caller = self._credentials.caller(authorization, source)
         except IdnodeError as error:  # the client's credential, not the node, failed
             return answers.rest_error(error, identifier, result="invalid")
         answer = self._resolve(identifier)
@@ -424,6 +425,12 @@ def _headers(scope: Scope) -> tuple[bytes, bytes, bytes | None]:
         elif name == b"authorization":
             authorization = value
     return accept, language, authorization
+
+
+def _source(scope: Scope) -> str:
+    """The client's address, for counting and slowing failed authentications."""
+    client = scope.get("client")
+    return str(client[0]) if client else ""
 
 
 def _language(scope: Scope) -> str:

@@ -7,12 +7,14 @@ from http import HTTPStatus
 from typing import Any
 
 from proto import handle_pb2
+from registry.identifier import is_under
 from resolver.cache import AnswerCache
 from resolver.follow import ChangeFollower
 from resolver.http.config import HttpOptions
 
 # Every way one identifier is answered; an invalidation drops them all.
 VARIANTS = ("rest", "proxy-en", "proxy-zh", "page-en", "page-zh")
+SEPARATOR = "\x00"  # between identifier and variant in a key: never part of an identifier
 ENTRY_OVERHEAD_BYTES = 300  # the two message dicts, the key and the cache's bookkeeping
 
 Headers = list[tuple[bytes, bytes]]
@@ -51,10 +53,11 @@ def encoded(status: int, headers: Headers, body: bytes, result: str = "") -> Enc
 
 
 class ResponseCache:
-    """One bounded cache per worker; a change to an identifier drops all its variants."""
+    """One bounded cache per worker; a change to an identifier drops all its variants,
+    a change to a prefix (created, delegated) every answer under it."""
 
     def __init__(self, follower: ChangeFollower, options: HttpOptions) -> None:
-        self.answers: AnswerCache[tuple[str, str], Encoded] = AnswerCache(
+        self.answers: AnswerCache[str, Encoded] = AnswerCache(
             options.cache_entries,
             options.negative_cache_entries,
             options.cache_bytes,
@@ -63,20 +66,27 @@ class ResponseCache:
         self._follower = follower
         follower.subscribe(self._invalidate)
 
-    def get(self, identifier: str, variant: str) -> Encoded | None:
-        return self.answers.get((identifier, variant))
+    def get(self, key: str, variant: str) -> Encoded | None:
+        """`key` is the identifier's cache key (registry.identifier.cache_key)."""
+        return self.answers.get(key + SEPARATOR + variant)
 
     def fill(
-        self, identifier: str, variant: str, response: Encoded, generation: int, negative: bool
+        self, key: str, variant: str, response: Encoded, generation: int, negative: bool
     ) -> None:
         """Keep `response` unless a change landed since `generation` was read."""
+        prefix = key[: key.find("/")]
         with self._follower.lock:
             if self._follower.generation == generation:
-                self.answers.put((identifier, variant), response, response.size_bytes, negative)
+                self.answers.put(
+                    key + SEPARATOR + variant, response, response.size_bytes, negative, prefix
+                )
 
     def _invalidate(self, entry: handle_pb2.ChangeEntry | None) -> None:
-        if entry is None or entry.operation == handle_pb2.ChangeEntry.PREFIX_PUT:
+        if entry is None:
             self.answers.clear()
-            return
-        for variant in VARIANTS:
-            self.answers.invalidate((entry.identifier, variant))
+        elif entry.operation == handle_pb2.ChangeEntry.PREFIX_PUT:
+            changed = entry.identifier
+            self.answers.invalidate_groups(lambda prefix: is_under(prefix, changed))
+        else:
+            for variant in VARIANTS:
+                self.answers.invalidate(entry.identifier + SEPARATOR + variant)

@@ -26,6 +26,7 @@ STATUS_BY_ERROR: dict[type[errors.IdnodeError], int] = {
     errors.AuthenticationFailed: 401,
     errors.TooLarge: 413,
     errors.StoreError: 500,
+    errors.StoreOutOfSpace: 507,  # Insufficient Storage: writes fail until space is freed
     errors.SyncRefused: 409,  # a copy that conflicts with what the top-level node holds
     errors.Unavailable: 503,
 }

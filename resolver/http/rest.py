@@ -38,24 +38,31 @@ class Credentials:
         self._registry = registry
         self._auth = authenticator
 
-    def caller(self, authorization: bytes | None) -> Account | None:
-        """The account (None without the header). Raises AuthenticationFailed."""
+    def caller(self, authorization: bytes | None, source: str = "") -> Account | None:
+        """The account (None without the header), for a request from address `source`.
+
+        Raises AuthenticationFailed, counted and rate-limited per source like gRPC's."""
         if authorization is None:
             return None
         scheme, _, rest = authorization.partition(b" ")
         scheme = scheme.lower()
-        if scheme == b"bearer" and rest.strip():
-            return self._auth.account(rest.strip().decode("latin-1"))
-        if scheme != b"basic":
-            raise AuthenticationFailed("Authorization must be 'Bearer <token>' or 'Basic …'")
-        user, token = _basic(rest.strip())
-        account = self._auth.account(token)
+        try:
+            if scheme == b"bearer" and rest.strip():
+                token = rest.strip().decode("latin-1")
+                user = None
+            elif scheme == b"basic":
+                user, token = _basic(rest.strip())
+            else:
+                raise AuthenticationFailed("Authorization must be 'Bearer <token>' or 'Basic …'")
+        except AuthenticationFailed as error:
+            raise self._auth.failed(source, "malformed", error) from None
+        account = self._auth.account(token, source)
         assert account is not None
-        named = self.account_name(user)
-        if named != account.name:
-            raise AuthenticationFailed(
+        if user is not None and self.account_name(user) != account.name:
+            refused = AuthenticationFailed(
                 f"user {formats.excerpt(user)} does not match the credential's account"
             )
+            raise self._auth.failed(source, "invalid", refused)
         return account
 
     def account_name(self, user: str) -> str:
@@ -129,7 +136,9 @@ class Writer:
     ) -> Encoded:
         op = "put_values" if indexes else "put_record"
         try:
-            new = formats.values_from_body(body)
+            # Handle clients send an HS_ADMIN value with every new record; here the
+            # prefix's owner and the administrator administer it, so it is not kept.
+            new = [v for v in formats.values_from_body(body) if v.type.upper() != "HS_ADMIN"]
             if indexes:
                 wanted = set(indexes)
                 new = [v for v in new if v.index in wanted]
