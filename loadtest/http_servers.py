@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import os
 import re
 import shutil
@@ -203,6 +204,12 @@ def measure(kind: str, seconds: float, connections: int) -> tuple[float, float]:
     return requests / elapsed, cpu / requests * 1e6
 
 
+def _installed(kind: str) -> bool:
+    """Whether the library a candidate needs beyond the node's own uvicorn is installed."""
+    extra = {"uvicorn-starlette": "starlette"}.get(kind, kind.split("-")[0])
+    return extra == "uvicorn" or importlib.util.find_spec(extra) is not None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=5.0)
@@ -218,7 +225,16 @@ def main(argv: list[str] | None = None) -> int:
     if shutil.which("wrk") is None:
         print("skipped: wrk is needed (make system-deps installs it)")
         return 0
-    results: dict[str, list[tuple[float, float]]] = {kind: [] for kind in args.only}
+    missing = [kind for kind in args.only if not _installed(kind)]
+    if missing:
+        print(
+            f"skipped (not installed; pip install -e '.[serverchoice]'): {', '.join(missing)}",
+            file=sys.stderr,
+        )
+    results: dict[str, list[tuple[float, float]]] = {
+        kind: [] for kind in args.only if kind not in missing
+    }
+    args.only = list(results)
     for round_number in range(args.rounds):
         for kind in args.only if round_number % 2 == 0 else reversed(args.only):
             results[kind].append(measure(kind, args.seconds, args.connections))
