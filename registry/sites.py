@@ -20,6 +20,8 @@ from registry.identifier import excerpt
 MAX_SITES = 16
 MAX_HOST_BYTES = 253  # a DNS name in text form
 MAX_ADDRESS_BYTES = MAX_HOST_BYTES + 6  # ":65535"
+MAX_URL_BYTES = 512
+_NOT_IN_BASE_URL = "?#@ \\\"'<>"
 
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _HOST_NAME = re.compile(rf"{_LABEL}(?:\.{_LABEL})*\.?\Z")
@@ -39,6 +41,32 @@ def check_sites(sites: Sequence[handle_pb2.Site]) -> None:
                 problem = address_problem(address)
                 if problem:
                     raise InvalidValue(f"site {position}: {field} {excerpt(address)} {problem}")
+        if site.http_address:
+            problem = http_address_problem(site.http_address)
+            if problem:
+                raise InvalidValue(
+                    f"site {position}: http_address {excerpt(site.http_address)} {problem}"
+                )
+
+
+def http_address_problem(url: str) -> str:
+    """What is wrong with the base URL of a site's HTTP face; "" when nothing.
+
+    Scanned codes are redirected there, so only http(s) URLs with a valid host
+    (and port) are accepted, with an optional path and nothing else.
+    """
+    if len(url) > MAX_URL_BYTES or not url.isascii():
+        return f"is not an http(s) URL of at most {MAX_URL_BYTES} ASCII characters"
+    scheme, separator, rest = url.partition("://")
+    if not separator or scheme.lower() not in ("http", "https"):
+        return "is not an http:// or https:// URL"
+    authority = rest.partition("/")[0]
+    if not authority or any(c in url for c in _NOT_IN_BASE_URL):
+        return "is not SCHEME://HOST[:PORT][/PATH] (no user, query, fragment or spaces)"
+    if authority.endswith("]") or ":" not in authority:
+        authority += ":443"  # no port given: check the host alone
+    problem = address_problem(authority)
+    return f"has a bad host or port (it {problem})" if problem else ""
 
 
 def is_valid_address(address: str) -> bool:

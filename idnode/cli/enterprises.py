@@ -56,6 +56,11 @@ def add_parsers(commands: Any) -> None:
         "--dns-site", default="", metavar="HOST:PORT",
         help="the enterprise node's DNS address (default: none)",
     )  # fmt: skip
+    put.add_argument(
+        "--http-site", default="", metavar="URL",
+        help="the enterprise node's HTTP face, e.g. https://id.example.com; scanned codes "
+        "are redirected there (default: none, followed over gRPC)",
+    )  # fmt: skip
 
 
 def enterprise_create(args: argparse.Namespace, opened: grpc.Channel) -> int:
@@ -112,14 +117,20 @@ def _enterprise_json(enterprise: registry_pb2.Enterprise) -> dict[str, Any]:
         "contact": enterprise.contact,
         "created": enterprise.created,
         "derived_prefixes": list(enterprise.derived_prefixes),
-        "sites": [{"grpc": s.grpc_address, "dns": s.dns_address} for s in enterprise.sites],
+        "sites": [_site_json(s) for s in enterprise.sites],
     }
 
 
 def prefix_put(args: argparse.Namespace, opened: grpc.Channel) -> int:
-    if args.dns_site and not args.grpc_site:
-        raise client.ClientError("--dns-site needs --grpc-site (the site a referral names)")
-    sites = [handle_pb2.Site(grpc_address=args.grpc_site, dns_address=args.dns_site)]
+    if (args.dns_site or args.http_site) and not args.grpc_site:
+        raise client.ClientError(
+            "--dns-site and --http-site need --grpc-site (the site a referral names)"
+        )
+    sites = [
+        handle_pb2.Site(
+            grpc_address=args.grpc_site, dns_address=args.dns_site, http_address=args.http_site
+        )
+    ]
     info = client.registry_stub(opened).PutPrefix(
         registry_pb2.PutPrefixRequest(prefix=args.prefix, sites=sites if args.grpc_site else []),
         metadata=client.metadata(args.token),
@@ -131,8 +142,12 @@ def prefix_put(args: argparse.Namespace, opened: grpc.Channel) -> int:
         {
             "prefix": info.prefix,
             "owner": info.owner,
-            "sites": [{"grpc": s.grpc_address, "dns": s.dns_address} for s in info.sites],
+            "sites": [_site_json(s) for s in info.sites],
         },
         f"prefix {info.prefix} (owner {info.owner}): {where}",
     )
     return 0
+
+
+def _site_json(site: handle_pb2.Site) -> dict[str, str]:
+    return {"grpc": site.grpc_address, "dns": site.dns_address, "http": site.http_address}

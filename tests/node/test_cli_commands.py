@@ -100,6 +100,13 @@ def test_prefix_put_delegates_and_takes_back(node: NodeProcess) -> None:
     assert "delegated to 127.0.0.1:9" in delegated.stdout
     referral = run_cli("resolve", "88.118.1.plant/x", "--no-follow", *server, "--json")
     assert json.loads(referral.stdout)["referral"]["sites"] == [{"grpc": "127.0.0.1:9", "dns": ""}]
+    with_http = run_cli("prefix", "put", "88.118.1.plant", "--grpc-site", "127.0.0.1:9",
+                        "--http-site", "https://plant.example", *server, "--json", token=token)  # fmt: skip
+    assert json.loads(with_http.stdout)["sites"][0]["http"] == "https://plant.example"
+    hostile = run_cli("prefix", "put", "88.118.1.plant", "--grpc-site", "127.0.0.1:9",
+                      "--http-site", "javascript:alert(1)", *server, token=token)  # fmt: skip
+    assert hostile.returncode == 1
+    assert "http_address 'javascript:alert(1)' is not an http:// or https:// URL" in hostile.stderr
     back = run_cli("prefix", "put", "88.118.1.plant", *server, token=token)
     assert "served by this node" in back.stdout
     other = run_cli("prefix", "put", "88.118.2.x", *server, token=token)

@@ -80,3 +80,36 @@ def test_sites_are_bounded_in_count_and_need_a_grpc_address() -> None:
         check_sites([Site(dns_address="10.0.0.1:53")])
     with pytest.raises(InvalidValue, match="dns_address"):
         check_sites([Site(grpc_address="10.0.0.1:1", dns_address="unix:/x")])
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://id.example.com",
+        "http://[::1]:8000/resolve",
+        "https://1.2.3.4:8443",
+        "HTTPS://h.cn/",
+    ],
+)
+def test_good_http_sites_are_kept(url: str) -> None:
+    check_sites([handle_pb2.Site(grpc_address="h.example:8600", http_address=url)])
+
+
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("javascript:alert(1)", "is not an http:// or https:// URL"),
+        ("ftp://h.example", "is not an http:// or https:// URL"),
+        ("https://evil.example@h.example", "no user, query"),
+        ("https://h.example/?next=x", "no user, query"),
+        ("https://h.example/a b", "no user, query"),
+        ("https://h.example:0", "no port from 1 to 65535"),
+        ("https://0.0.0.0", "unspecified, multicast or link-local"),
+        ("https://" + "a" * 600, "at most 512 ASCII characters"),
+    ],
+)
+def test_bad_http_sites_are_refused_naming_the_field(url: str, why: str) -> None:
+    with pytest.raises(InvalidValue) as caught:
+        check_sites([handle_pb2.Site(grpc_address="h.example:8600", http_address=url)])
+    assert "site 1: http_address" in str(caught.value)
+    assert why in str(caught.value)
