@@ -1,10 +1,16 @@
 """DNS benchmark: dnsperf against `idnode serve` and against NSD serving the same zone.
 
 The reference is measured in the same run on the same machine: NSD, loaded
-with the node's own zone by AXFR, answers the same query file. The node's
-queries per second are printed as a ratio to NSD's.
+with the node's own zone by AXFR, answers the same query files. Two loads:
+"hit" asks TXT of every registered name (cached answers), "flood" asks TXT of
+random names under the enterprise prefix, each asked once (an NXDOMAIN flood:
+every query misses the cache). Rounds interleave node and NSD; each figure is
+the median of the rounds with its min-max spread. Besides queries per second,
+the CPU time the servers' processes used (from /proc, every process of each
+server) per answered query: on a shared machine this moves far less than
+throughput does.
 
-    python -m loadtest.dns_bench [--workers 1] [--identifiers 10000] [--seconds 10]
+    python -m loadtest.dns_bench [--workers 1] [--identifiers 10000] [--seconds 10] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -12,13 +18,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import re
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import dns.message
@@ -31,10 +40,64 @@ from loadtest.node import say
 from proto import handle_pb2, registry_pb2, registry_pb2_grpc
 
 PREFIX_CODE = "78"
+LOADS = ("hit", "flood")
+FLOOD_QUERIES_PER_SECOND = 100_000  # flood names written per second of a run: none repeats
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def register(node: node_process.Node, identifiers: int) -> list[str]:
-    """Register `identifiers` lowercase suffixes (one plain label each); returns their names."""
+@dataclass
+class Run:
+    """What one dnsperf run against one server gave."""
+
+    qps: float
+    completed: int
+    cpu_seconds: float  # used by every process of the server during the run
+
+    @property
+    def cpu_us_per_query(self) -> float:
+        return self.cpu_seconds * 1e6 / max(self.completed, 1)
+
+
+@dataclass
+class Load:
+    """The rounds of one load (hit or flood) against the node and NSD."""
+
+    node: list[Run] = field(default_factory=list)
+    nsd: list[Run] = field(default_factory=list)
+
+    def ratios(self) -> list[float]:
+        return [n.qps / r.qps for n, r in zip(self.node, self.nsd, strict=True)]
+
+    def cpu_ratios(self) -> list[float]:
+        """NSD's CPU per query over the node's: the throughput ratio if CPU were the only limit."""
+        return [
+            r.cpu_us_per_query / n.cpu_us_per_query
+            for n, r in zip(self.node, self.nsd, strict=True)
+        ]
+
+    def summary(self) -> dict[str, float]:
+        """Medians and spreads, flat, for JSON and tables."""
+        figures = {
+            "node_qps": [run.qps for run in self.node],
+            "nsd_qps": [run.qps for run in self.nsd],
+            "node_to_nsd_ratio": self.ratios(),
+            "node_cpu_us_per_query": [run.cpu_us_per_query for run in self.node],
+            "nsd_cpu_us_per_query": [run.cpu_us_per_query for run in self.nsd],
+            "cpu_ratio": self.cpu_ratios(),
+        }
+        out: dict[str, float] = {}
+        for name, values in figures.items():
+            out[name] = statistics.median(values)
+            out[name + "_min"] = min(values)
+            out[name + "_max"] = max(values)
+        return out
+
+
+def register(node: node_process.Node, identifiers: int) -> tuple[list[str], str]:
+    """Register `identifiers` lowercase suffixes (one plain label each).
+
+    Returns their names and the enterprise prefix's name, under which the flood asks.
+    """
     auth = node.auth
     with grpc.insecure_channel(node.grpc) as channel:
         registry = registry_pb2_grpc.RegistryStub(channel)
@@ -52,18 +115,67 @@ def register(node: node_process.Node, identifiers: int) -> list[str]:
             registry.BatchRegister(
                 registry_pb2.BatchRegisterRequest(records=records), metadata=auth
             )
-    labels = ".".join(reversed(prefix.split(".")))
-    return [f"p{i:07d}.{labels}.{node.ready['zone']}" for i in range(identifiers)]
+    parent = ".".join(reversed(prefix.split("."))) + "." + node.ready["zone"]
+    return [f"p{i:07d}.{parent}" for i in range(identifiers)], parent
 
 
-def dnsperf(host: str, port: int, queries: Path, seconds: int) -> float:
+def write_flood(path: Path, parent: str, count: int, seed: int) -> None:
+    """`count` random names under `parent` that no identifier has (registered suffixes start
+    with "p" and a digit; these with "x")."""
+    pick = random.Random(seed)
+    with path.open("w") as out:
+        for _ in range(count):
+            out.write(f"x{pick.getrandbits(64):016x}.{parent} TXT\n")
+
+
+def dnsperf(host: str, port: int, queries: Path, seconds: int) -> tuple[float, int]:
+    """Queries per second and queries completed of one dnsperf run."""
     command = ["dnsperf", "-s", host, "-p", str(port), "-d", str(queries), "-l", str(seconds)]
     command += ["-c", "4", "-q", "200"]
     done = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60, check=True)
-    found = re.search(r"Queries per second:\s+([\d.]+)", done.stdout)
-    if found is None:
+    rate = re.search(r"Queries per second:\s+([\d.]+)", done.stdout)
+    completed = re.search(r"Queries completed:\s+(\d+)", done.stdout)
+    if rate is None or completed is None:
         raise SystemExit(f"dnsperf printed no rate:\n{done.stdout}")
-    return float(found.group(1))
+    return float(rate.group(1)), int(completed.group(1))
+
+
+def process_tree(root: int) -> list[int]:
+    """`root` and every process below it."""
+    parents: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            parent = int(stat.rpartition(")")[2].split()[1])
+            parents.setdefault(parent, []).append(int(entry))
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo += parents.get(pid, [])
+    return found
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User plus system CPU time used so far by `pids`."""
+    ticks = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / CLOCK_TICKS
+
+
+def measured(pid: int, host: str, port: int, queries: Path, seconds: int) -> Run:
+    pids = process_tree(pid)
+    before = cpu_seconds(pids)
+    qps, completed = dnsperf(host, port, queries, seconds)
+    return Run(qps, completed, cpu_seconds(pids) - before)
 
 
 def start_nsd(root: Path, zone: str, port: int) -> subprocess.Popen[bytes]:
@@ -80,6 +192,8 @@ def start_nsd(root: Path, zone: str, port: int) -> subprocess.Popen[bytes]:
     xfrdfile: "{root}/xfrd.state"
     zonelistfile: "{root}/zone.list"
     logfile: "{root}/nsd.log"
+    rrl-ratelimit: 0
+    rrl-whitelist-ratelimit: 0
 remote-control:
     control-enable: no
 zone:
@@ -110,37 +224,76 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def run(args: argparse.Namespace) -> dict[str, float]:
+def measure(
+    idnode: str = node_process.default_idnode(),
+    workers: int = 1,
+    identifiers: int = 10_000,
+    seconds: int = 10,
+    rounds: int = 3,
+) -> dict[str, Load]:
+    """Run every load `rounds` times against the node and NSD, interleaved; the runs by load.
+
+    Raises SystemExit when dnsperf or NSD is missing or a server does not answer.
+    """
     for tool in ("dnsperf", "nsd"):
         if shutil.which(tool) is None and not os.path.exists(f"/usr/sbin/{tool}"):
             raise SystemExit(f"{tool} is not installed (make system-deps)")
+    loads = {name: Load() for name in LOADS}
     with tempfile.TemporaryDirectory(prefix="idnode-dns-bench-") as directory:
         root = Path(directory)
-        node = node_process.start(args.idnode, str(root / "data"), args.workers, dns=True)
-        ready = node.ready
+        node = node_process.start(idnode, str(root / "data"), workers, dns=True)
+        nsd: subprocess.Popen[bytes] | None = None
         try:
-            names = register(node, args.identifiers)
-            host, _, port_text = ready["dns"][0].rpartition(":")
-            zone = ready["zone"]
-            queries = root / "queries.txt"
-            queries.write_text("".join(f"{name} TXT\n" for name in names))
+            names, parent = register(node, identifiers)
+            host, _, port_text = node.ready["dns"][0].rpartition(":")
+            zone = node.ready["zone"]
+            files = {"hit": root / "hit.txt", "flood": root / "flood.txt"}
+            files["hit"].write_text("".join(f"{name} TXT\n" for name in names))
             xfr = dns.query.xfr(host, zone, port=int(port_text), timeout=60)
             (root / "zone").write_text(dns.zone.from_xfr(xfr).to_text(relativize=False))
-            say(f"node up: {args.workers} worker(s), DNS on {ready['dns'][0]}, {len(names)} names")
-            node_qps = dnsperf(host, int(port_text), queries, args.seconds)
-            say(f"node: {node_qps:,.0f} queries/s")
+            nsd_port = free_port()
+            nsd = start_nsd(root, zone, nsd_port)
+            wait_for(nsd_port, zone)
+            say(f"node: {workers} worker(s), DNS on {node.ready['dns'][0]}, {len(names)} names")
+            servers = {
+                "node": (node.process.pid, host, int(port_text)),
+                "nsd": (nsd.pid, "127.0.0.1", nsd_port),
+            }
+            for number in range(rounds):
+                write_flood(files["flood"], parent, seconds * FLOOD_QUERIES_PER_SECOND, number)
+                order = ("node", "nsd") if number % 2 == 0 else ("nsd", "node")
+                for load in LOADS:
+                    for server in order:
+                        pid, address, port = servers[server]
+                        run = measured(pid, address, port, files[load], seconds)
+                        getattr(loads[load], server).append(run)
+                        say(f"round {number + 1} {load:5} {server:4}: {run.qps:9,.0f} q/s, "
+                            f"{run.cpu_us_per_query:5.1f} us CPU/query")  # fmt: skip
         finally:
             node.stop()
-        nsd_port = free_port()
-        nsd = start_nsd(root, zone, nsd_port)
-        try:
-            wait_for(nsd_port, zone)
-            nsd_qps = dnsperf("127.0.0.1", nsd_port, queries, args.seconds)
-            say(f"NSD (1 server process): {nsd_qps:,.0f} queries/s")
-        finally:
-            nsd.send_signal(signal.SIGTERM)
-            nsd.wait(30)
-    return {"node_qps": node_qps, "nsd_qps": nsd_qps, "node_to_nsd_ratio": node_qps / nsd_qps}
+            if nsd is not None:
+                nsd.send_signal(signal.SIGTERM)
+                nsd.wait(30)
+    return loads
+
+
+def table(loads: dict[str, Load]) -> str:
+    """The results as lines of text: medians with (min-max) across rounds."""
+
+    def cell(summary: dict[str, float], name: str, form: str) -> str:
+        low, high = summary[name + "_min"], summary[name + "_max"]
+        return f"{summary[name]:{form}} ({low:{form}}-{high:{form}})"
+
+    lines = ["load   node q/s                 NSD q/s                  node/NSD          "
+             "CPU us/query node     NSD              NSD/node CPU"]  # fmt: skip
+    for name, load in loads.items():
+        s = load.summary()
+        lines.append(
+            f"{name:6} {cell(s, 'node_qps', ',.0f'):24} {cell(s, 'nsd_qps', ',.0f'):24} "
+            f"{cell(s, 'node_to_nsd_ratio', '.2f'):17} {cell(s, 'node_cpu_us_per_query', '.1f'):21}"
+            f"{cell(s, 'nsd_cpu_us_per_query', '.1f'):17}{cell(s, 'cpu_ratio', '.2f')}"
+        )
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -155,13 +308,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--identifiers", type=int, default=10_000)
     parser.add_argument("--seconds", type=int, default=10, help="per dnsperf run")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved, node and NSD")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     args = parser.parse_args(argv)
-    results = run(args)
+    loads = measure(args.idnode, args.workers, args.identifiers, args.seconds, args.rounds)
     if args.json:
-        print(json.dumps(results))
+        print(json.dumps({name: load.summary() for name, load in loads.items()}))
     else:
-        print(f"node / NSD queries per second: {results['node_to_nsd_ratio']:.2f}")
+        print(table(loads))
     return 0
 
 

@@ -265,6 +265,19 @@ class LocalHistogram:
             self._counts[bisect.bisect_left(self._bounds, seconds)] += 1
             self._sum += seconds
 
+    @property
+    def bounds(self) -> list[float]:
+        """The upper bounds of every bucket but +Inf, ascending."""
+        return list(self._bounds)
+
+    def add(self, counts: Sequence[int], seconds: float) -> None:
+        """Add observations a recorder already sorted into buckets (one count per bound,
+        then +Inf) and their sum."""
+        with self._lock:
+            for index, amount in enumerate(counts):
+                self._counts[index] += amount
+            self._sum += seconds
+
     def flush(self) -> None:
         with self._lock:
             counts, self._counts = self._counts, [0] * len(self._counts)

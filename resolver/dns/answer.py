@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import struct
 from typing import NamedTuple
 
-from resolver.dns import mapping, wire
+from resolver.dns import mapping, rrl, wire
 from resolver.dns.config import DnsConfigError
 from resolver.dns.records import (
     NEGATIVE_TTL_SECONDS,
@@ -18,6 +19,7 @@ from resolver.dns.records import (
 
 POINTER_TO_QUESTION = b"\xc0\x0c"
 _HEADER_TAIL = struct.Struct("!HHHHH")  # flags, QDCOUNT, ANCOUNT, NSCOUNT, ARCOUNT
+_PLAIN_LABEL = re.compile(rb"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\Z")  # mapping's plain suffix
 
 
 class Entry(NamedTuple):
@@ -32,6 +34,7 @@ class Entry(NamedTuple):
     post: bytes | None
     size: int  # reply length without the question
     rcode: int
+    kind: int = rrl.ANSWER  # the response class rate limiting counts it in
 
 
 class Zone:
@@ -42,6 +45,30 @@ class Zone:
         self.hosted = frozenset(hosted)
         self.nodes = frozenset(mapping.nodes_of(hosted))
         self.zone_labels = [label for label in wire.labels_of(apex.zone_wire)]
+        zone = apex.zone_wire
+        self._prefix_by_name = {
+            _prefix_name(prefix, zone): prefix.encode("ascii") for prefix in self.hosted
+        }
+        self._node_names = frozenset(_prefix_name(node, zone) for node in self.nodes)
+        self._not_identifiers = frozenset((zone, *apex.addresses, *apex.address_parents))
+
+    def record_key(self, qname_lower: bytes) -> bytes | None:
+        """The store key of the identifier a lowercase wire name stands for, when that name is
+        one plain label under a hosted prefix (as `find` would decide); None for any other
+        name, which `find` then looks at."""
+        length = qname_lower[0]
+        prefix = self._prefix_by_name.get(qname_lower[length + 1 :])
+        if prefix is None or qname_lower in self._node_names:
+            return None  # not under a hosted prefix, or a longer prefix (a node) itself
+        label = qname_lower[1 : length + 1]
+        if (
+            not _PLAIN_LABEL.match(label)
+            or label.startswith(b"xn--")
+            or label.startswith(b"b32-")
+            or qname_lower in self._not_identifiers
+        ):
+            return None
+        return prefix + b"/" + label
 
     def find(self, qname_lower: bytes) -> mapping.Found | None:
         """What a lowercase wire name stands for; None when it is outside the zone."""
@@ -114,7 +141,8 @@ def build(
         _HEADER_TAIL.pack(flags | 0x0110, 1, counts[0], counts[1], ar),
     )
     size = 12 + len(pre) + (4 + len(post) if post is not None else 0)
-    return Entry(headers, pre, post, size, rcode)
+    kind = rrl.NXDOMAIN if not exists else (rrl.ANSWER if counts[0] else rrl.NODATA)
+    return Entry(headers, pre, post, size, rcode, kind)
 
 
 def truncated(entry: Entry) -> Entry:
@@ -126,7 +154,7 @@ def truncated(entry: Entry) -> Entry:
         for h in entry.headers
     )
     return Entry((headers[0], headers[1], headers[2], headers[3]), opt_tail, None,
-                 12 + len(opt_tail), entry.rcode)  # fmt: skip
+                 12 + len(opt_tail), entry.rcode, entry.kind)  # fmt: skip
 
 
 def check_nameserver_names(apex: Apex, zone: Zone) -> None:
@@ -140,3 +168,11 @@ def check_nameserver_names(apex: Apex, zone: Zone) -> None:
                 f"nameservers: {name.hex()[:60]} lies among the identifiers' names; "
                 "use a name under another label of the zone"
             )
+
+
+def _prefix_name(prefix: str, zone_wire: bytes) -> bytes:
+    """The lowercase wire name of a prefix node: its segments reversed, then the zone."""
+    labels = b"".join(
+        bytes((len(segment),)) + segment.encode("ascii") for segment in reversed(prefix.split("."))
+    )
+    return labels + zone_wire

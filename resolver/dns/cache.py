@@ -4,6 +4,7 @@ each in entries and in bytes."""
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 
 from resolver.dns.answer import Entry
 
@@ -20,7 +21,9 @@ class _Bound:
     """One side of the cache: keys in insertion order with their sizes, and two limits."""
 
     def __init__(self, entries: int, max_bytes: int) -> None:
-        self.order: dict[bytes, int] = {}
+        # OrderedDict, not dict: taking the oldest key of a dict whose front was deleted
+        # walks every deleted slot (a flood of misses made each insert O(entries)).
+        self.order: OrderedDict[bytes, int] = OrderedDict()
         self.bytes = 0
         self.max_entries = entries
         self.max_bytes = max_bytes
@@ -58,7 +61,9 @@ class WireCache:
             while side.order and (
                 len(side.order) >= side.max_entries or side.bytes + size > side.max_bytes
             ):
-                self._drop(next(iter(side.order)))
+                oldest, oldest_size = side.order.popitem(last=False)
+                side.bytes -= oldest_size
+                self._drop(oldest)
             side.order[key] = size
             side.bytes += size
             self.entries[key] = entry
@@ -97,7 +102,8 @@ class WireCache:
                 side.bytes -= size
 
     def _drop(self, key: bytes) -> None:
-        self._forget(key)
+        """Forget an evicted key (already out of its side's order) and its index entry."""
+        self.entries.pop(key, None)
         name = key[: key.index(0) + 1]  # cached names never hold a zero octet inside a label
         keys = self._by_name.get(name)
         if keys is not None:

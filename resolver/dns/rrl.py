@@ -26,6 +26,8 @@ NODATA = 1
 NXDOMAIN = 2
 ERROR = 3
 DEFAULT_TABLE_SIZE = 1 << 16
+SOURCES_REMEMBERED = 1 << 16  # client addresses whose network is kept; then forgotten at once
+EXEMPT = "exempt"  # the "network" of a client that is never limited (no address reads so)
 
 
 class RateLimiter:
@@ -48,14 +50,30 @@ class RateLimiter:
         self._seconds = [-1] * table_size
         self._counts = [0] * table_size
         self.exempt_loopback = exempt_loopback
+        self._networks: dict[str, str] = {}
 
     def exempt(self, source: str) -> bool:
         """Loopback cannot be spoofed from outside: local tools are never limited."""
         return self.exempt_loopback and (source.startswith("127.") or source == "::1")
 
+    def network(self, source: str) -> str:
+        """The network `source` is counted in, or EXEMPT; remembered, so a busy client costs
+        one dict look-up per response."""
+        network = self._networks.get(source)
+        if network is None:
+            network = EXEMPT if self.exempt(source) else network_of(source)
+            if len(self._networks) >= SOURCES_REMEMBERED:
+                self._networks = {}  # a spoofed flood of addresses only makes us recompute
+            self._networks[source] = network
+        return network
+
     def check(self, source: str, kind: int, name: bytes) -> int:
         """SEND, DROP or SLIP for one more response of class `kind` about `name`."""
-        slot = hash((kind, name, network_of(source))) & self._mask
+        return self.check_network(network_of(source), kind, name)
+
+    def check_network(self, network: str, kind: int, name: bytes) -> int:
+        """`check` for a client whose `network` is known."""
+        slot = hash((kind, name, network)) & self._mask
         second = int(self._clock())
         if self._seconds[slot] != second:
             self._seconds[slot] = second

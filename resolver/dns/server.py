@@ -70,7 +70,13 @@ class DnsServer:
         self._threads.append(thread)
 
     def _serve_udp(self, sock: socket.socket) -> None:
+        """Receive, answer, send: one datagram at a time, nothing else in the loop.
+
+        The loop owns its response counts (no lock per packet); the handler
+        answers its own failures, the outer try only keeps the loop alive.
+        """
         handle = self.handler.handle_wire
+        counts = self.handler.stats.counts("udp")
         receive = sock.recvfrom
         send = sock.sendto
         stopping = self._stopping.is_set
@@ -84,8 +90,8 @@ class DnsServer:
             if not data and stopping():
                 return
             try:
-                reply = handle(data, address[0])
-            except Exception:  # the handler answers its own failures; this keeps the loop alive
+                reply = handle(data, address[0], False, counts)
+            except Exception:
                 _log.exception("DNS handler raised")
                 continue
             if reply is not None:
