@@ -12,6 +12,7 @@ import threading
 from collections.abc import Iterable
 
 from proto import handle_pb2
+from registry import packing
 from registry.errors import IdnodeError
 from registry.identifier import Identifier, parse
 from registry.store import Store
@@ -48,7 +49,7 @@ class Names:
                 if len(key) - key.find(b"/") - 1 < MIN_MULTI_LABEL_SUFFIX_BYTES:
                     continue
                 raw = txn.get(key, db=self._store.records)
-                record = handle_pb2.Record.FromString(bytes(raw)) if raw is not None else None
+                record = packing.decode(bytes(raw)) if raw is not None else None
                 identifier = self._published(key.decode(), record, hosted, nodes)
                 if identifier is not None:
                     for name in self._tail_names(identifier):

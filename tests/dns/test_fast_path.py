@@ -62,7 +62,9 @@ labels = st.lists(
 )
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     labels=labels,
     suffix=st.sampled_from(SUFFIXES),
@@ -179,3 +181,17 @@ def test_the_udp_loops_own_counts_reach_the_metrics(populated: Node) -> None:
         assert _sample("idnode_resolve_duration_seconds_count", {"proto": "dns"}) >= observed + 5
     finally:
         server.stop()
+
+
+def test_a_deflated_record_with_a_long_suffix_is_read_at_start(tmp_path: Path) -> None:
+    node = make_node(tmp_path)
+    identifier = "88.118.8/" + "L" * 40  # two suffix labels: its second one is an ENT
+    node.registry.create(node.admin, identifier, [value(1, "URL", "https://e.com/" + "x" * 3000)])
+    handler = Handler(node.store, node.follower, make_options())  # reads it to find the ENTs
+    name = dns_name(identifier, ZONE) or ""
+    below = name.split(".", 1)[1]  # the empty non-terminal
+    for asked in (name, below):
+        query = dns.message.make_query(asked, "TXT").to_wire()
+        reply = dns.message.from_wire(handler.handle_wire(query, "127.0.0.1") or b"")
+        assert reply.rcode() == dns.rcode.NOERROR
+    node.store.close()
