@@ -248,6 +248,25 @@ class Store:
         finally:
             self._gate.leave()
 
+    def read_record(self, key: str) -> handle_pb2.Record | None:
+        """`get_record` in a snapshot of its own, for a lookup per request: the same gate
+        and errors as `read()` without its context managers (~3 us of a ~4 us read).
+        Raises StoreError."""
+        self._gate.enter()
+        try:
+            txn = self.env.begin(buffers=False)
+        except lmdb.Error:
+            self._gate.leave()
+            with self.read() as snapshot:  # adopts a map grown by another process, or raises
+                return self.get_record(snapshot, key)
+        try:
+            return self.get_record(txn, key)
+        except lmdb.Error as error:
+            raise StoreError(f"store error: {type(error).__name__}: {error}") from error
+        finally:
+            txn.abort()
+            self._gate.leave()
+
     def write(self, work: Callable[[WriteBatch], T]) -> T:
         """Run `work` in one write transaction and commit it.
 

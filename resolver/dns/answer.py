@@ -46,13 +46,11 @@ class Zone:
         self.nodes = frozenset(mapping.nodes_of(hosted))
         self.zone_labels = [label for label in wire.labels_of(apex.zone_wire)]
         zone = apex.zone_wire
-        self._prefix_by_name = {
-            _prefix_name(prefix, zone): prefix.encode("ascii") for prefix in self.hosted
-        }
+        self._prefix_by_name = {_prefix_name(prefix, zone): prefix for prefix in self.hosted}
         self._node_names = frozenset(_prefix_name(node, zone) for node in self.nodes)
         self._not_identifiers = frozenset((zone, *apex.addresses, *apex.address_parents))
 
-    def record_key(self, qname_lower: bytes) -> bytes | None:
+    def record_key(self, qname_lower: bytes) -> str | None:
         """The store key of the identifier a lowercase wire name stands for, when that name is
         one plain label under a hosted prefix (as `find` would decide); None for any other
         name, which `find` then looks at."""
@@ -68,7 +66,7 @@ class Zone:
             or qname_lower in self._not_identifiers
         ):
             return None
-        return prefix + b"/" + label
+        return prefix + "/" + label.decode("ascii")
 
     def find(self, qname_lower: bytes) -> mapping.Found | None:
         """What a lowercase wire name stands for; None when it is outside the zone."""

@@ -58,10 +58,8 @@ class ZoneLookup:
         zone = self.zone
         key = zone.record_key(name)  # the common case, a one-label suffix, without a parse
         if key is not None:
-            with self._store.read() as txn:
-                raw = txn.get(key, db=self._store.records)
-            if raw is not None:
-                record = handle_pb2.Record.FromString(bytes(raw))
+            record = self._store.read_record(key)
+            if record is not None:
                 sets = records.rrsets(record.values, len(name))
                 if sets:  # any public value gives a TXT (or the dns.omitted one)
                     return answer.build(self.apex, len(name), qtype, True, sets, flag)
@@ -87,8 +85,7 @@ class ZoneLookup:
             exists = True
         else:
             if found.identifier is not None:
-                with self._store.read() as txn:
-                    record = self._store.get_record(txn, str(found.identifier))
+                record = self._store.read_record(str(found.identifier))
                 if record is not None:
                     sets = records.rrsets(record.values, len(name))
                 exists = bool(sets)
