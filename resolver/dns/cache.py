@@ -35,6 +35,7 @@ class WireCache:
     Readers call `entries.get(key)` without a lock (one dict look-up under the
     GIL); writers hold the lock. Eviction is first-in first-out: a hit costs no
     bookkeeping, and a hot entry that falls out is rebuilt by one LMDB read.
+    Every key is its name followed by 5 octets (type, class, EDNS byte).
     """
 
     def __init__(
@@ -47,32 +48,47 @@ class WireCache:
         self.entries: dict[bytes, Entry] = {}
         self._positive = _Bound(positive_entries, positive_bytes)
         self._negative = _Bound(negative_entries, negative_bytes)
-        self._by_name: dict[bytes, set[bytes]] = {}
+        # name -> its one key, or a set of its keys: most names are asked one way only,
+        # and a flood of random names must not cost a set each.
+        self._by_name: dict[bytes, bytes | set[bytes]] = {}
         self._lock = threading.Lock()
 
     def put(self, name: bytes, key: bytes, entry: Entry, negative: bool) -> None:
         side = self._negative if negative else self._positive
-        size = entry_bytes(key, entry)
+        post = entry.post
+        size = (
+            ENTRY_OVERHEAD_BYTES + 2 * len(key) + len(entry.pre) + 40
+            + (len(post) if post is not None else 0)
+        )  # fmt: skip  # entry_bytes(), inline: this runs once per miss
         if side.max_entries <= 0 or size > side.max_bytes:
             return
+        entries = self.entries
+        by_name = self._by_name
         with self._lock:
-            if key in self.entries:
+            if key in entries:
                 return
-            while side.order and (
-                len(side.order) >= side.max_entries or side.bytes + size > side.max_bytes
-            ):
-                oldest, oldest_size = side.order.popitem(last=False)
+            order = side.order
+            while order and (len(order) >= side.max_entries or side.bytes + size > side.max_bytes):
+                oldest, oldest_size = order.popitem(last=False)
                 side.bytes -= oldest_size
-                self._drop(oldest)
-            side.order[key] = size
+                entries.pop(oldest, None)
+                self._unindex(oldest)
+            order[key] = size
             side.bytes += size
-            self.entries[key] = entry
-            self._by_name.setdefault(name, set()).add(key)
+            entries[key] = entry
+            known = by_name.get(name)
+            if known is None:
+                by_name[name] = key
+            elif isinstance(known, set):
+                known.add(key)
+            else:
+                by_name[name] = {known, key}
 
     def invalidate(self, name: bytes) -> None:
         """Forget every answer for the lowercase wire name `name`."""
         with self._lock:
-            for key in self._by_name.pop(name, ()):
+            known = self._by_name.pop(name, None)
+            for key in known if isinstance(known, set) else ((known,) if known else ()):
                 self._forget(key)
 
     def clear(self) -> None:
@@ -101,12 +117,13 @@ class WireCache:
             if size is not None:
                 side.bytes -= size
 
-    def _drop(self, key: bytes) -> None:
-        """Forget an evicted key (already out of its side's order) and its index entry."""
-        self.entries.pop(key, None)
-        name = key[: key.index(0) + 1]  # cached names never hold a zero octet inside a label
-        keys = self._by_name.get(name)
-        if keys is not None:
-            keys.discard(key)
-            if not keys:
-                del self._by_name[name]
+    def _unindex(self, key: bytes) -> None:
+        """Take an evicted key out of the name index."""
+        name = key[:-5]
+        known = self._by_name.get(name)
+        if known == key:
+            del self._by_name[name]
+        elif isinstance(known, set):
+            known.discard(key)
+            if len(known) == 1:
+                self._by_name[name] = known.pop()
