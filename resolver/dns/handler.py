@@ -7,7 +7,6 @@ import time
 from collections.abc import Callable, Iterator
 
 import metrics
-from registry import errors
 from registry.errors import IdnodeError, StoreError
 from registry.store import Store
 from registry.txnprobe import TxnProbe
@@ -17,6 +16,7 @@ from resolver.dns.config import DnsOptions
 from resolver.dns.cookies import Cookies, secret_for
 from resolver.dns.lookup import ZoneLookup
 from resolver.dns.names import Names
+from resolver.dns.rcodes import ERROR_RCODES
 from resolver.dns.stats import HIT, MISS, NO_CACHE, Counts, DnsStats, slot
 from resolver.follow import ChangeFollower
 
@@ -30,30 +30,7 @@ _CLIENT_COOKIE = 1  # a client cookie, with no server cookie or one we did not m
 _GOOD_COOKIE = 2  # a server cookie we made for this client: not spoofed, never rate-limited
 EPOCH_RECHECK_SECONDS = 1.0  # a new serial epoch begun by another process shows within this
 _log = logging.getLogger(__name__)
-
-ERROR_RCODES: dict[type[IdnodeError], int] = {
-    errors.IdnodeError: wire.SERVFAIL,
-    errors.InvalidIdentifier: wire.NXDOMAIN,  # no identifier has that name
-    errors.InvalidValue: wire.SERVFAIL,
-    errors.InvalidRequest: wire.FORMERR,
-    errors.HandleNotFound: wire.NXDOMAIN,
-    errors.HandleAlreadyExists: wire.SERVFAIL,
-    errors.ValueNotFound: wire.NOERROR,  # the name exists, the data does not: NODATA
-    errors.ValueAlreadyExists: wire.SERVFAIL,
-    errors.PrefixNotFound: wire.NXDOMAIN,
-    errors.PrefixAlreadyExists: wire.SERVFAIL,
-    errors.NotResponsible: wire.REFUSED,
-    errors.Referred: wire.REFUSED,
-    errors.PermissionDenied: wire.REFUSED,
-    errors.AuthenticationRequired: wire.REFUSED,
-    errors.AuthenticationFailed: wire.REFUSED,
-    errors.TooLarge: wire.SERVFAIL,
-    errors.StoreError: wire.SERVFAIL,
-    errors.StoreOutOfSpace: wire.SERVFAIL,
-    errors.Unavailable: wire.SERVFAIL,
-    errors.SyncRefused: wire.REFUSED,
-}
-"""The rcode each domain error becomes when it escapes a lookup (a test checks it is complete)."""
+__all__ = ["ERROR_RCODES", "Handler"]
 
 
 class Handler:
