@@ -71,7 +71,7 @@ class Load:
     def cpu_ratios(self) -> list[float]:
         """NSD's CPU per query over the node's: the throughput ratio if CPU were the only limit."""
         return [
-            r.cpu_us_per_query / n.cpu_us_per_query
+            r.cpu_us_per_query / n.cpu_us_per_query if n.cpu_seconds else 0.0
             for n, r in zip(self.node, self.nsd, strict=True)
         ]
 
@@ -192,6 +192,8 @@ def start_nsd(root: Path, zone: str, port: int) -> subprocess.Popen[bytes]:
     xfrdfile: "{root}/xfrd.state"
     zonelistfile: "{root}/zone.list"
     logfile: "{root}/nsd.log"
+    # NSD's own rate limiting (on in Debian's build) would cap the flood at 200/s;
+    # idnode exempts loopback the same way.
     rrl-ratelimit: 0
     rrl-whitelist-ratelimit: 0
 remote-control:
