@@ -23,10 +23,8 @@ def add_parsers(commands: Any) -> None:
     )  # fmt: skip
     name.add_argument("identifier")
     name.add_argument("--zone", default=os.environ.get("IDNODE_DNS_ZONE", "id.example."))
-    name.add_argument(
-        "--data-dir", default=os.environ.get("IDNODE_DATA_DIR", "var"),
-        help="check the name against the prefixes this store hosts (skipped without a store)",
-    )  # fmt: skip
+    add_data_dir_flag(name, "check the name against the prefixes this store hosts (skipped "
+                      "without a store)")  # fmt: skip
     name.set_defaults(run=dns_name)
 
     backup_ = commands.add_parser(
@@ -35,7 +33,7 @@ def add_parsers(commands: Any) -> None:
         "which must not exist or be empty. Safe while the node serves.",
     )  # fmt: skip
     backup_.add_argument("dest", metavar="DEST")
-    backup_.add_argument("--data-dir", default=os.environ.get("IDNODE_DATA_DIR", "var"))
+    add_data_dir_flag(backup_, "the data directory to copy")
     backup_.set_defaults(run=backup)
 
     restore_ = commands.add_parser(
@@ -44,7 +42,7 @@ def add_parsers(commands: Any) -> None:
         "store yet: live data is never overwritten.",
     )  # fmt: skip
     restore_.add_argument("source", metavar="SRC")
-    restore_.add_argument("--data-dir", default=os.environ.get("IDNODE_DATA_DIR", "var"))
+    add_data_dir_flag(restore_, "the empty data directory to restore into")
     restore_.set_defaults(run=restore)
 
     verify_ = commands.add_parser(
@@ -52,9 +50,17 @@ def add_parsers(commands: Any) -> None:
         description="Check that every record, prefix and change-log entry parses, the change "
         "log is contiguous, and records agree with their newest change. Exit 1 on problems.",
     )  # fmt: skip
-    verify_.add_argument("--data-dir", default=os.environ.get("IDNODE_DATA_DIR", "var"))
+    add_data_dir_flag(verify_, "the data directory or backup to check")
     verify_.add_argument("--json", action="store_true", help="print one JSON document")
     verify_.set_defaults(run=verify)
+
+
+def add_data_dir_flag(parser: argparse.ArgumentParser, what: str) -> None:
+    """--data-dir for commands that work on a node's files, defaulting like `serve`."""
+    parser.add_argument(
+        "--data-dir", metavar="DIR", default=os.environ.get("IDNODE_DATA_DIR", "var"),
+        help=f"{what} (default: $IDNODE_DATA_DIR or ./var)",
+    )  # fmt: skip
 
 
 def dns_name(args: argparse.Namespace) -> int:

@@ -8,7 +8,7 @@ import json
 import sys
 from typing import Any
 
-from proto import handle_pb2
+from proto import handle_pb2, registry_pb2
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -47,6 +47,21 @@ def fail(args: argparse.Namespace, document: dict[str, Any], text: str) -> int:
     else:
         print(f"idnode: {text}", file=sys.stderr)
     return EXIT_FAILED
+
+
+def emit_write(args: argparse.Namespace, written: registry_pb2.WriteResponse) -> int:
+    """Show a write's outcome: operation, sequence and the record after it."""
+    emit(
+        args,
+        {
+            "identifier": written.identifier,
+            "operation": written.operation,
+            "sequence": written.sequence,
+            "values": [value_json(v) for v in written.values],
+        },
+        f"{written.operation}: {written.identifier} ({len(written.values)} values)",
+    )
+    return EXIT_OK
 
 
 def value_json(value: handle_pb2.HandleValue) -> dict[str, Any]:

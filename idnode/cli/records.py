@@ -12,7 +12,15 @@ import grpc
 
 from idnode.cli import client, importer, values
 from idnode.cli.client import add_parser
-from idnode.cli.output import EXIT_FAILED, EXIT_UNREACHABLE, EXIT_USAGE, emit, fail, value_json
+from idnode.cli.output import (
+    EXIT_FAILED,
+    EXIT_UNREACHABLE,
+    EXIT_USAGE,
+    emit,
+    emit_write,
+    fail,
+    value_json,
+)
 from idnode.cli.progress import Progress
 from proto import handle_pb2, registry_pb2, resolver_pb2
 
@@ -101,17 +109,7 @@ def register(args: argparse.Namespace, opened: grpc.Channel) -> int:
             message = f"{args.identifier} already exists; use --upsert to replace it"
             return fail(args, {"identifier": args.identifier, "error": message}, message)
         raise
-    emit(
-        args,
-        {
-            "identifier": written.identifier,
-            "operation": written.operation,
-            "sequence": written.sequence,
-            "values": [value_json(v) for v in written.values],
-        },
-        f"{written.operation}: {written.identifier} ({len(written.values)} values)",
-    )
-    return 0
+    return emit_write(args, written)
 
 
 def delete(args: argparse.Namespace, opened: grpc.Channel) -> int:

@@ -9,6 +9,7 @@ import sys
 import time
 from typing import Any
 
+from idnode.cli.local import add_data_dir_flag
 from idnode.cli.output import EXIT_USAGE, emit
 from sync import status as sync_status
 
@@ -27,10 +28,7 @@ def add_parsers(commands: Any) -> None:
         "what the upstream acknowledged, how far behind it is, and the upstream's health, one "
         f"of: {', '.join(HEALTH_WORDS)} (with a detail line saying why).",
     )  # fmt: skip
-    status.add_argument(
-        "--data-dir", metavar="DIR", default=os.environ.get("IDNODE_DATA_DIR", "var"),
-        help="the node's data directory (default: $IDNODE_DATA_DIR or ./var)",
-    )  # fmt: skip
+    add_data_dir_flag(status, "the node's data directory")
     status.add_argument("--json", action="store_true", help="print one JSON document")
     status.set_defaults(run=show)
 

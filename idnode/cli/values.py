@@ -10,7 +10,7 @@ import grpc
 
 from idnode.cli import client
 from idnode.cli.client import add_parser
-from idnode.cli.output import emit, value_json
+from idnode.cli.output import emit_write
 from proto import handle_pb2, registry_pb2, resolver_pb2
 
 
@@ -147,14 +147,4 @@ def _written(args: argparse.Namespace, method: Any, request: Any) -> int:
     written: registry_pb2.WriteResponse = method(
         request, metadata=client.metadata(args.token), timeout=args.timeout
     )
-    emit(
-        args,
-        {
-            "identifier": written.identifier,
-            "operation": written.operation,
-            "sequence": written.sequence,
-            "values": [value_json(v) for v in written.values],
-        },
-        f"{written.operation}: {written.identifier} (now {len(written.values)} values)",
-    )
-    return 0
+    return emit_write(args, written)
