@@ -4,6 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DATA_DIR ?= var
+SCALE ?= 1000000
 
 .PHONY: run test test-fast check proto proto-check bench lint format system-deps clean
 
@@ -59,9 +60,9 @@ system-deps:
 	  else echo "not root: tests needing$$missing will be skipped"; fi; \
 	fi
 
-## bench: load benchmarks with ratios against references measured in the same run
+## bench: the performance table of docs/performance.md (SCALE=10000000 for the 10^7 step)
 bench: $(STAMP) system-deps
-	$(BIN)/python -m loadtest.bench
+	$(BIN)/python -m loadtest.bench --scale $(SCALE)
 
 format: $(STAMP)
 	$(BIN)/ruff format .
