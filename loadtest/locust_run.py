@@ -1,0 +1,121 @@
+"""`make loadtest`: Locust's gRPC and DNS users against a node for a fixed time, headless.
+
+    python -m loadtest.locust_run [--seconds 60] [--users 50] [--seed 10000]
+    python -m loadtest.locust_run --grpc-address H:P --dns-address H:P \\
+        --identifiers-file ids.txt [--token T] [--zone Z]     # a node already running
+
+Without --grpc-address it starts a node on loopback ports (pinned away from
+Locust where there are two CPUs), allocates an enterprise prefix and registers
+--seed identifiers for the users to resolve. Exit 1 when any request failed or
+a user class sent none; the per-request table is Locust's own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from loadtest import machine
+from loadtest import node as node_process
+from loadtest.grpc_load import create_enterprise, seed
+from loadtest.report import say
+
+PREFIX_CODE = "79"
+LOCUSTFILE = Path(__file__).with_name("locustfile.py")
+REQUEST_TYPES = ("grpc", "dns")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if bool(args.grpc_address) != bool(args.identifiers_file):
+        print("loadtest: a running node needs --grpc-address and --identifiers-file together")
+        return 2
+    if args.grpc_address:
+        return _run_locust(args, args.grpc_address, args.dns_address, args.zone,
+                           args.identifiers_file, args.token)  # fmt: skip
+    pinning = machine.plan()
+    with tempfile.TemporaryDirectory(prefix="idnode-loadtest-") as directory:
+        node = node_process.start(
+            args.idnode, os.path.join(directory, "data"), pinning.server_workers(), dns=True,
+            pinning=pinning,
+        )  # fmt: skip
+        try:
+            prefix = create_enterprise(node.grpc, node.token, PREFIX_CODE)
+            pattern = f"{prefix}/l{{:07d}}"
+            seed(node.grpc, node.token, pattern, args.seed)
+            identifiers = os.path.join(directory, "identifiers.txt")
+            with open(identifiers, "w", encoding="utf-8") as handle:
+                handle.writelines(pattern.format(i) + "\n" for i in range(args.seed))
+            host, port = node.dns
+            say(f"node up: gRPC {node.grpc}, DNS {host}:{port}, {args.seed:,} identifiers")
+            pinning.pin_clients()
+            return _run_locust(args, node.grpc, f"{host}:{port}", str(node.ready["zone"]),
+                               identifiers, node.token)  # fmt: skip
+        finally:
+            node.stop()
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m loadtest.locust_run",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--seconds", type=int, default=60, help="run time (default 60)")
+    parser.add_argument("--users", type=int, default=50, help="simulated users (default 50)")
+    parser.add_argument("--spawn-rate", type=float, default=10, help="users started a second")
+    parser.add_argument("--seed", type=int, default=10_000, help="identifiers to register")
+    parser.add_argument("--idnode", default=node_process.default_idnode())
+    parser.add_argument("--grpc-address", default="", help="a running node's gRPC HOST:PORT")
+    parser.add_argument("--dns-address", default="127.0.0.1:8653", help="its DNS HOST:PORT")
+    parser.add_argument("--zone", default="id.example.", help="its DNS zone")
+    parser.add_argument("--identifiers-file", default="", help="identifiers that exist there")
+    parser.add_argument("--token", default=os.environ.get("IDNODE_TOKEN", ""),
+                        help="token for registrations (default $IDNODE_TOKEN)")  # fmt: skip
+    return parser
+
+
+def _run_locust(
+    args: argparse.Namespace, grpc: str, dns: str, zone: str, identifiers: str, token: str
+) -> int:
+    locust = shutil.which("locust", path=os.path.dirname(sys.executable)) or "locust"
+    command = [
+        locust, "-f", str(LOCUSTFILE), "--headless", "--only-summary", "--json",
+        "-u", str(args.users), "-r", str(args.spawn_rate), "-t", f"{args.seconds}s",
+        "--stop-timeout", "5", "--grpc-address", grpc, "--dns-address", dns, "--zone", zone,
+        "--identifiers", identifiers,
+    ]  # fmt: skip
+    environment = {**os.environ, "IDNODE_LOCUST_TOKEN": token}  # not on the command line
+    say(f"locust: {args.users} users for {args.seconds} s")
+    done = subprocess.run(command, stdout=subprocess.PIPE, text=True, env=environment, check=False)
+    stats: list[dict[str, Any]] = json.loads(done.stdout) if done.stdout.strip() else []
+    problems = verdict(stats)
+    for problem in problems:
+        print(f"loadtest: {problem}", file=sys.stderr)
+    return 1 if problems or done.returncode else 0
+
+
+def verdict(stats: list[dict[str, Any]]) -> list[str]:
+    """What makes the run a failure: failed requests, or a kind of user that sent nothing."""
+    problems = []
+    for entry in stats:
+        if entry["num_failures"]:
+            problems.append(
+                f"{entry['num_failures']} of {entry['num_requests']} "
+                f"{entry['method']} {entry['name']} requests failed"
+            )
+    for kind in REQUEST_TYPES:
+        if not sum(entry["num_requests"] for entry in stats if entry["method"] == kind):
+            problems.append(f"no {kind} requests were made")
+    return problems
+
+
+if __name__ == "__main__":
+    sys.exit(main())
