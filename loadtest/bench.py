@@ -113,7 +113,11 @@ def _check(args: argparse.Namespace) -> str:
 
 
 def _command_line(argv: list[str] | None) -> str:
-    words = sys.argv[1:] if argv is None else argv
+    """The command as run, less --note (the header shows the note on its own line)."""
+    words = list(sys.argv[1:] if argv is None else argv)
+    if "--note" in words:
+        del words[words.index("--note") : words.index("--note") + 2]
+    words = [word for word in words if not word.startswith("--note=")]
     return shlex.join(["python", "-m", "loadtest.bench", *words])
 
 

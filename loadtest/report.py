@@ -187,8 +187,8 @@ def table(rows: Sequence[Row], header: dict[str, str]) -> str:
             f"| {_cpu_text(row)} |"
         )
     lines.append("")
-    lines += [f"[{number}] {note}" for number, note in enumerate(notes, start=1)]
-    lines.append(LEGEND)
+    lines += [f"- [{number}] {note}" for number, note in enumerate(notes, start=1)]
+    lines += ["", LEGEND]
     return "\n".join(lines)
 
 

@@ -60,7 +60,7 @@ def test_a_busy_load_generator_is_named_in_a_note() -> None:
     idle = Row("idle", "/s", [Sample(1, None, 0.3)], [Sample(1, None, 0.4)])
     text = report.table([busy, idle], {"machine": "here"})
     assert "| busy [1] |" in text and "| idle |" in text
-    assert "[1] the load generator used ≥ 90 %" in text
+    assert "- [1] the load generator used ≥ 90 %" in text
     assert text.startswith("- **machine**: here")
 
 
@@ -71,7 +71,7 @@ def test_notes_are_numbered_in_order_across_rows() -> None:
     ]
     text = report.table(rows, {})
     assert "| a [1] |" in text and "| b [2] |" in text
-    assert "[1] first" in text and "[2] second" in text
+    assert "- [1] first" in text and "- [2] second" in text
 
 
 @pytest.mark.parametrize(
