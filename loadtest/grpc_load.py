@@ -240,6 +240,7 @@ def _paced(calls: _Calls, call: Call, seconds: float, rate: float) -> Outcome:
     outcome = Outcome()
     rng = random.Random()
     pending = threading.Semaphore(0)
+    in_flight: set[grpc.Future[Any]] = set()  # gRPC cancels a call whose future is collected
     interval = 1.0 / rate
     cpu, started = _cpu(), time.perf_counter()
 
@@ -251,6 +252,7 @@ def _paced(calls: _Calls, call: Call, seconds: float, rate: float) -> Outcome:
         else:
             outcome.errors += 1
             outcome.first_error = outcome.first_error or _describe(failure)
+        in_flight.discard(future)
         pending.release()
 
     sent = 0
@@ -263,6 +265,7 @@ def _paced(calls: _Calls, call: Call, seconds: float, rate: float) -> Outcome:
         future = calls.resolver.Resolve.future(
             calls.resolve_request(call, rng), timeout=CALL_TIMEOUT_SECONDS
         )
+        in_flight.add(future)
         future.add_done_callback(lambda f, due=due: finished(due, f))
         sent += 1
     for _ in range(sent):
