@@ -46,8 +46,12 @@ def add_parsers(commands: Any) -> None:
         "does. For benchmarks (make bench SCALE=...); rerunning rewrites the same records. "
         "A fresh data dir is initialised as `idnode serve` would.",
     )  # fmt: skip
-    populate.add_argument("--count", type=int, required=True, help="identifiers to write")
-    populate.add_argument("--start", type=int, default=0, help="number of the first identifier")
+    populate.add_argument(
+        "--count", type=int, required=True, help="identifiers to write (required, no default)"
+    )
+    populate.add_argument(
+        "--start", type=int, default=0, help="number of the first identifier (default: 0)"
+    )
     populate.add_argument("--prefix", help="prefix to write under (default: NODE_PREFIX.99; "
                           "allocated as an enterprise prefix when absent)")  # fmt: skip
     populate.add_argument("--config", metavar="FILE", help="TOML config file (default: none)")
