@@ -13,7 +13,7 @@ a user class sent none; the per-request table is Locust's own.
 from __future__ import annotations
 
 import argparse
-import json
+import csv
 import os
 import shutil
 import subprocess
@@ -86,20 +86,41 @@ def _run_locust(
     args: argparse.Namespace, grpc: str, dns: str, zone: str, identifiers: str, token: str
 ) -> int:
     locust = shutil.which("locust", path=os.path.dirname(sys.executable)) or "locust"
-    command = [
-        locust, "-f", str(LOCUSTFILE), "--headless", "--only-summary", "--json",
-        "-u", str(args.users), "-r", str(args.spawn_rate), "-t", f"{args.seconds}s",
-        "--stop-timeout", "5", "--grpc-address", grpc, "--dns-address", dns, "--zone", zone,
-        "--identifiers", identifiers,
-    ]  # fmt: skip
     environment = {**os.environ, "IDNODE_LOCUST_TOKEN": token}  # not on the command line
     say(f"locust: {args.users} users for {args.seconds} s")
-    done = subprocess.run(command, stdout=subprocess.PIPE, text=True, env=environment, check=False)
-    stats: list[dict[str, Any]] = json.loads(done.stdout) if done.stdout.strip() else []
+    with tempfile.TemporaryDirectory(prefix="idnode-locust-") as directory:
+        # --csv, not --json: Locust's JSON report resets the per-request figures it reports,
+        # so its own summary table would then show zeros.
+        csv_prefix = os.path.join(directory, "run")
+        command = [
+            locust, "-f", str(LOCUSTFILE), "--headless", "--only-summary", "--csv", csv_prefix,
+            "-u", str(args.users), "-r", str(args.spawn_rate), "-t", f"{args.seconds}s",
+            "--stop-timeout", "5", "--grpc-address", grpc, "--dns-address", dns, "--zone", zone,
+            "--identifiers", identifiers,
+        ]  # fmt: skip
+        done = subprocess.run(command, env=environment, check=False)
+        stats = read_stats(csv_prefix + "_stats.csv")
     problems = verdict(stats)
     for problem in problems:
         print(f"loadtest: {problem}", file=sys.stderr)
     return 1 if problems or done.returncode else 0
+
+
+def read_stats(path: str) -> list[dict[str, Any]]:
+    """Locust's per-request rows (method, name, num_requests, num_failures); none if absent."""
+    if not os.path.exists(path):
+        return []
+    with open(path, encoding="utf-8", newline="") as handle:
+        return [
+            {
+                "method": row["Type"],
+                "name": row["Name"],
+                "num_requests": int(row["Request Count"]),
+                "num_failures": int(row["Failure Count"]),
+            }
+            for row in csv.DictReader(handle)
+            if row["Name"] != "Aggregated"
+        ]
 
 
 def verdict(stats: list[dict[str, Any]]) -> list[str]:
