@@ -40,8 +40,10 @@ def test_ten_second_smoke_run_has_requests_of_every_kind_and_no_error() -> None:
     assert done.returncode == 0, done.stderr[-3000:]
     output = done.stdout + done.stderr
     for kind, name in [("grpc", "Resolve existing"), ("grpc", "Resolve missing"),
-                       ("grpc", "Create"), ("dns", "TXT existing"), ("dns", "TXT missing")]:  # fmt: skip
-        found = re.search(rf"^{kind}\s+{name}\s+(\d+)\s+0\(", output, re.MULTILINE)
+                       ("grpc", "Create"), ("dns", "TXT existing"), ("dns", "TXT missing"),
+                       ("GET", "/{identifier}"), ("GET", "/api/handles/{identifier}")]:  # fmt: skip
+        line = rf"^{kind}\s+{re.escape(name)}\s+(\d+)\s+0\("
+        found = re.search(line, output, re.MULTILINE)
         assert found and int(found.group(1)) > 0, f"no {kind} {name} requests:\n{output[-3000:]}"
 
 
@@ -150,3 +152,4 @@ def test_a_run_fails_on_any_failure_or_a_silent_user_kind() -> None:
     assert verdict(failing) == ["1 of 4 grpc Create requests failed"]
     assert verdict(clean[:1]) == ["no dns requests were made"]
     assert verdict([]) == ["no grpc requests were made", "no dns requests were made"]
+    assert verdict(clean, ("grpc", "dns", "GET")) == ["no GET requests were made"]
