@@ -4,8 +4,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DATA_DIR ?= var
+SCALE ?= 1000000
+LOADTEST_SECONDS ?= 60
 
-.PHONY: run test test-fast check proto proto-check bench lint format system-deps clean
+.PHONY: run test test-fast check proto proto-check bench loadtest lint format system-deps clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -59,9 +61,13 @@ system-deps:
 	  else echo "not root: tests needing$$missing will be skipped"; fi; \
 	fi
 
-## bench: load benchmarks with ratios against references measured in the same run
+## bench: the performance table of docs/performance.md (SCALE=10000000 for the 10^7 step)
 bench: $(STAMP) system-deps
-	$(BIN)/python -m loadtest.bench
+	$(BIN)/python -m loadtest.bench --scale $(SCALE)
+
+## loadtest: Locust's gRPC and DNS users against a fresh node for LOADTEST_SECONDS (60)
+loadtest: $(STAMP)
+	$(BIN)/python -m loadtest.locust_run --seconds $(LOADTEST_SECONDS)
 
 format: $(STAMP)
 	$(BIN)/ruff format .
