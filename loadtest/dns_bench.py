@@ -22,11 +22,13 @@ import random
 import re
 import shutil
 import signal
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -178,7 +180,11 @@ def measured(pid: int, host: str, port: int, queries: Path, seconds: int) -> Run
     return Run(qps, completed, cpu_seconds(pids) - before)
 
 
-def start_nsd(root: Path, zone: str, port: int) -> subprocess.Popen[bytes]:
+def start_nsd(
+    root: Path, zone: str, port: int, wrap: Callable[[list[str]], list[str]] = list
+) -> subprocess.Popen[bytes]:
+    """NSD serving `root`/zone on 127.0.0.1:`port`, one server process (its command line
+    passed through `wrap`, e.g. to pin it to a CPU)."""
     config = root / "nsd.conf"
     config.write_text(
         f"""server:
@@ -204,7 +210,7 @@ zone:
 """
     )
     nsd = shutil.which("nsd") or "/usr/sbin/nsd"
-    return subprocess.Popen([nsd, "-d", "-c", str(config)])
+    return subprocess.Popen(wrap([nsd, "-d", "-c", str(config)]))
 
 
 def wait_for(port: int, zone: str) -> None:
@@ -219,8 +225,6 @@ def wait_for(port: int, zone: str) -> None:
 
 
 def free_port() -> int:
-    import socket
-
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])

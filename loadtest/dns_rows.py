@@ -20,10 +20,8 @@ import resource
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,8 +34,9 @@ import dns.zone
 
 from loadtest import machine
 from loadtest import node as node_process
+from loadtest.dns_bench import free_port, start_nsd, wait_for
 from loadtest.grpc_load import create_enterprise, seed
-from loadtest.machine import UNPINNED, Pinning
+from loadtest.machine import Pinning
 from loadtest.report import Row, Sample, interleaved, say
 
 PREFIX_CODE = "78"
@@ -76,55 +75,6 @@ def dnsperf(host: str, port: int, queries: Path, seconds: float) -> Perf:
     return Perf(float(found.group(1)), rcodes, int(lost.group(1)) if lost else 0, cpu)
 
 
-def start_nsd(
-    root: Path, zone: str, port: int, pinning: Pinning = UNPINNED
-) -> subprocess.Popen[bytes]:
-    """NSD serving `root`/zone on 127.0.0.1:`port`, one server process."""
-    config = root / "nsd.conf"
-    config.write_text(
-        f"""server:
-    ip-address: 127.0.0.1@{port}
-    server-count: 1
-    username: ""
-    chroot: ""
-    zonesdir: "{root}"
-    pidfile: "{root}/nsd.pid"
-    database: ""
-    xfrdfile: "{root}/xfrd.state"
-    zonelistfile: "{root}/zone.list"
-    logfile: "{root}/nsd.log"
-    # No response-rate limiting: it would cap the reference (an NXDOMAIN flood from one
-    # source is what it limits), and the node exempts loopback from its own.
-    rrl-ratelimit: 0
-    rrl-whitelist-ratelimit: 0
-remote-control:
-    control-enable: no
-zone:
-    name: {zone}
-    zonefile: "{root}/zone"
-"""
-    )
-    nsd = shutil.which("nsd") or "/usr/sbin/nsd"
-    return subprocess.Popen(pinning.server_command([nsd, "-d", "-c", str(config)]))
-
-
-def wait_for(port: int, zone: str) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            dns.query.udp(dns.message.make_query(zone, "SOA"), "127.0.0.1", port=port, timeout=0.5)
-            return
-        except (dns.exception.Timeout, OSError):
-            time.sleep(0.2)
-    raise SystemExit(f"nothing answers DNS on port {port}")
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def available() -> bool:
     return all(
         shutil.which(tool) or os.path.exists(f"/usr/sbin/{tool}") for tool in ("dnsperf", "nsd")
@@ -146,7 +96,7 @@ def rows(idnode: str, rounds: int, seconds: float, pinning: Pinning) -> list[Row
             transfer = dns.query.xfr(host, zone, port=port, timeout=60)
             (root / "zone").write_text(dns.zone.from_xfr(transfer).to_text(relativize=False))
             nsd_port = free_port()
-            nsd = start_nsd(root, zone, nsd_port, pinning)
+            nsd = start_nsd(root, zone, nsd_port, pinning.server_command)
             wait_for(nsd_port, zone)
             say(f"DNS: node on {host}:{port}, NSD on 127.0.0.1:{nsd_port}, {IDENTIFIERS} names")
             under = f"{'.'.join(reversed(prefix.split('.')))}.{zone}"
