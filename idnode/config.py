@@ -79,6 +79,24 @@ class Config:
     workers: int = 0  # 0: one per core
     upstream: str = ""
     upstream_token: str = ""
+    # TLS (docs/security.md): the shared pair serves gRPC and HTTP; a listener's own pair
+    # overrides it; /metrics uses TLS only when asked (metrics_tls or its own pair).
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
+    grpc_tls_cert_file: str = ""
+    grpc_tls_key_file: str = ""
+    http_tls_cert_file: str = ""
+    http_tls_key_file: str = ""
+    metrics_tls: bool = False
+    metrics_tls_cert_file: str = ""
+    metrics_tls_key_file: str = ""
+    # The link to the upstream: TLS when upstream_tls or any file below is set.
+    upstream_tls: bool = False
+    upstream_ca_file: str = ""  # CAs that sign the upstream's certificate (default: system's)
+    upstream_cert_file: str = ""  # this node's client certificate (mutual TLS)
+    upstream_key_file: str = ""
+    upstream_server_name: str = ""  # the name to verify, when not the upstream's host
+    follow_ca_file: str = ""  # CAs for referred sites that serve TLS (default: system's)
     sync_stats_interval_seconds: float = 60.0
     map_size_bytes: int = 1 << 30
     durable: bool = True
@@ -262,8 +280,13 @@ def _validate(config: Any, prefix: str, sources: Mapping[str, str]) -> None:
                 split_host_port(config.upstream)
             except ValueError as error:
                 fail("upstream", str(error))
-            if not config.upstream_token:
-                fail("upstream_token", "is required with 'upstream' (idnode toplevel node add)")
+            if not config.upstream_token and not config.upstream_cert_file:
+                fail(
+                    "upstream_token",
+                    "is required with 'upstream' (idnode toplevel node add), unless the node "
+                    "presents a pinned client certificate (upstream_cert_file)",
+                )
+        _validate_tls(config, fail)
     if isinstance(config, HttpConfig):
         try:
             HttpOptions(**dataclasses.asdict(config))
@@ -287,6 +310,47 @@ def _validate_limits(config: Config, fail: Callable[[str, str], None]) -> None:
         fail("follow_max_concurrent", "must be at least 1")
     if not 64 << 10 <= config.list_page_bytes <= config.grpc_max_message_bytes - (64 << 10):
         fail("list_page_bytes", "must be from 65536 to grpc_max_message_bytes - 65536")
+
+
+_TLS_PAIRS = (
+    ("tls_cert_file", "tls_key_file"),
+    ("grpc_tls_cert_file", "grpc_tls_key_file"),
+    ("http_tls_cert_file", "http_tls_key_file"),
+    ("metrics_tls_cert_file", "metrics_tls_key_file"),
+    ("upstream_cert_file", "upstream_key_file"),
+)
+
+
+def _validate_tls(config: Config, fail: Callable[[str, str], None]) -> None:
+    """A certificate needs its key and the other way round; whether the files can be used is
+    checked at start (they may change until then)."""
+    for cert_key, key_key in _TLS_PAIRS:
+        cert, key = getattr(config, cert_key), getattr(config, key_key)
+        if cert and not key:
+            fail(key_key, f"is required with {cert_key!r}")
+        if key and not cert:
+            fail(cert_key, f"is required with {key_key!r}")
+    if config.metrics_tls and not (config.metrics_tls_cert_file or config.tls_cert_file):
+        fail("metrics_tls", "needs a certificate: tls_cert_file or metrics_tls_cert_file")
+
+
+def tls_pair(config: Config, listener: str) -> tuple[str, str] | None:
+    """The (cert, key) files `listener` ("grpc", "http", "metrics") serves with, or None."""
+    own = getattr(config, f"{listener}_tls_cert_file"), getattr(config, f"{listener}_tls_key_file")
+    if own[0]:
+        return own
+    if listener == "metrics" and not config.metrics_tls:
+        return None
+    return (config.tls_cert_file, config.tls_key_file) if config.tls_cert_file else None
+
+
+def upstream_uses_tls(config: Config) -> bool:
+    return bool(
+        config.upstream_tls
+        or config.upstream_ca_file
+        or config.upstream_cert_file
+        or config.upstream_server_name
+    )
 
 
 def split_host_port(address: str) -> tuple[str, int]:

@@ -36,7 +36,9 @@ import os
 import re
 import socket
 import socketserver
+import ssl
 import threading
+from typing import Any
 
 import prometheus_client.values
 from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
@@ -163,13 +165,35 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         """No log line per scrape."""
 
 
+TLS_HANDSHAKE_TIMEOUT_SECONDS = 10.0
+
+
 class _MetricsServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, address: tuple[str, int], family: int) -> None:
+    def __init__(
+        self, address: tuple[str, int], family: int, ssl_context: ssl.SSLContext | None = None
+    ) -> None:
         self.address_family = family
+        self._ssl_context = ssl_context
         super().__init__(address, _Handler)
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        """With TLS, the handshake happens here, in the connection's own thread, bounded in
+        time: a client that never finishes it holds no one else up."""
+        if self._ssl_context is None:
+            super().finish_request(request, client_address)
+            return
+        request.settimeout(TLS_HANDSHAKE_TIMEOUT_SECONDS)
+        try:
+            wrapped = self._ssl_context.wrap_socket(request, server_side=True)
+        except (ssl.SSLError, OSError):
+            return  # not TLS, a certificate the client refused, or too slow
+        try:
+            super().finish_request(wrapped, client_address)
+        finally:
+            wrapped.close()
 
     def server_bind(self) -> None:
         # HTTPServer.server_bind resolves the host's FQDN, which can block on DNS.
@@ -182,8 +206,9 @@ _servers: list[_MetricsServer] = []
 _servers_lock = threading.Lock()
 
 
-def serve_metrics(listen: str) -> tuple[str, int]:
-    """Serve `/metrics` on `listen` (`HOST:PORT`, `[V6]:PORT`, port 0 for any) in a thread.
+def serve_metrics(listen: str, ssl_context: ssl.SSLContext | None = None) -> tuple[str, int]:
+    """Serve `/metrics` on `listen` (`HOST:PORT`, `[V6]:PORT`, port 0 for any) in a thread;
+    over TLS with `ssl_context`.
 
     Returns the bound (host, port). Raises ValueError for a malformed address,
     OSError if it cannot be bound.
@@ -192,7 +217,7 @@ def serve_metrics(listen: str) -> tuple[str, int]:
     family, _, _, _, sockaddr = socket.getaddrinfo(
         host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
     )[0]
-    server = _MetricsServer((str(sockaddr[0]), int(sockaddr[1])), family)
+    server = _MetricsServer((str(sockaddr[0]), int(sockaddr[1])), family, ssl_context)
     thread = threading.Thread(target=server.serve_forever, name="metrics-http", daemon=True)
     thread.start()
     with _servers_lock:

@@ -32,14 +32,16 @@ class Record(_message.Message):
     def __init__(self, identifier: _Optional[str] = ..., values: _Optional[_Iterable[_Union[HandleValue, _Mapping]]] = ...) -> None: ...
 
 class Site(_message.Message):
-    __slots__ = ("grpc_address", "dns_address", "http_address")
+    __slots__ = ("grpc_address", "dns_address", "http_address", "grpc_tls")
     GRPC_ADDRESS_FIELD_NUMBER: _ClassVar[int]
     DNS_ADDRESS_FIELD_NUMBER: _ClassVar[int]
     HTTP_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    GRPC_TLS_FIELD_NUMBER: _ClassVar[int]
     grpc_address: str
     dns_address: str
     http_address: str
-    def __init__(self, grpc_address: _Optional[str] = ..., dns_address: _Optional[str] = ..., http_address: _Optional[str] = ...) -> None: ...
+    grpc_tls: bool
+    def __init__(self, grpc_address: _Optional[str] = ..., dns_address: _Optional[str] = ..., http_address: _Optional[str] = ..., grpc_tls: _Optional[bool] = ...) -> None: ...
 
 class PrefixInfo(_message.Message):
     __slots__ = ("prefix", "owner", "sites", "created", "name", "contact")
@@ -58,7 +60,7 @@ class PrefixInfo(_message.Message):
     def __init__(self, prefix: _Optional[str] = ..., owner: _Optional[str] = ..., sites: _Optional[_Iterable[_Union[Site, _Mapping]]] = ..., created: _Optional[int] = ..., name: _Optional[str] = ..., contact: _Optional[str] = ...) -> None: ...
 
 class ChangeEntry(_message.Message):
-    __slots__ = ("sequence", "operation", "identifier", "record", "prefix", "timestamp_ns")
+    __slots__ = ("sequence", "operation", "identifier", "record", "prefix", "timestamp_ns", "account")
     class Operation(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         OPERATION_UNSPECIFIED: _ClassVar[ChangeEntry.Operation]
@@ -66,27 +68,31 @@ class ChangeEntry(_message.Message):
         UPDATE: _ClassVar[ChangeEntry.Operation]
         DELETE: _ClassVar[ChangeEntry.Operation]
         PREFIX_PUT: _ClassVar[ChangeEntry.Operation]
+        ACCOUNT_PUT: _ClassVar[ChangeEntry.Operation]
     OPERATION_UNSPECIFIED: ChangeEntry.Operation
     CREATE: ChangeEntry.Operation
     UPDATE: ChangeEntry.Operation
     DELETE: ChangeEntry.Operation
     PREFIX_PUT: ChangeEntry.Operation
+    ACCOUNT_PUT: ChangeEntry.Operation
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     OPERATION_FIELD_NUMBER: _ClassVar[int]
     IDENTIFIER_FIELD_NUMBER: _ClassVar[int]
     RECORD_FIELD_NUMBER: _ClassVar[int]
     PREFIX_FIELD_NUMBER: _ClassVar[int]
     TIMESTAMP_NS_FIELD_NUMBER: _ClassVar[int]
+    ACCOUNT_FIELD_NUMBER: _ClassVar[int]
     sequence: int
     operation: ChangeEntry.Operation
     identifier: str
     record: Record
     prefix: PrefixInfo
     timestamp_ns: int
-    def __init__(self, sequence: _Optional[int] = ..., operation: _Optional[_Union[ChangeEntry.Operation, str]] = ..., identifier: _Optional[str] = ..., record: _Optional[_Union[Record, _Mapping]] = ..., prefix: _Optional[_Union[PrefixInfo, _Mapping]] = ..., timestamp_ns: _Optional[int] = ...) -> None: ...
+    account: Account
+    def __init__(self, sequence: _Optional[int] = ..., operation: _Optional[_Union[ChangeEntry.Operation, str]] = ..., identifier: _Optional[str] = ..., record: _Optional[_Union[Record, _Mapping]] = ..., prefix: _Optional[_Union[PrefixInfo, _Mapping]] = ..., timestamp_ns: _Optional[int] = ..., account: _Optional[_Union[Account, _Mapping]] = ...) -> None: ...
 
 class Account(_message.Message):
-    __slots__ = ("name", "role", "prefixes", "contact", "created")
+    __slots__ = ("name", "role", "prefixes", "contact", "created", "credentials")
     class Role(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         ROLE_UNSPECIFIED: _ClassVar[Account.Role]
@@ -100,9 +106,39 @@ class Account(_message.Message):
     PREFIXES_FIELD_NUMBER: _ClassVar[int]
     CONTACT_FIELD_NUMBER: _ClassVar[int]
     CREATED_FIELD_NUMBER: _ClassVar[int]
+    CREDENTIALS_FIELD_NUMBER: _ClassVar[int]
     name: str
     role: Account.Role
     prefixes: _containers.RepeatedScalarFieldContainer[str]
     contact: str
     created: int
-    def __init__(self, name: _Optional[str] = ..., role: _Optional[_Union[Account.Role, str]] = ..., prefixes: _Optional[_Iterable[str]] = ..., contact: _Optional[str] = ..., created: _Optional[int] = ...) -> None: ...
+    credentials: _containers.RepeatedCompositeFieldContainer[Credential]
+    def __init__(self, name: _Optional[str] = ..., role: _Optional[_Union[Account.Role, str]] = ..., prefixes: _Optional[_Iterable[str]] = ..., contact: _Optional[str] = ..., created: _Optional[int] = ..., credentials: _Optional[_Iterable[_Union[Credential, _Mapping]]] = ...) -> None: ...
+
+class Credential(_message.Message):
+    __slots__ = ("id", "created", "expires", "last_used", "revoked", "scheme", "salt", "scrypt_n", "scrypt_r", "scrypt_p", "scrypt_key", "note")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    CREATED_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_FIELD_NUMBER: _ClassVar[int]
+    LAST_USED_FIELD_NUMBER: _ClassVar[int]
+    REVOKED_FIELD_NUMBER: _ClassVar[int]
+    SCHEME_FIELD_NUMBER: _ClassVar[int]
+    SALT_FIELD_NUMBER: _ClassVar[int]
+    SCRYPT_N_FIELD_NUMBER: _ClassVar[int]
+    SCRYPT_R_FIELD_NUMBER: _ClassVar[int]
+    SCRYPT_P_FIELD_NUMBER: _ClassVar[int]
+    SCRYPT_KEY_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    created: int
+    expires: int
+    last_used: int
+    revoked: int
+    scheme: str
+    salt: bytes
+    scrypt_n: int
+    scrypt_r: int
+    scrypt_p: int
+    scrypt_key: bytes
+    note: str
+    def __init__(self, id: _Optional[str] = ..., created: _Optional[int] = ..., expires: _Optional[int] = ..., last_used: _Optional[int] = ..., revoked: _Optional[int] = ..., scheme: _Optional[str] = ..., salt: _Optional[bytes] = ..., scrypt_n: _Optional[int] = ..., scrypt_r: _Optional[int] = ..., scrypt_p: _Optional[int] = ..., scrypt_key: _Optional[bytes] = ..., note: _Optional[str] = ...) -> None: ...

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from proto import handle_pb2 as proto_dot_handle__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14proto/registry.proto\x12\tidnode.v1\x1a\x12proto/handle.proto\"p\n\rWriteResponse\x12\x12\n\nidentifier\x18\x01 \x01(\t\x12\x11\n\toperation\x18\x02 \x01(\t\x12\x10\n\x08sequence\x18\x03 \x01(\x04\x12&\n\x06values\x18\x04 \x03(\x0b\x32\x16.idnode.v1.HandleValue\":\n\x13RemoveValuesRequest\x12\x12\n\nidentifier\x18\x01 \x01(\t\x12\x0f\n\x07indexes\x18\x02 \x03(\r\"#\n\rDeleteRequest\x12\x12\n\nidentifier\x18\x01 \x01(\t\":\n\x14\x42\x61tchRegisterRequest\x12\"\n\x07records\x18\x01 \x03(\x0b\x32\x11.idnode.v1.Record\"\xb0\x01\n\x0f\x42\x61tchItemResult\x12\x33\n\x07outcome\x18\x01 \x01(\x0e\x32\".idnode.v1.BatchItemResult.Outcome\x12\r\n\x05\x65rror\x18\x02 \x01(\t\"Y\n\x07Outcome\x12\x17\n\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x0b\n\x07\x43REATED\x10\x01\x12\x0b\n\x07UPDATED\x10\x02\x12\r\n\tUNCHANGED\x10\x03\x12\x0c\n\x08REJECTED\x10\x04\"\x9d\x01\n\x15\x42\x61tchRegisterResponse\x12\x0f\n\x07\x63reated\x18\x01 \x01(\r\x12\x0f\n\x07updated\x18\x02 \x01(\r\x12\x11\n\tunchanged\x18\x03 \x01(\r\x12\x10\n\x08rejected\x18\x04 \x01(\r\x12\x10\n\x08sequence\x18\x05 \x01(\x04\x12+\n\x07results\x18\x06 \x03(\x0b\x32\x1a.idnode.v1.BatchItemResult\"D\n\x0bListRequest\x12\x0e\n\x06prefix\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\r\x12\x12\n\npage_token\x18\x03 \x01(\t\"K\n\x0cListResponse\x12\"\n\x07records\x18\x01 \x03(\x0b\x32\x11.idnode.v1.Record\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"]\n\x17\x43reateEnterpriseRequest\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0f\n\x07\x63ontact\x18\x03 \x01(\t\x12\x15\n\rparent_prefix\x18\x04 \x01(\t\"J\n\x18\x43reateEnterpriseResponse\x12\x0e\n\x06prefix\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x63\x63ount\x18\x02 \x01(\t\x12\r\n\x05token\x18\x03 \x01(\t\"B\n\x10PutPrefixRequest\x12\x0e\n\x06prefix\x18\x01 \x01(\t\x12\x1e\n\x05sites\x18\x02 \x03(\x0b\x32\x0f.idnode.v1.Site\"\x0f\n\rWhoAmIRequest\"?\n\x16ListEnterprisesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\r\x12\x12\n\npage_token\x18\x02 \x01(\t\"\x97\x01\n\nEnterprise\x12\x0f\n\x07\x61\x63\x63ount\x18\x01 \x01(\t\x12\x0e\n\x06prefix\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x0f\n\x07\x63ontact\x18\x04 \x01(\t\x12\x0f\n\x07\x63reated\x18\x05 \x01(\x03\x12\x18\n\x10\x64\x65rived_prefixes\x18\x06 \x03(\t\x12\x1e\n\x05sites\x18\x07 \x03(\x0b\x32\x0f.idnode.v1.Site\"^\n\x17ListEnterprisesResponse\x12*\n\x0b\x65nterprises\x18\x01 \x03(\x0b\x32\x15.idnode.v1.Enterprise\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2\xfd\x05\n\x08Registry\x12\x35\n\x06\x43reate\x12\x11.idnode.v1.Record\x1a\x18.idnode.v1.WriteResponse\x12\x38\n\tAddValues\x12\x11.idnode.v1.Record\x1a\x18.idnode.v1.WriteResponse\x12;\n\x0cModifyValues\x12\x11.idnode.v1.Record\x1a\x18.idnode.v1.WriteResponse\x12H\n\x0cRemoveValues\x12\x1e.idnode.v1.RemoveValuesRequest\x1a\x18.idnode.v1.WriteResponse\x12<\n\x06\x44\x65lete\x12\x18.idnode.v1.DeleteRequest\x1a\x18.idnode.v1.WriteResponse\x12R\n\rBatchRegister\x12\x1f.idnode.v1.BatchRegisterRequest\x1a .idnode.v1.BatchRegisterResponse\x12\x37\n\x04List\x12\x16.idnode.v1.ListRequest\x1a\x17.idnode.v1.ListResponse\x12[\n\x10\x43reateEnterprise\x12\".idnode.v1.CreateEnterpriseRequest\x1a#.idnode.v1.CreateEnterpriseResponse\x12?\n\tPutPrefix\x12\x1b.idnode.v1.PutPrefixRequest\x1a\x15.idnode.v1.PrefixInfo\x12\x36\n\x06WhoAmI\x12\x18.idnode.v1.WhoAmIRequest\x1a\x12.idnode.v1.Account\x12X\n\x0fListEnterprises\x12!.idnode.v1.ListEnterprisesRequest\x1a\".idnode.v1.ListEnterprisesResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14proto/registry.proto\x12\tidnode.v1\x1a\x12proto/handle.proto\"p\n\rWriteResponse\x12\x12\n\nidentifier\x18\x01 \x01(\t\x12\x11\n\toperation\x18\x02 \x01(\t\x12\x10\n\x08sequence\x18\x03 \x01(\x04\x12&\n\x06values\x18\x04 \x03(\x0b\x32\x16.idnode.v1.HandleValue\":\n\x13RemoveValuesRequest\x12\x12\n\nidentifier\x18\x01 \x01(\t\x12\x0f\n\x07indexes\x18\x02 \x03(\r\"#\n\rDeleteRequest\x12\x12\n\nidentifier\x18\x01 \x01(\t\":\n\x14\x42\x61tchRegisterRequest\x12\"\n\x07records\x18\x01 \x03(\x0b\x32\x11.idnode.v1.Record\"\xb0\x01\n\x0f\x42\x61tchItemResult\x12\x33\n\x07outcome\x18\x01 \x01(\x0e\x32\".idnode.v1.BatchItemResult.Outcome\x12\r\n\x05\x65rror\x18\x02 \x01(\t\"Y\n\x07Outcome\x12\x17\n\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x0b\n\x07\x43REATED\x10\x01\x12\x0b\n\x07UPDATED\x10\x02\x12\r\n\tUNCHANGED\x10\x03\x12\x0c\n\x08REJECTED\x10\x04\"\x9d\x01\n\x15\x42\x61tchRegisterResponse\x12\x0f\n\x07\x63reated\x18\x01 \x01(\r\x12\x0f\n\x07updated\x18\x02 \x01(\r\x12\x11\n\tunchanged\x18\x03 \x01(\r\x12\x10\n\x08rejected\x18\x04 \x01(\r\x12\x10\n\x08sequence\x18\x05 \x01(\x04\x12+\n\x07results\x18\x06 \x03(\x0b\x32\x1a.idnode.v1.BatchItemResult\"D\n\x0bListRequest\x12\x0e\n\x06prefix\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\r\x12\x12\n\npage_token\x18\x03 \x01(\t\"K\n\x0cListResponse\x12\"\n\x07records\x18\x01 \x03(\x0b\x32\x11.idnode.v1.Record\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"y\n\x17\x43reateEnterpriseRequest\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0f\n\x07\x63ontact\x18\x03 \x01(\t\x12\x15\n\rparent_prefix\x18\x04 \x01(\t\x12\x1a\n\x12\x65xpires_in_seconds\x18\x05 \x01(\x03\"J\n\x18\x43reateEnterpriseResponse\x12\x0e\n\x06prefix\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x63\x63ount\x18\x02 \x01(\t\x12\r\n\x05token\x18\x03 \x01(\t\"B\n\x10PutPrefixRequest\x12\x0e\n\x06prefix\x18\x01 \x01(\t\x12\x1e\n\x05sites\x18\x02 \x03(\x0b\x32\x0f.idnode.v1.Site\"\x0f\n\rWhoAmIRequest\"?\n\x16ListEnterprisesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\r\x12\x12\n\npage_token\x18\x02 \x01(\t\"\x97\x01\n\nEnterprise\x12\x0f\n\x07\x61\x63\x63ount\x18\x01 \x01(\t\x12\x0e\n\x06prefix\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x0f\n\x07\x63ontact\x18\x04 \x01(\t\x12\x0f\n\x07\x63reated\x18\x05 \x01(\x03\x12\x18\n\x10\x64\x65rived_prefixes\x18\x06 \x03(\t\x12\x1e\n\x05sites\x18\x07 \x03(\x0b\x32\x0f.idnode.v1.Site\"^\n\x17ListEnterprisesResponse\x12*\n\x0b\x65nterprises\x18\x01 \x03(\x0b\x32\x15.idnode.v1.Enterprise\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"<\n\x13ListAccountsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\r\x12\x12\n\npage_token\x18\x02 \x01(\t\"Z\n\x0e\x41\x63\x63ountSummary\x12#\n\x07\x61\x63\x63ount\x18\x01 \x01(\x0b\x32\x12.idnode.v1.Account\x12\x10\n\x08prefixes\x18\x02 \x03(\t\x12\x11\n\tlast_used\x18\x03 \x01(\x03\"\\\n\x14ListAccountsResponse\x12+\n\x08\x61\x63\x63ounts\x18\x01 \x03(\x0b\x32\x19.idnode.v1.AccountSummary\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"X\n\x12RotateTokenRequest\x12\x0f\n\x07\x61\x63\x63ount\x18\x01 \x01(\t\x12\x15\n\rgrace_seconds\x18\x02 \x01(\x03\x12\x1a\n\x12\x65xpires_in_seconds\x18\x03 \x01(\x03\"y\n\x13RotateTokenResponse\x12\x0f\n\x07\x61\x63\x63ount\x18\x01 \x01(\t\x12\r\n\x05token\x18\x02 \x01(\t\x12)\n\ncredential\x18\x03 \x01(\x0b\x32\x15.idnode.v1.Credential\x12\x17\n\x0fold_valid_until\x18\x04 \x01(\x03\"<\n\x12RevokeTokenRequest\x12\x0f\n\x07\x61\x63\x63ount\x18\x01 \x01(\t\x12\x15\n\rcredential_id\x18\x02 \x01(\t\"7\n\x13RevokeTokenResponse\x12\x0f\n\x07\x61\x63\x63ount\x18\x01 \x01(\t\x12\x0f\n\x07revoked\x18\x02 \x03(\t2\xea\x07\n\x08Registry\x12\x35\n\x06\x43reate\x12\x11.idnode.v1.Record\x1a\x18.idnode.v1.WriteResponse\x12\x38\n\tAddValues\x12\x11.idnode.v1.Record\x1a\x18.idnode.v1.WriteResponse\x12;\n\x0cModifyValues\x12\x11.idnode.v1.Record\x1a\x18.idnode.v1.WriteResponse\x12H\n\x0cRemoveValues\x12\x1e.idnode.v1.RemoveValuesRequest\x1a\x18.idnode.v1.WriteResponse\x12<\n\x06\x44\x65lete\x12\x18.idnode.v1.DeleteRequest\x1a\x18.idnode.v1.WriteResponse\x12R\n\rBatchRegister\x12\x1f.idnode.v1.BatchRegisterRequest\x1a .idnode.v1.BatchRegisterResponse\x12\x37\n\x04List\x12\x16.idnode.v1.ListRequest\x1a\x17.idnode.v1.ListResponse\x12[\n\x10\x43reateEnterprise\x12\".idnode.v1.CreateEnterpriseRequest\x1a#.idnode.v1.CreateEnterpriseResponse\x12?\n\tPutPrefix\x12\x1b.idnode.v1.PutPrefixRequest\x1a\x15.idnode.v1.PrefixInfo\x12\x36\n\x06WhoAmI\x12\x18.idnode.v1.WhoAmIRequest\x1a\x12.idnode.v1.Account\x12X\n\x0fListEnterprises\x12!.idnode.v1.ListEnterprisesRequest\x1a\".idnode.v1.ListEnterprisesResponse\x12O\n\x0cListAccounts\x12\x1e.idnode.v1.ListAccountsRequest\x1a\x1f.idnode.v1.ListAccountsResponse\x12L\n\x0bRotateToken\x12\x1d.idnode.v1.RotateTokenRequest\x1a\x1e.idnode.v1.RotateTokenResponse\x12L\n\x0bRevokeToken\x12\x1d.idnode.v1.RevokeTokenRequest\x1a\x1e.idnode.v1.RevokeTokenResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -51,19 +51,33 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTRESPONSE']._serialized_start=735
   _globals['_LISTRESPONSE']._serialized_end=810
   _globals['_CREATEENTERPRISEREQUEST']._serialized_start=812
-  _globals['_CREATEENTERPRISEREQUEST']._serialized_end=905
-  _globals['_CREATEENTERPRISERESPONSE']._serialized_start=907
-  _globals['_CREATEENTERPRISERESPONSE']._serialized_end=981
-  _globals['_PUTPREFIXREQUEST']._serialized_start=983
-  _globals['_PUTPREFIXREQUEST']._serialized_end=1049
-  _globals['_WHOAMIREQUEST']._serialized_start=1051
-  _globals['_WHOAMIREQUEST']._serialized_end=1066
-  _globals['_LISTENTERPRISESREQUEST']._serialized_start=1068
-  _globals['_LISTENTERPRISESREQUEST']._serialized_end=1131
-  _globals['_ENTERPRISE']._serialized_start=1134
-  _globals['_ENTERPRISE']._serialized_end=1285
-  _globals['_LISTENTERPRISESRESPONSE']._serialized_start=1287
-  _globals['_LISTENTERPRISESRESPONSE']._serialized_end=1381
-  _globals['_REGISTRY']._serialized_start=1384
-  _globals['_REGISTRY']._serialized_end=2149
+  _globals['_CREATEENTERPRISEREQUEST']._serialized_end=933
+  _globals['_CREATEENTERPRISERESPONSE']._serialized_start=935
+  _globals['_CREATEENTERPRISERESPONSE']._serialized_end=1009
+  _globals['_PUTPREFIXREQUEST']._serialized_start=1011
+  _globals['_PUTPREFIXREQUEST']._serialized_end=1077
+  _globals['_WHOAMIREQUEST']._serialized_start=1079
+  _globals['_WHOAMIREQUEST']._serialized_end=1094
+  _globals['_LISTENTERPRISESREQUEST']._serialized_start=1096
+  _globals['_LISTENTERPRISESREQUEST']._serialized_end=1159
+  _globals['_ENTERPRISE']._serialized_start=1162
+  _globals['_ENTERPRISE']._serialized_end=1313
+  _globals['_LISTENTERPRISESRESPONSE']._serialized_start=1315
+  _globals['_LISTENTERPRISESRESPONSE']._serialized_end=1409
+  _globals['_LISTACCOUNTSREQUEST']._serialized_start=1411
+  _globals['_LISTACCOUNTSREQUEST']._serialized_end=1471
+  _globals['_ACCOUNTSUMMARY']._serialized_start=1473
+  _globals['_ACCOUNTSUMMARY']._serialized_end=1563
+  _globals['_LISTACCOUNTSRESPONSE']._serialized_start=1565
+  _globals['_LISTACCOUNTSRESPONSE']._serialized_end=1657
+  _globals['_ROTATETOKENREQUEST']._serialized_start=1659
+  _globals['_ROTATETOKENREQUEST']._serialized_end=1747
+  _globals['_ROTATETOKENRESPONSE']._serialized_start=1749
+  _globals['_ROTATETOKENRESPONSE']._serialized_end=1870
+  _globals['_REVOKETOKENREQUEST']._serialized_start=1872
+  _globals['_REVOKETOKENREQUEST']._serialized_end=1932
+  _globals['_REVOKETOKENRESPONSE']._serialized_start=1934
+  _globals['_REVOKETOKENRESPONSE']._serialized_end=1989
+  _globals['_REGISTRY']._serialized_start=1992
+  _globals['_REGISTRY']._serialized_end=2994
 # @@protoc_insertion_point(module_scope)

@@ -95,16 +95,18 @@ class ListResponse(_message.Message):
     def __init__(self, records: _Optional[_Iterable[_Union[_handle_pb2.Record, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class CreateEnterpriseRequest(_message.Message):
-    __slots__ = ("code", "name", "contact", "parent_prefix")
+    __slots__ = ("code", "name", "contact", "parent_prefix", "expires_in_seconds")
     CODE_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     CONTACT_FIELD_NUMBER: _ClassVar[int]
     PARENT_PREFIX_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_IN_SECONDS_FIELD_NUMBER: _ClassVar[int]
     code: str
     name: str
     contact: str
     parent_prefix: str
-    def __init__(self, code: _Optional[str] = ..., name: _Optional[str] = ..., contact: _Optional[str] = ..., parent_prefix: _Optional[str] = ...) -> None: ...
+    expires_in_seconds: int
+    def __init__(self, code: _Optional[str] = ..., name: _Optional[str] = ..., contact: _Optional[str] = ..., parent_prefix: _Optional[str] = ..., expires_in_seconds: _Optional[int] = ...) -> None: ...
 
 class CreateEnterpriseResponse(_message.Message):
     __slots__ = ("prefix", "account", "token")
@@ -161,3 +163,67 @@ class ListEnterprisesResponse(_message.Message):
     enterprises: _containers.RepeatedCompositeFieldContainer[Enterprise]
     next_page_token: str
     def __init__(self, enterprises: _Optional[_Iterable[_Union[Enterprise, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class ListAccountsRequest(_message.Message):
+    __slots__ = ("page_size", "page_token")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class AccountSummary(_message.Message):
+    __slots__ = ("account", "prefixes", "last_used")
+    ACCOUNT_FIELD_NUMBER: _ClassVar[int]
+    PREFIXES_FIELD_NUMBER: _ClassVar[int]
+    LAST_USED_FIELD_NUMBER: _ClassVar[int]
+    account: _handle_pb2.Account
+    prefixes: _containers.RepeatedScalarFieldContainer[str]
+    last_used: int
+    def __init__(self, account: _Optional[_Union[_handle_pb2.Account, _Mapping]] = ..., prefixes: _Optional[_Iterable[str]] = ..., last_used: _Optional[int] = ...) -> None: ...
+
+class ListAccountsResponse(_message.Message):
+    __slots__ = ("accounts", "next_page_token")
+    ACCOUNTS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    accounts: _containers.RepeatedCompositeFieldContainer[AccountSummary]
+    next_page_token: str
+    def __init__(self, accounts: _Optional[_Iterable[_Union[AccountSummary, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class RotateTokenRequest(_message.Message):
+    __slots__ = ("account", "grace_seconds", "expires_in_seconds")
+    ACCOUNT_FIELD_NUMBER: _ClassVar[int]
+    GRACE_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_IN_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    account: str
+    grace_seconds: int
+    expires_in_seconds: int
+    def __init__(self, account: _Optional[str] = ..., grace_seconds: _Optional[int] = ..., expires_in_seconds: _Optional[int] = ...) -> None: ...
+
+class RotateTokenResponse(_message.Message):
+    __slots__ = ("account", "token", "credential", "old_valid_until")
+    ACCOUNT_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    CREDENTIAL_FIELD_NUMBER: _ClassVar[int]
+    OLD_VALID_UNTIL_FIELD_NUMBER: _ClassVar[int]
+    account: str
+    token: str
+    credential: _handle_pb2.Credential
+    old_valid_until: int
+    def __init__(self, account: _Optional[str] = ..., token: _Optional[str] = ..., credential: _Optional[_Union[_handle_pb2.Credential, _Mapping]] = ..., old_valid_until: _Optional[int] = ...) -> None: ...
+
+class RevokeTokenRequest(_message.Message):
+    __slots__ = ("account", "credential_id")
+    ACCOUNT_FIELD_NUMBER: _ClassVar[int]
+    CREDENTIAL_ID_FIELD_NUMBER: _ClassVar[int]
+    account: str
+    credential_id: str
+    def __init__(self, account: _Optional[str] = ..., credential_id: _Optional[str] = ...) -> None: ...
+
+class RevokeTokenResponse(_message.Message):
+    __slots__ = ("account", "revoked")
+    ACCOUNT_FIELD_NUMBER: _ClassVar[int]
+    REVOKED_FIELD_NUMBER: _ClassVar[int]
+    account: str
+    revoked: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, account: _Optional[str] = ..., revoked: _Optional[_Iterable[str]] = ...) -> None: ...

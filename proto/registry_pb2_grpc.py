@@ -90,6 +90,21 @@ class RegistryStub:
                 request_serializer=proto_dot_registry__pb2.ListEnterprisesRequest.SerializeToString,
                 response_deserializer=proto_dot_registry__pb2.ListEnterprisesResponse.FromString,
                 _registered_method=True)
+        self.ListAccounts = channel.unary_unary(
+                '/idnode.v1.Registry/ListAccounts',
+                request_serializer=proto_dot_registry__pb2.ListAccountsRequest.SerializeToString,
+                response_deserializer=proto_dot_registry__pb2.ListAccountsResponse.FromString,
+                _registered_method=True)
+        self.RotateToken = channel.unary_unary(
+                '/idnode.v1.Registry/RotateToken',
+                request_serializer=proto_dot_registry__pb2.RotateTokenRequest.SerializeToString,
+                response_deserializer=proto_dot_registry__pb2.RotateTokenResponse.FromString,
+                _registered_method=True)
+        self.RevokeToken = channel.unary_unary(
+                '/idnode.v1.Registry/RevokeToken',
+                request_serializer=proto_dot_registry__pb2.RevokeTokenRequest.SerializeToString,
+                response_deserializer=proto_dot_registry__pb2.RevokeTokenResponse.FromString,
+                _registered_method=True)
 
 
 class RegistryServicer:
@@ -172,6 +187,29 @@ class RegistryServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListAccounts(self, request, context):
+        """Accounts with their prefixes and credentials (never a secret), with paging (administrator only).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RotateToken(self, request, context):
+        """Issue a new token; the account's other tokens stay valid for the grace period.
+        An account rotates its own; the administrator any.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeToken(self, request, context):
+        """Revoke one token of an account, or all of them. An account revokes its own; the
+        administrator any (never the administrator's last token).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RegistryServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -229,6 +267,21 @@ def add_RegistryServicer_to_server(servicer, server):
                     servicer.ListEnterprises,
                     request_deserializer=proto_dot_registry__pb2.ListEnterprisesRequest.FromString,
                     response_serializer=proto_dot_registry__pb2.ListEnterprisesResponse.SerializeToString,
+            ),
+            'ListAccounts': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAccounts,
+                    request_deserializer=proto_dot_registry__pb2.ListAccountsRequest.FromString,
+                    response_serializer=proto_dot_registry__pb2.ListAccountsResponse.SerializeToString,
+            ),
+            'RotateToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.RotateToken,
+                    request_deserializer=proto_dot_registry__pb2.RotateTokenRequest.FromString,
+                    response_serializer=proto_dot_registry__pb2.RotateTokenResponse.SerializeToString,
+            ),
+            'RevokeToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeToken,
+                    request_deserializer=proto_dot_registry__pb2.RevokeTokenRequest.FromString,
+                    response_serializer=proto_dot_registry__pb2.RevokeTokenResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -528,6 +581,87 @@ class Registry:
             '/idnode.v1.Registry/ListEnterprises',
             proto_dot_registry__pb2.ListEnterprisesRequest.SerializeToString,
             proto_dot_registry__pb2.ListEnterprisesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAccounts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/idnode.v1.Registry/ListAccounts',
+            proto_dot_registry__pb2.ListAccountsRequest.SerializeToString,
+            proto_dot_registry__pb2.ListAccountsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RotateToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/idnode.v1.Registry/RotateToken',
+            proto_dot_registry__pb2.RotateTokenRequest.SerializeToString,
+            proto_dot_registry__pb2.RotateTokenResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/idnode.v1.Registry/RevokeToken',
+            proto_dot_registry__pb2.RevokeTokenRequest.SerializeToString,
+            proto_dot_registry__pb2.RevokeTokenResponse.FromString,
             options,
             channel_credentials,
             insecure,

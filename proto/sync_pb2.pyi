@@ -8,22 +8,28 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class AddNodeRequest(_message.Message):
-    __slots__ = ("node_prefix", "sites", "token")
+    __slots__ = ("node_prefix", "sites", "token", "client_cert_sha256", "certificate_only")
     NODE_PREFIX_FIELD_NUMBER: _ClassVar[int]
     SITES_FIELD_NUMBER: _ClassVar[int]
     TOKEN_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_CERT_SHA256_FIELD_NUMBER: _ClassVar[int]
+    CERTIFICATE_ONLY_FIELD_NUMBER: _ClassVar[int]
     node_prefix: str
     sites: _containers.RepeatedCompositeFieldContainer[_handle_pb2.Site]
     token: str
-    def __init__(self, node_prefix: _Optional[str] = ..., sites: _Optional[_Iterable[_Union[_handle_pb2.Site, _Mapping]]] = ..., token: _Optional[str] = ...) -> None: ...
+    client_cert_sha256: _containers.RepeatedScalarFieldContainer[str]
+    certificate_only: bool
+    def __init__(self, node_prefix: _Optional[str] = ..., sites: _Optional[_Iterable[_Union[_handle_pb2.Site, _Mapping]]] = ..., token: _Optional[str] = ..., client_cert_sha256: _Optional[_Iterable[str]] = ..., certificate_only: _Optional[bool] = ...) -> None: ...
 
 class AddNodeResponse(_message.Message):
-    __slots__ = ("node_prefix", "token")
+    __slots__ = ("node_prefix", "token", "client_cert_sha256")
     NODE_PREFIX_FIELD_NUMBER: _ClassVar[int]
     TOKEN_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_CERT_SHA256_FIELD_NUMBER: _ClassVar[int]
     node_prefix: str
     token: str
-    def __init__(self, node_prefix: _Optional[str] = ..., token: _Optional[str] = ...) -> None: ...
+    client_cert_sha256: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, node_prefix: _Optional[str] = ..., token: _Optional[str] = ..., client_cert_sha256: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class HelloRequest(_message.Message):
     __slots__ = ("node_prefix", "log_id", "sites", "first_sequence", "last_sequence", "node_id")
@@ -130,7 +136,7 @@ class ListNodesRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class NodeStatus(_message.Message):
-    __slots__ = ("node_prefix", "sites", "log_id", "acked_sequence", "last_push", "reachable", "takeover", "mirrored_records", "last_stats", "snapshots", "node_id", "refusal")
+    __slots__ = ("node_prefix", "sites", "log_id", "acked_sequence", "last_push", "reachable", "takeover", "mirrored_records", "last_stats", "snapshots", "node_id", "refusal", "client_cert_sha256")
     NODE_PREFIX_FIELD_NUMBER: _ClassVar[int]
     SITES_FIELD_NUMBER: _ClassVar[int]
     LOG_ID_FIELD_NUMBER: _ClassVar[int]
@@ -143,6 +149,7 @@ class NodeStatus(_message.Message):
     SNAPSHOTS_FIELD_NUMBER: _ClassVar[int]
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     REFUSAL_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_CERT_SHA256_FIELD_NUMBER: _ClassVar[int]
     node_prefix: str
     sites: _containers.RepeatedCompositeFieldContainer[_handle_pb2.Site]
     log_id: str
@@ -155,7 +162,8 @@ class NodeStatus(_message.Message):
     snapshots: int
     node_id: str
     refusal: str
-    def __init__(self, node_prefix: _Optional[str] = ..., sites: _Optional[_Iterable[_Union[_handle_pb2.Site, _Mapping]]] = ..., log_id: _Optional[str] = ..., acked_sequence: _Optional[int] = ..., last_push: _Optional[int] = ..., reachable: _Optional[bool] = ..., takeover: _Optional[bool] = ..., mirrored_records: _Optional[int] = ..., last_stats: _Optional[_Union[StatsReport, _Mapping]] = ..., snapshots: _Optional[int] = ..., node_id: _Optional[str] = ..., refusal: _Optional[str] = ...) -> None: ...
+    client_cert_sha256: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, node_prefix: _Optional[str] = ..., sites: _Optional[_Iterable[_Union[_handle_pb2.Site, _Mapping]]] = ..., log_id: _Optional[str] = ..., acked_sequence: _Optional[int] = ..., last_push: _Optional[int] = ..., reachable: _Optional[bool] = ..., takeover: _Optional[bool] = ..., mirrored_records: _Optional[int] = ..., last_stats: _Optional[_Union[StatsReport, _Mapping]] = ..., snapshots: _Optional[int] = ..., node_id: _Optional[str] = ..., refusal: _Optional[str] = ..., client_cert_sha256: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ListNodesResponse(_message.Message):
     __slots__ = ("nodes",)
@@ -178,3 +186,23 @@ class ResetNodeResponse(_message.Message):
     previous_node_id: str
     previous_acked_sequence: int
     def __init__(self, node_prefix: _Optional[str] = ..., previous_node_id: _Optional[str] = ..., previous_acked_sequence: _Optional[int] = ...) -> None: ...
+
+class PinNodeRequest(_message.Message):
+    __slots__ = ("node_prefix", "client_cert_sha256", "add")
+    NODE_PREFIX_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_CERT_SHA256_FIELD_NUMBER: _ClassVar[int]
+    ADD_FIELD_NUMBER: _ClassVar[int]
+    node_prefix: str
+    client_cert_sha256: _containers.RepeatedScalarFieldContainer[str]
+    add: bool
+    def __init__(self, node_prefix: _Optional[str] = ..., client_cert_sha256: _Optional[_Iterable[str]] = ..., add: _Optional[bool] = ...) -> None: ...
+
+class PinNodeResponse(_message.Message):
+    __slots__ = ("node_prefix", "previous", "client_cert_sha256")
+    NODE_PREFIX_FIELD_NUMBER: _ClassVar[int]
+    PREVIOUS_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_CERT_SHA256_FIELD_NUMBER: _ClassVar[int]
+    node_prefix: str
+    previous: _containers.RepeatedScalarFieldContainer[str]
+    client_cert_sha256: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, node_prefix: _Optional[str] = ..., previous: _Optional[_Iterable[str]] = ..., client_cert_sha256: _Optional[_Iterable[str]] = ...) -> None: ...

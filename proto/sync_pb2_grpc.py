@@ -76,6 +76,11 @@ class TopLevelStub:
                 request_serializer=proto_dot_sync__pb2.ResetNodeRequest.SerializeToString,
                 response_deserializer=proto_dot_sync__pb2.ResetNodeResponse.FromString,
                 _registered_method=True)
+        self.PinNode = channel.unary_unary(
+                '/idnode.v1.TopLevel/PinNode',
+                request_serializer=proto_dot_sync__pb2.PinNodeRequest.SerializeToString,
+                response_deserializer=proto_dot_sync__pb2.PinNodeResponse.FromString,
+                _registered_method=True)
 
 
 class TopLevelServicer:
@@ -140,6 +145,14 @@ class TopLevelServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PinNode(self, request, context):
+        """Set the client-certificate fingerprints a node must present (rotation: pin the new
+        certificate, with `add` to keep the old one during the change) (administrator only).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TopLevelServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -182,6 +195,11 @@ def add_TopLevelServicer_to_server(servicer, server):
                     servicer.ResetNode,
                     request_deserializer=proto_dot_sync__pb2.ResetNodeRequest.FromString,
                     response_serializer=proto_dot_sync__pb2.ResetNodeResponse.SerializeToString,
+            ),
+            'PinNode': grpc.unary_unary_rpc_method_handler(
+                    servicer.PinNode,
+                    request_deserializer=proto_dot_sync__pb2.PinNodeRequest.FromString,
+                    response_serializer=proto_dot_sync__pb2.PinNodeResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -402,6 +420,33 @@ class TopLevel:
             '/idnode.v1.TopLevel/ResetNode',
             proto_dot_sync__pb2.ResetNodeRequest.SerializeToString,
             proto_dot_sync__pb2.ResetNodeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PinNode(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/idnode.v1.TopLevel/PinNode',
+            proto_dot_sync__pb2.PinNodeRequest.SerializeToString,
+            proto_dot_sync__pb2.PinNodeResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -14,6 +14,7 @@ import metrics
 from proto import resolver_pb2, resolver_pb2_grpc
 from registry import sites, values
 from registry.errors import HandleNotFound, InvalidIdentifier, Unavailable
+from resolver.tls import ClientTls, channel_credentials, open_channel
 
 MAX_REFERRAL_HOPS = 4
 FOLLOW_DEADLINE_SECONDS = 2.0  # for all the following one call does, whatever its hops or items
@@ -38,12 +39,16 @@ class ReferralFollower:
         max_concurrent: int = MAX_CONCURRENT_FOLLOWS,
         max_answer_bytes: int = MAX_ANSWER_BYTES,
         clock: Callable[[], float] = time.monotonic,
+        tls: ClientTls | None = None,
     ) -> None:
         self._deadline_seconds = deadline_seconds
+        # For sites that announce TLS; the CA file is read once, here (a bad one stops start-up).
+        self._tls = tls or ClientTls()
+        self._credentials = channel_credentials(self._tls)
         self._slots = threading.BoundedSemaphore(max_concurrent)
         self._max_answer_bytes = max_answer_bytes
         self._clock = clock
-        self._channels: OrderedDict[str, grpc.Channel] = OrderedDict()
+        self._channels: OrderedDict[tuple[str, bool], grpc.Channel] = OrderedDict()
         self._lock = threading.Lock()
         self._limits = metrics.Tally(metrics.LIMIT_HITS)
         metrics.on_flush(self._limits.flush)
@@ -75,11 +80,12 @@ class ReferralFollower:
         for _hop in range(MAX_REFERRAL_HOPS):
             if not reply.HasField("referral") or not reply.referral.sites:
                 return reply
-            address = reply.referral.sites[0].grpc_address
+            site = reply.referral.sites[0]
+            address = site.grpc_address
             if address in asked:
                 raise Unavailable(f"referral loop: {address} referred back")
             asked.add(address)
-            reply = self._ask(address, onward, deadline)
+            reply = self._ask(address, site.grpc_tls, onward, deadline)
         if reply.HasField("referral") and reply.referral.sites:
             raise Unavailable(f"more than {MAX_REFERRAL_HOPS} referrals for {request.identifier}")
         return reply
@@ -90,26 +96,29 @@ class ReferralFollower:
                 channel.close()
             self._channels.clear()
 
-    def _channel(self, address: str) -> grpc.Channel:
+    def _channel(self, address: str, tls: bool) -> grpc.Channel:
+        key = (address, tls)
         with self._lock:
-            channel = self._channels.get(address)
+            channel = self._channels.get(key)
             if channel is not None:
-                self._channels.move_to_end(address)
+                self._channels.move_to_end(key)
                 return channel
             if len(self._channels) >= MAX_FOLLOW_CHANNELS:
                 # The least recently used site; a call still on it may fail over.
                 self._channels.popitem(last=False)[1].close()
-            channel = self._channels[address] = grpc.insecure_channel(
+            channel = self._channels[key] = open_channel(
                 address,
+                self._tls if tls else None,
                 options=[
                     ("grpc.max_receive_message_length", self._max_answer_bytes),
                     ("grpc.enable_retries", 0),
                 ],
+                credentials=self._credentials,
             )
             return channel
 
     def _ask(
-        self, address: str, request: resolver_pb2.ResolveRequest, deadline: float
+        self, address: str, tls: bool, request: resolver_pb2.ResolveRequest, deadline: float
     ) -> resolver_pb2.ResolveResponse:
         if not sites.is_valid_address(address):  # stored before sites were checked on write
             raise Unavailable(UNANSWERED)
@@ -121,7 +130,7 @@ class ReferralFollower:
             self._limits.add(("follow_concurrency",))
             raise Unavailable(BUSY)
         try:
-            stub = resolver_pb2_grpc.ResolverStub(self._channel(address))
+            stub = resolver_pb2_grpc.ResolverStub(self._channel(address, tls))
             reply: resolver_pb2.ResolveResponse = stub.Resolve(
                 request, timeout=max(deadline - self._clock(), 0.001)
             )

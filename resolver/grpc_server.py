@@ -22,6 +22,7 @@ from registry.identifier import excerpt
 from resolver.grpc_errors import RpcFailure, status_of
 from resolver.grpc_registry import RegistryService
 from resolver.grpc_resolve import ResolverService
+from resolver.tls import CertificateSource
 
 log = logging.getLogger(__name__)
 
@@ -253,11 +254,15 @@ class GrpcServer:
         enable_reflection(self.server, [*self._service_names, health.SERVICE_NAME])
         self.set_serving(False)
 
-    def start(self, listen: Sequence[str]) -> list[int]:
-        """Bind every HOST:PORT (port 0 picks one) and start; returns the bound ports."""
+    def start(self, listen: Sequence[str], tls: CertificateSource | None = None) -> list[int]:
+        """Bind every HOST:PORT (port 0 picks one) and start; returns the bound ports.
+        With `tls`, every port serves TLS with its certificate (reloaded by `tls.reload()`)."""
         ports = []
         for address in listen:
-            port = self.server.add_insecure_port(address)
+            if tls is None:
+                port = self.server.add_insecure_port(address)
+            else:
+                port = self.server.add_secure_port(address, tls.grpc_credentials())
             if port == 0:
                 raise OSError(f"cannot listen for gRPC on {address}")
             ports.append(port)

@@ -32,6 +32,7 @@ import metrics
 from proto import handle_pb2, sync_pb2, sync_pb2_grpc
 from registry.identity import ensure_log_id, ensure_node_id
 from registry.store import Store
+from resolver.tls import ClientTls, open_channel
 from sync import batches, status
 from sync.plan import resume_point
 from sync.retry import REFUSED, Failure, Failures, SyncError
@@ -74,13 +75,17 @@ class Pusher:
         resolutions: Callable[[], int] | None = None,
         status_path: str | None = None,
         draw: Callable[[], float] = random.random,
+        tls: ClientTls | None = None,
     ) -> None:
         self.store = store
         self.node_prefix = node_prefix
         self.upstream = upstream
         self.options = options
         self.sites = list(sites)
-        self._metadata = (("authorization", f"Bearer {token}"),)
+        # A node homed by its client certificate alone sends no token.
+        self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
+        self._tls = tls
+        self._renew = False  # set by renew_channel(): the next session opens a new channel
         self._resolutions = resolutions
         self._status_path = status_path
         self._stop = threading.Event()
@@ -116,6 +121,11 @@ class Pusher:
                 self._channel.close()
         if self._thread.is_alive():
             self._thread.join(10.0)
+
+    def renew_channel(self) -> None:
+        """Open a new channel at the next session: the TLS files are read again (a reloaded
+        client certificate). The session in progress finishes on the current one."""
+        self._renew = True
 
     @property
     def acked(self) -> int:
@@ -170,10 +180,15 @@ class Pusher:
         with self._closing:
             if self._stop.is_set():
                 raise SyncError("stopping")
+            if self._renew and self._channel is not None:
+                self._channel.close()
+                self._channel = None
+            self._renew = False
             if self._channel is None:
                 reconnect_ms = int(self.options.reconnect_max_seconds * 1000)
-                self._channel = grpc.insecure_channel(
+                self._channel = open_channel(
                     self.upstream,
+                    self._tls,
                     options=[
                         ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
                         ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -10,8 +11,12 @@ import grpc
 
 from proto import sync_pb2, sync_pb2_grpc
 from registry import sites
+from registry.crypto.certificates import CertificateError
 from registry.registry import Referral
 from resolver.cache import AnswerCache
+from resolver.tls import ClientTls, open_channel
+
+log = logging.getLogger(__name__)
 
 NEGATIVE_TTL_SECONDS = 5.0  # an unknown prefix, or the upstream away: ask again soon
 MAX_ENTRIES = 10_000
@@ -29,8 +34,10 @@ class UpstreamReferrer:
         upstream: str,
         timeout_seconds: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
+        tls: ClientTls | None = None,
     ) -> None:
         self._upstream = upstream
+        self._tls = tls
         self._timeout = timeout_seconds
         self._clock = clock
         self._lock = threading.Lock()
@@ -53,10 +60,15 @@ class UpstreamReferrer:
     def _ask(self, prefix: str) -> tuple[Referral | None, float]:
         with self._lock:
             if self._channel is None:
-                self._channel = grpc.insecure_channel(
-                    self._upstream,
-                    options=[("grpc.max_receive_message_length", MAX_LOCATE_REPLY_BYTES)],
-                )
+                try:
+                    self._channel = open_channel(
+                        self._upstream,
+                        self._tls,
+                        options=[("grpc.max_receive_message_length", MAX_LOCATE_REPLY_BYTES)],
+                    )
+                except CertificateError as error:
+                    log.error("cannot ask the upstream where a prefix lives: %s", error)
+                    return None, NEGATIVE_TTL_SECONDS
             channel = self._channel
         try:
             reply = sync_pb2_grpc.TopLevelStub(channel).Locate(
@@ -68,6 +80,13 @@ class UpstreamReferrer:
         if not usable:
             return None, NEGATIVE_TTL_SECONDS
         return Referral(reply.code, reply.prefix, usable, reply.ttl), float(reply.ttl)
+
+    def renew_channel(self) -> None:
+        """Open a new channel at the next question (the TLS files are read again)."""
+        with self._lock:
+            old, self._channel = self._channel, None
+        if old is not None:
+            old.close()
 
     def close(self) -> None:
         if self._channel is not None:

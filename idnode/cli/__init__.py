@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from idnode import __version__
-from idnode.cli import enterprises, local, populate, records, serve, status, toplevel, values
+from idnode.cli import devcert, enterprises, local, populate, records, serve, status, toplevel, values
 from idnode.cli.output import EXIT_USAGE, Parser
 
 
@@ -43,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     populate.add_parsers(commands)
     toplevel.add_parsers(commands)
     status.add_parsers(commands)
+    devcert.add_parsers(commands)
     return parser
 
 

@@ -14,6 +14,8 @@ import grpc
 
 from idnode.cli.output import EXIT_FAILED, EXIT_USAGE
 from proto import registry_pb2_grpc, resolver_pb2_grpc
+from registry.crypto.certificates import CertificateError
+from resolver.tls import ClientTls, open_channel
 
 MAX_MESSAGE_BYTES = 64 << 20
 DEFAULT_SERVER = "127.0.0.1:8600"
@@ -34,15 +36,29 @@ def resolve_token(token: str | None) -> str | None:
     return token or os.environ.get("IDNODE_TOKEN") or None
 
 
+def client_tls(args: argparse.Namespace) -> ClientTls | None:
+    """The TLS the flags ask for: any of --tls, --ca-file, --cert-file, --server-name
+    (or their IDNODE_* variables) turns it on; None for a plain channel."""
+    wanted = args.tls or args.ca_file or args.cert_file or args.server_name
+    if not wanted:
+        return None
+    return ClientTls(
+        ca_file=args.ca_file or "",
+        cert_file=args.cert_file or "",
+        key_file=args.key_file or "",
+        server_name=args.server_name or "",
+    )
+
+
 @contextmanager
-def channel(server: str) -> Iterator[grpc.Channel]:
-    with grpc.insecure_channel(
-        server,
-        options=[
-            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-        ],
-    ) as opened:
+def channel(server: str, tls: ClientTls | None = None) -> Iterator[grpc.Channel]:
+    """The one way the command line reaches a node: a verified TLS channel with `tls`,
+    else a plain one. Raises CertificateError for a file that cannot be used."""
+    options: list[tuple[str, str | int]] = [
+        ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+        ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+    ]
+    with open_channel(server, tls, options) as opened:
         yield opened
 
 
@@ -91,21 +107,52 @@ def add_parser(
         help=f"node to talk to (default ${server_variable} or {default_server})",
     )  # fmt: skip
     sub.add_argument("--token", help=token_help)
+    add_tls_flags(sub)
     sub.add_argument("--json", action="store_true", help="print one JSON document")
     sub.add_argument("--timeout", type=float, default=timeout_seconds, help="seconds per call")
     sub.set_defaults(run=lambda args: call(args, run))
     return sub
 
 
+def add_tls_flags(sub: argparse.ArgumentParser) -> None:
+    """--tls, --ca-file, --cert-file, --key-file, --server-name (defaults from IDNODE_*)."""
+    env = os.environ.get
+    sub.add_argument(
+        "--tls", action="store_true", default=env("IDNODE_TLS", "") not in ("", "0", "false"),
+        help="connect with TLS and verify the server's certificate (default $IDNODE_TLS; "
+        "implied by --ca-file, --cert-file, --server-name)",
+    )  # fmt: skip
+    sub.add_argument(
+        "--ca-file", metavar="PEM", default=env("IDNODE_CA_FILE", ""),
+        help="CAs that sign the server's certificate (default $IDNODE_CA_FILE, else the "
+        "system's)",
+    )  # fmt: skip
+    sub.add_argument(
+        "--cert-file", metavar="PEM", default=env("IDNODE_CERT_FILE", ""),
+        help="client certificate to present, for mutual TLS (default $IDNODE_CERT_FILE)",
+    )  # fmt: skip
+    sub.add_argument(
+        "--key-file", metavar="PEM", default=env("IDNODE_KEY_FILE", ""),
+        help="the client certificate's key (default $IDNODE_KEY_FILE)",
+    )  # fmt: skip
+    sub.add_argument(
+        "--server-name", metavar="NAME", default=env("IDNODE_SERVER_NAME", ""),
+        help="name the server's certificate must carry, when not the --server host",
+    )  # fmt: skip
+
+
 def call(args: argparse.Namespace, run: Run) -> int:
     """Open a channel to --server and run; failures become one message and an exit code."""
     args.token = resolve_token(args.token)
     try:
-        with channel(args.server) as opened:
+        with channel(args.server, client_tls(args)) as opened:
             return run(args, opened)
     except grpc.RpcError as error:
         report(error, args.server, args.json)
         return EXIT_FAILED
+    except CertificateError as error:
+        print(f"idnode: {error}", file=sys.stderr)
+        return EXIT_USAGE
     except (ClientError, ValueError, OSError) as error:
         print(f"idnode: {error}", file=sys.stderr)
         return EXIT_USAGE

@@ -23,6 +23,7 @@ from idnode.cli.output import (
 )
 from idnode.cli.progress import Progress
 from proto import handle_pb2, registry_pb2, resolver_pb2
+from resolver.tls import ClientTls
 
 MAX_REFERRALS = 8
 
@@ -226,8 +227,11 @@ def resolve(args: argparse.Namespace, opened: grpc.Channel) -> int:
         hops += 1
         if hops > MAX_REFERRALS:
             raise client.ClientError(f"more than {MAX_REFERRALS} referrals; giving up")
-        server = reply.referral.sites[0].grpc_address
-        with client.channel(server) as referred:
+        site = reply.referral.sites[0]
+        server = site.grpc_address
+        # A site that announces TLS is verified against --ca-file (else the system's CAs).
+        tls = ClientTls(ca_file=args.ca_file) if site.grpc_tls else None
+        with client.channel(server, tls) as referred:
             reply = client.resolver_stub(referred).Resolve(request, timeout=args.timeout)
     document: dict[str, Any] = {
         "identifier": reply.identifier,

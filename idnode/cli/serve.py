@@ -64,12 +64,44 @@ def add_node_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--upstream-token", metavar="TOKEN", help="credential at the upstream (default: none)"
     )
+    _add_tls_flags(parser)
     parser.add_argument(
         "--log-format", choices=["text", "json"], help=f"log line format (default: {d.log_format})"
     )
     parser.add_argument(
         "--log-level", choices=["debug", "info", "warning", "error"],
         help=f"least severe level logged (default: {d.log_level})",
+    )  # fmt: skip
+
+
+# Flag -> (config key, help). The shared pair serves gRPC and HTTP; a listener's own
+# pair overrides it (docs/security.md).
+_TLS_FLAGS = {
+    "--tls-cert-file": ("tls_cert_file", "PEM certificate chain for gRPC and HTTP"),
+    "--tls-key-file": ("tls_key_file", "its private key (PEM)"),
+    "--grpc-tls-cert-file": ("grpc_tls_cert_file", "gRPC's own certificate chain"),
+    "--grpc-tls-key-file": ("grpc_tls_key_file", "gRPC's own key"),
+    "--http-tls-cert-file": ("http_tls_cert_file", "HTTP's own certificate chain"),
+    "--http-tls-key-file": ("http_tls_key_file", "HTTP's own key"),
+    "--metrics-tls-cert-file": ("metrics_tls_cert_file", "serve /metrics over TLS with this"),
+    "--metrics-tls-key-file": ("metrics_tls_key_file", "/metrics' key"),
+    "--upstream-ca-file": ("upstream_ca_file", "CAs of the upstream (TLS to it; else system's)"),
+    "--upstream-cert-file": ("upstream_cert_file", "client certificate for the upstream"),
+    "--upstream-key-file": ("upstream_key_file", "its key"),
+    "--upstream-server-name": ("upstream_server_name", "name the upstream's certificate has"),
+}
+
+
+def _add_tls_flags(parser: argparse.ArgumentParser) -> None:
+    for flag, (key, text) in _TLS_FLAGS.items():
+        parser.add_argument(
+            flag, metavar="NAME" if key.endswith("name") else "PEM", help=f"{text} (config "
+            f"key {key}; default: none)", dest=key,
+        )  # fmt: skip
+    parser.add_argument(
+        "--upstream-tls", action="store_true", default=None,
+        help="TLS to the upstream, verified with the system's CAs (config key upstream_tls; "
+        "implied by the --upstream-* files)",
     )  # fmt: skip
 
 
@@ -101,6 +133,8 @@ def reload_config(args: argparse.Namespace) -> Config:
         "upstream_token": args.upstream_token,
         "log_format": args.log_format,
         "log_level": args.log_level,
+        "upstream_tls": args.upstream_tls,
+        **{key: getattr(args, key) for key, _ in _TLS_FLAGS.values()},
     }
     return load(args.config, overrides)
 

@@ -11,6 +11,7 @@ import grpc
 from idnode.cli import client
 from idnode.cli.output import EXIT_USAGE, emit
 from proto import handle_pb2, sync_pb2, sync_pb2_grpc
+from registry.crypto import certificates
 
 DEFAULT_TOPLEVEL = "127.0.0.1:8700"
 
@@ -40,6 +41,30 @@ def add_parsers(commands: Any) -> None:
         "--probe-failures", type=int, default=2, metavar="N",
         help="consecutive failed probes before takeover starts (default 2)",
     )  # fmt: skip
+    env = os.environ.get
+    toplevel.add_argument(
+        "--tls-cert-file", metavar="PEM", default=env("IDNODE_TOPLEVEL_TLS_CERT_FILE", ""),
+        help="serve gRPC over TLS with this certificate chain; SIGHUP reads it again "
+        "(default $IDNODE_TOPLEVEL_TLS_CERT_FILE, else plain)",
+    )  # fmt: skip
+    toplevel.add_argument(
+        "--tls-key-file", metavar="PEM", default=env("IDNODE_TOPLEVEL_TLS_KEY_FILE", ""),
+        help="the certificate's private key (default $IDNODE_TOPLEVEL_TLS_KEY_FILE)",
+    )  # fmt: skip
+    toplevel.add_argument(
+        "--client-ca-file", metavar="PEM", default=env("IDNODE_TOPLEVEL_CLIENT_CA_FILE", ""),
+        help="CAs that sign the nodes' client certificates (mutual TLS; default none)",
+    )  # fmt: skip
+    toplevel.add_argument(
+        "--require-client-cert", action="store_true",
+        help="refuse TLS connections without a client certificate from --client-ca-file; "
+        "a node's pinned fingerprint then identifies it (default: not required)",
+    )  # fmt: skip
+    toplevel.add_argument(
+        "--sites-ca-file", metavar="PEM", default=env("IDNODE_TOPLEVEL_SITES_CA_FILE", ""),
+        help="CAs for the nodes' gRPC sites that announce TLS (health probes, followed "
+        "referrals; default: the system's)",
+    )  # fmt: skip
     toplevel.add_argument("--log-format", choices=["text", "json"], default="text")
     toplevel.add_argument(
         "--log-level", choices=["debug", "info", "warning", "error"], default="info"
@@ -67,6 +92,11 @@ def add_parsers(commands: Any) -> None:
         default="",
         help="restore this credential instead of a new one (default: a new one)",
     )
+    _pin_flags(add)
+    add.add_argument(
+        "--certificate-only", action="store_true",
+        help="issue no token: the pinned client certificate alone identifies the node",
+    )  # fmt: skip
     _toplevel_client(node_commands, "list", "homed nodes with sync position and health", _node_list)
     reset = _toplevel_client(
         node_commands, "reset",
@@ -75,6 +105,36 @@ def add_parsers(commands: Any) -> None:
         _node_reset,
     )  # fmt: skip
     reset.add_argument("node_prefix", metavar="NODE_PREFIX")
+    pin = _toplevel_client(
+        node_commands, "pin",
+        "set the client certificate(s) a node must present; to rotate, pin the new one "
+        "with --add, move the node to it, then pin it alone (the old one is then refused); "
+        "no certificate given: remove the pins (the token alone then identifies the node)",
+        _node_pin,
+    )  # fmt: skip
+    pin.add_argument("node_prefix", metavar="NODE_PREFIX")
+    _pin_flags(pin)
+    pin.add_argument("--add", action="store_true", help="keep the pins already set")
+
+
+def _pin_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--client-cert", metavar="PEM", action="append", default=[],
+        help="pin this client certificate's SHA-256 fingerprint, repeatable",
+    )  # fmt: skip
+    parser.add_argument(
+        "--cert-fingerprint", metavar="SHA256", action="append", default=[],
+        help="pin this SHA-256 fingerprint (hex; colons allowed), repeatable",
+    )  # fmt: skip
+
+
+def _pins(args: argparse.Namespace) -> list[str]:
+    """The fingerprints of --client-cert files and --cert-fingerprint values."""
+    found = [
+        certificates.fingerprint_of_pem(certificates.read_pem(path), path)
+        for path in args.client_cert
+    ]
+    return found + [certificates.parse_fingerprint(text) for text in args.cert_fingerprint]
 
 
 def _toplevel_client(
@@ -98,6 +158,11 @@ def _run_toplevel(args: argparse.Namespace) -> int:
             probe_failures=args.probe_failures,
             log_level=args.log_level,
             log_format=args.log_format,
+            tls_cert_file=args.tls_cert_file,
+            tls_key_file=args.tls_key_file,
+            client_ca_file=args.client_ca_file,
+            require_client_cert=args.require_client_cert,
+            sites_ca_file=args.sites_ca_file,
         )
     )
 
@@ -108,16 +173,48 @@ def _node_add(args: argparse.Namespace, opened: grpc.Channel) -> int:
         node_prefix=args.node_prefix,
         sites=[site] if args.grpc_site else [],
         token=args.node_token,
+        client_cert_sha256=_pins(args),
+        certificate_only=args.certificate_only,
     )
     reply = sync_pb2_grpc.TopLevelStub(opened).AddNode(
         request, metadata=client.metadata(args.token), timeout=args.timeout
     )
+    lines = [f"node prefix: {reply.node_prefix}"]
+    if reply.token:
+        lines += [
+            f"node credential (shown once; stored only hashed): {reply.token}",
+            f"use it as: idnode serve --upstream {args.server} --upstream-token <token>",
+        ]
+    lines += [f"pinned client certificate: {pin}" for pin in reply.client_cert_sha256]
     emit(
         args,
-        {"node_prefix": reply.node_prefix, "token": reply.token},
-        f"node prefix: {reply.node_prefix}\n"
-        f"node credential (shown once; stored only hashed): {reply.token}\n"
-        f"use it as: idnode serve --upstream {args.server} --upstream-token <token>",
+        {
+            "node_prefix": reply.node_prefix,
+            "token": reply.token,
+            "client_cert_sha256": list(reply.client_cert_sha256),
+        },
+        "\n".join(lines),
+    )
+    return 0
+
+
+def _node_pin(args: argparse.Namespace, opened: grpc.Channel) -> int:
+    reply = sync_pb2_grpc.TopLevelStub(opened).PinNode(
+        sync_pb2.PinNodeRequest(
+            node_prefix=args.node_prefix, client_cert_sha256=_pins(args), add=args.add
+        ),
+        metadata=client.metadata(args.token),
+        timeout=args.timeout,
+    )
+    now = ", ".join(reply.client_cert_sha256) or "none (the token alone identifies the node)"
+    emit(
+        args,
+        {
+            "node_prefix": reply.node_prefix,
+            "previous": list(reply.previous),
+            "client_cert_sha256": list(reply.client_cert_sha256),
+        },
+        f"node prefix {reply.node_prefix}: pinned {now}",
     )
     return 0
 
@@ -137,6 +234,8 @@ def _node_list(args: argparse.Namespace, opened: grpc.Channel) -> int:
             f"{', '.join(s.grpc_address for s in n.sites) or '(no site)'}  "
             f"identity {n.node_id or '(none yet)'}"
         )
+        if n.client_cert_sha256:
+            lines.append(f"{'':<16} pinned: {', '.join(n.client_cert_sha256)}")
         if n.refusal:
             lines.append(f"{'':<16} REFUSED: {n.refusal}")
     emit(args, {"nodes": nodes}, "\n".join(lines) or "no nodes homed")

@@ -6,6 +6,7 @@ import logging
 import os
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -13,7 +14,7 @@ import metrics
 from idnode import __version__
 from idnode.config import Config, join_host_port
 from idnode.node import systemd, upstream
-from idnode.node.parts import Listen, dns_options, open_store
+from idnode.node.parts import Listen, certificate_source, dns_options, open_store
 from metrics import exposition
 from registry import accounts, identity, retention
 from registry.errors import IdnodeError
@@ -130,6 +131,7 @@ def _check_node_prefix(store: Store, node_prefix: str) -> None:
 class Singletons:
     metrics_address: str
     services: list[Service] = field(default_factory=list)
+    reloads: list[Callable[[], object]] = field(default_factory=list)  # run on SIGHUP
 
 
 class _Flusher:
@@ -148,12 +150,17 @@ def start_singletons(config: Config, store: Store, listen: Listen) -> Singletons
     metrics.declare_known_series()
     metrics.on_flush(lambda: sample_store(store))
     metrics.flush()  # the store gauges are there from the first scrape
-    host, port = exposition.serve_metrics(config.metrics_listen)
+    metrics_tls = certificate_source(config, "metrics")
+    context = metrics_tls.ssl_context() if metrics_tls is not None else None
+    host, port = exposition.serve_metrics(config.metrics_listen, ssl_context=context)
     started = Singletons(metrics_address=join_host_port(host, port))
+    if metrics_tls is not None:
+        started.reloads.append(metrics_tls.reload)
     started.services.append(_Flusher())
     sync = upstream.start(config, store, listen)
     if sync is not None:
         started.services.append(sync)
+        started.reloads.append(sync.renew_channel)
     started.services.append(ChangelogTrimmer(config, store))
     if listen.dns and config.dns.notify:
         notifier = Notifier(store, dns_options(config))

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 
 from idnode import __version__, logs
 from idnode.config import Config, ConfigError, join_host_port, split_host_port
-from idnode.node import systemd
+from idnode.node import parts, systemd
 from idnode.node.bootstrap import Service, check_data_dir
 from idnode.node.parts import Listen
 from registry import storefile
@@ -125,6 +125,7 @@ class Master:
         self._reserved: list[socket.socket] = []
         self._context = multiprocessing.get_context("spawn")
         self._singletons: list[Service] = []
+        self._reloads: list[Callable[[], object]] = []
 
     def run(self) -> int:
         from idnode.node import bootstrap
@@ -146,6 +147,8 @@ class Master:
                 "upstream": config.upstream or "none",
             },
         )
+        for listener in ("grpc", "http", "metrics"):  # unusable files stop start-up here
+            parts.certificate_source(config, listener)
         store = bootstrap.initialise(self.config)
         if config.dns_listen:  # before any worker answers: the serial never goes back
             from idnode.node.parts import dns_options
@@ -153,6 +156,7 @@ class Master:
 
             begin_serial_epoch(store, dns_options(config))
         listen = self._choose_ports()
+        parts.warn_plain_listeners(config, listen)
         signal.signal(signal.SIGTERM, lambda *_: self.stopping.set())
         signal.signal(signal.SIGINT, lambda *_: self.stopping.set())
         signal.signal(signal.SIGHUP, lambda *_: self.reloading.set())
@@ -303,25 +307,31 @@ class Master:
                 ).start()
 
     def _apply_reload(self) -> None:
-        """SIGHUP: re-read the configuration; apply log settings now, name what needs a restart."""
-        if self._reload is None:
-            return
-        try:
-            new = self._reload()
-        except ConfigError as error:
-            log.error("reload refused; keeping the running configuration: %s", error)
-            return
-        changed = _changed_keys(self.config, new)
-        restart = [key for key in changed if key not in LIVE_KEYS]
-        self.config = _with_live_keys(self.config, new)
-        logs.setup(self.config.log_level, self.config.log_format)
-        for control in self.controls.values():
+        """SIGHUP: re-read the configuration, apply log settings now, name what needs a
+        restart; every process reads its TLS files again (even when the config is refused:
+        a certificate rotation must not wait for an unrelated typo to be fixed)."""
+        if self._reload is not None:
+            try:
+                new = self._reload()
+            except ConfigError as error:
+                log.error("reload refused; keeping the running configuration: %s", error)
+            else:
+                changed = _changed_keys(self.config, new)
+                restart = [key for key in changed if key not in LIVE_KEYS]
+                self.config = _with_live_keys(self.config, new)
+                logs.setup(self.config.log_level, self.config.log_format)
+                log.info(
+                    "configuration reloaded",
+                    extra={
+                        "changed": ",".join(changed) or "nothing",
+                        "need_restart": ",".join(restart),
+                    },
+                )
+        for control in self.controls.values():  # each worker reads its TLS files again
             with contextlib.suppress(OSError):
                 control.send(("reload", self.config))
-        log.info(
-            "configuration reloaded",
-            extra={"changed": ",".join(changed) or "nothing", "need_restart": ",".join(restart)},
-        )
+        for reload in self._reloads:  # /metrics' certificate, the upstream link's
+            reload()
 
     def _stop_workers(self) -> None:
         for process in self.workers.values():
@@ -342,6 +352,7 @@ class Master:
 
         started = bootstrap.start_singletons(self.config, store, listen)
         self._singletons.extend(started.services)
+        self._reloads.extend(started.reloads)
         return started.metrics_address
 
 

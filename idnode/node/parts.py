@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 from dataclasses import dataclass
 
-from idnode.config import Config
+from idnode.config import Config, split_host_port, tls_pair, upstream_uses_tls
+from registry.crypto.certificates import CertificateError
 from registry.store import Store, StoreOptions
 from resolver.dns import DnsOptions
 from resolver.http import HttpOptions
+from resolver.tls import CertificateSource, ClientTls, ServerTls, is_loopback
+
+log = logging.getLogger("idnode.tls")
 
 
 @dataclass(frozen=True)
@@ -62,3 +67,52 @@ def http_options(config: Config) -> HttpOptions:
     return HttpOptions(
         **dataclasses.asdict(config.http), shutdown_grace_seconds=config.shutdown_grace_seconds
     )
+
+
+def certificate_source(config: Config, listener: str) -> CertificateSource | None:
+    """The TLS certificate `listener` ("grpc", "http", "metrics") serves with, None for plain.
+
+    Raises SystemExit naming the config key when the files cannot be used.
+    """
+    pair = tls_pair(config, listener)
+    if pair is None:
+        return None
+    try:
+        return CertificateSource(ServerTls(*pair))
+    except CertificateError as error:
+        key = (
+            f"{listener}_tls_cert_file"
+            if getattr(config, f"{listener}_tls_cert_file")
+            else ("tls_cert_file")
+        )
+        raise SystemExit(f"idnode: {error} (config key {key!r})") from None
+
+
+def upstream_tls(config: Config) -> ClientTls | None:
+    """How the node verifies the upstream and what it presents; None for a plain link."""
+    if not upstream_uses_tls(config):
+        return None
+    return ClientTls(
+        ca_file=config.upstream_ca_file,
+        cert_file=config.upstream_cert_file,
+        key_file=config.upstream_key_file,
+        server_name=config.upstream_server_name,
+    )
+
+
+def follow_tls(config: Config) -> ClientTls:
+    """How referred sites that announce TLS are verified."""
+    return ClientTls(ca_file=config.follow_ca_file)
+
+
+def warn_plain_listeners(config: Config, listen: Listen) -> None:
+    """One warning per credential-carrying listener (gRPC, HTTP) on a non-loopback address
+    without TLS: tokens sent to it cross the network in clear text."""
+    faces = [("grpc", a) for a in listen.grpc] + [("http", a) for a in listen.http]
+    for face, address in faces:
+        if tls_pair(config, face) is None and not is_loopback(split_host_port(address)[0]):
+            log.warning(
+                "%s listens on %s without TLS: bearer tokens and data cross the network "
+                "in clear text (set tls_cert_file/tls_key_file, docs/security.md)",
+                face, address,
+            )  # fmt: skip

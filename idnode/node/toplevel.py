@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import sys
@@ -11,7 +12,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from idnode import __version__, logs
+from idnode.config import split_host_port
+from registry.crypto.certificates import CertificateError
 from registry.errors import IdnodeError
+from resolver.tls import ClientTls, ServerTls, is_loopback
+
+log = logging.getLogger("idnode.toplevel")
 
 
 @dataclass(frozen=True)
@@ -24,6 +30,18 @@ class TopLevelSettings:
     probe_failures: int = 2
     log_level: str = "info"
     log_format: str = "text"
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
+    client_ca_file: str = ""  # verify nodes' client certificates against these CAs
+    require_client_cert: bool = False
+    sites_ca_file: str = ""  # CAs of the nodes' TLS sites (probes, followed referrals)
+
+    def server_tls(self) -> ServerTls | None:
+        if not self.tls_cert_file:
+            return None
+        return ServerTls(
+            self.tls_cert_file, self.tls_key_file, self.client_ca_file, self.require_client_cert
+        )
 
 
 def main(settings: TopLevelSettings) -> int:
@@ -31,13 +49,19 @@ def main(settings: TopLevelSettings) -> int:
     from sync.toplevel.server import TopLevelNode
 
     logs.setup(settings.log_level, settings.log_format)
+    if settings.require_client_cert and not settings.client_ca_file:
+        raise SystemExit("idnode: --require-client-cert needs --client-ca-file")
     try:
         node = TopLevelNode(
             settings.data_dir,
             os.environ.get("IDNODE_ADMIN_TOKEN") or None,
             probe_interval_seconds=settings.probe_interval_seconds,
             probe_failures=settings.probe_failures,
+            tls=settings.server_tls(),
+            sites_tls=ClientTls(ca_file=settings.sites_ca_file),
         )
+    except CertificateError as error:
+        raise SystemExit(f"idnode: {error}") from None
     except IdnodeError as error:
         raise SystemExit(f"idnode: cannot use data dir {settings.data_dir}: {error}") from None
     if node.created_admin_token:
@@ -50,14 +74,31 @@ def main(settings: TopLevelSettings) -> int:
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     signal.signal(signal.SIGINT, lambda *_: stopping.set())
+    reloading = threading.Event()
+    signal.signal(signal.SIGHUP, lambda *_: reloading.set())
     try:
         bound = node.start(list(settings.grpc_listen))
     except OSError as error:
         node.stop(0)
         raise SystemExit(f"idnode: {error}") from None
+    if node.tls is None:
+        _warn_plain(bound)
     ready = {"event": "ready", "role": "toplevel", "version": __version__, "pid": os.getpid()}
     ready["grpc"] = bound
     print(json.dumps(ready), flush=True)
-    stopping.wait()
+    while not stopping.wait(0.5):
+        if reloading.is_set():  # SIGHUP: new handshakes get the certificate files' pair
+            reloading.clear()
+            node.reload()
     node.stop()
     return 0
+
+
+def _warn_plain(bound: Sequence[str]) -> None:
+    for address in bound:
+        if not is_loopback(split_host_port(address)[0]):
+            log.warning(
+                "gRPC listens on %s without TLS: node and administrator tokens cross the "
+                "network in clear text (--tls-cert-file/--tls-key-file, docs/security.md)",
+                address,
+            )

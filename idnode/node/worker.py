@@ -19,7 +19,14 @@ import metrics
 from idnode import logs
 from idnode.config import Config
 from idnode.node import upstream
-from idnode.node.parts import Listen, dns_options, http_options, open_store
+from idnode.node.parts import (
+    Listen,
+    certificate_source,
+    dns_options,
+    follow_tls,
+    http_options,
+    open_store,
+)
 from metrics.grpc_interceptor import MetricsInterceptor
 from registry.errors import IdnodeError
 from registry.registry import Registry
@@ -47,6 +54,9 @@ class Worker:
         self.store = open_store(config)
         self.registry = Registry(self.store, config.node_prefix)
         self.follower = ChangeFollower(self.store)
+        self.grpc_tls = certificate_source(config, "grpc")
+        self.http_tls = certificate_source(config, "http")
+        self.referrer = upstream.referrer(config)
         auth = Authenticator(self.store)
         self.resolver = ResolverService(
             self.registry,
@@ -54,12 +64,14 @@ class Worker:
             auth,
             config.cache_entries,
             config.negative_cache_entries,
-            referrer=upstream.referrer(config),
+            referrer=self.referrer,
             cache_bytes=config.cache_bytes,
             negative_cache_bytes=config.negative_cache_bytes,
             max_response_bytes=config.grpc_max_message_bytes,
             referrals=ReferralFollower(
-                config.follow_deadline_seconds, config.follow_max_concurrent
+                config.follow_deadline_seconds,
+                config.follow_max_concurrent,
+                tls=follow_tls(config),
             ),
         )
         self.grpc = GrpcServer(
@@ -84,7 +96,7 @@ class Worker:
 
     def start(self, listen: Listen) -> None:
         """Bind and serve; health turns SERVING only once everything listens."""
-        self.grpc.start(listen.grpc)
+        self.grpc.start(listen.grpc, self.grpc_tls)
         if listen.dns:
             self.dns = DnsServer(
                 self.store, self.config.node_prefix, self.follower, dns_options(self.config)
@@ -95,7 +107,8 @@ class Worker:
             self._http_app = HttpApp(
                 self.registry, self.follower, self._auth, self.resolver.answer, options
             )
-            self.http = HttpServer(self._http_app, options)
+            context = self.http_tls.ssl_context() if self.http_tls is not None else None
+            self.http = HttpServer(self._http_app, options, ssl_context=context)
             self.http.start(listen.http)
         self.grpc.set_serving(True)
         threading.Thread(target=self._watch_store, name="store-health", daemon=True).start()
@@ -115,8 +128,14 @@ class Worker:
                 log.error("store %s", "usable again" if healthy else "unusable: NOT_SERVING")
 
     def reload(self, config: Config) -> None:
-        """Apply what can change without a restart: log settings and DNS rate limits."""
+        """Apply what can change without a restart: log settings, DNS rate limits, and the
+        TLS files read again (new handshakes get a new certificate, open connections stay)."""
         logs.setup(config.log_level, config.log_format)
+        for source in (self.grpc_tls, self.http_tls):
+            if source is not None:
+                source.reload()
+        if self.referrer is not None:
+            self.referrer.renew_channel()  # a new client certificate for the upstream
         if self.dns is not None:
             self.dns.handler.set_rate_limit(
                 config.dns.rrl_responses_per_second, config.dns.rrl_slip

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Sequence
@@ -60,8 +61,14 @@ def listening_socket(address: str) -> socket.socket:
 class HttpServer:
     """Serves one ASGI app on the given addresses until `stop()` drains it."""
 
-    def __init__(self, app: Any, options: HttpOptions | None = None) -> None:
+    def __init__(
+        self,
+        app: Any,
+        options: HttpOptions | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
         self._app = app
+        self._ssl_context = ssl_context  # HTTPS; its certificate may change between handshakes
         self._options = options or HttpOptions()
         self._server: uvicorn.Server | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -93,6 +100,8 @@ class HttpServer:
             timeout_keep_alive=options.keep_alive_seconds,  # type: ignore[arg-type]
             timeout_graceful_shutdown=options.shutdown_grace_seconds,  # type: ignore[arg-type]
         )
+        config.load()
+        config.ssl = self._ssl_context  # uvicorn would build its own from files, once
         self._server = uvicorn.Server(config)
         self._loop = uvloop.new_event_loop()
         self._thread = threading.Thread(target=self._run, name="http", daemon=True)

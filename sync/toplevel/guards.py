@@ -35,6 +35,9 @@ def check_owned(node_prefix: str, entry: handle_pb2.ChangeEntry) -> None:
     """Raise PermissionDenied for an entry outside the node prefix."""
     if entry.operation == Op.PREFIX_PUT:
         check_prefix(node_prefix, entry.prefix.prefix)
+    elif entry.operation == Op.ACCOUNT_PUT:
+        for prefix in entry.account.prefixes:  # the node's administrator owns none
+            check_prefix(node_prefix, prefix)
     else:
         check_identifier(node_prefix, entry.identifier)
 

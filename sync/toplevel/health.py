@@ -16,23 +16,32 @@ from collections.abc import Callable
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from proto import sync_pb2
+from proto import handle_pb2, sync_pb2
+from resolver.tls import ClientTls, channel_credentials, open_channel
 
 log = logging.getLogger(__name__)
 
-Probe = Callable[[str, float], bool]
+Probe = Callable[[handle_pb2.Site, float], bool]
 
 
 class GrpcHealthProbe:
-    """True when the gRPC server at an address answers SERVING; one channel per address."""
+    """True when the gRPC server of a site answers SERVING; one channel per site (TLS,
+    verified against `tls`'s CAs, for a site that announces it)."""
 
-    def __init__(self) -> None:
-        self._channels: dict[str, grpc.Channel] = {}
+    def __init__(self, tls: ClientTls | None = None) -> None:
+        self._tls = tls or ClientTls()
+        self._credentials = channel_credentials(self._tls)
+        self._channels: dict[tuple[str, bool], grpc.Channel] = {}
 
-    def __call__(self, address: str, timeout_seconds: float) -> bool:
-        channel = self._channels.get(address)
+    def __call__(self, site: handle_pb2.Site, timeout_seconds: float) -> bool:
+        key = (site.grpc_address, site.grpc_tls)
+        channel = self._channels.get(key)
         if channel is None:
-            channel = self._channels[address] = grpc.insecure_channel(address)
+            channel = self._channels[key] = open_channel(
+                site.grpc_address,
+                self._tls if site.grpc_tls else None,
+                credentials=self._credentials,
+            )
         try:
             reply = health_pb2_grpc.HealthStub(channel).Check(
                 health_pb2.HealthCheckRequest(), timeout=timeout_seconds
@@ -57,12 +66,13 @@ class Prober:
         failures_to_down: int = 2,
         probe: Probe | None = None,
         timeout_seconds: float = 1.0,
+        tls: ClientTls | None = None,
     ) -> None:
         self._nodes = nodes
         self.timeout_seconds = timeout_seconds  # a busy node is slow, not down
         self.interval_seconds = interval_seconds
         self.failures_to_down = failures_to_down
-        own = GrpcHealthProbe()  # cheap: channels are opened on first use
+        own = GrpcHealthProbe(tls)  # cheap: channels are opened on first use
         self._own_probe = own if probe is None else None
         self._probe: Probe = probe or own
         self._failures: dict[str, int] = {}
@@ -79,7 +89,7 @@ class Prober:
         for node in self._nodes():
             if not node.sites or not node.sites[0].grpc_address:
                 continue
-            up = self._probe(node.sites[0].grpc_address, self.timeout_seconds)
+            up = self._probe(node.sites[0], self.timeout_seconds)
             with self._lock:
                 before = self._failures.get(node.node_prefix, 0)
                 after = 0 if up else before + 1

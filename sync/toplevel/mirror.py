@@ -33,6 +33,7 @@ from registry.errors import (
 from registry.identifier import is_under, parent_prefixes, parse, parse_prefix
 from registry.store import Store, WriteBatch
 from sync.toplevel import guards
+from sync.toplevel.pins import fingerprints
 
 NODE_KEY = "node:"
 NODE_REFERRAL_TTL_SECONDS = 60
@@ -70,20 +71,31 @@ class Mirror:
     # Nodes --------------------------------------------------------------------
 
     def add_node(
-        self, node_prefix: str, sites: Iterable[handle_pb2.Site], token: str = ""
+        self,
+        node_prefix: str,
+        sites: Iterable[handle_pb2.Site],
+        token: str = "",
+        pins: Iterable[str] = (),
+        certificate_only: bool = False,
     ) -> tuple[str, str]:
-        """Home `node_prefix` and issue its credential (or adopt `token`).
+        """Home `node_prefix` and issue its credential (or adopt `token`; none with
+        `certificate_only`); `pins` are the client-certificate fingerprints it must present.
 
-        Adding a homed prefix again issues a new credential (the old one stays valid).
-        Raises InvalidRequest when it nests with another homed node prefix, InvalidValue or
-        TooLarge for sites registry.sites refuses.
+        Adding a homed prefix again issues a new credential (the old one stays valid) and
+        replaces the pins when some are given.
+        Raises InvalidRequest when it nests with another homed node prefix, for a malformed
+        fingerprint or a certificate-only node without one, InvalidValue or TooLarge for
+        sites registry.sites refuses.
         """
         prefix = parse_prefix(node_prefix)
         wanted = list(sites)
         sites_rule.check_sites(wanted)
+        pinned = fingerprints(pins)
         if token and len(token) < accounts.MIN_TOKEN_CHARS:
             raise InvalidRequest(f"a node token must be at least {accounts.MIN_TOKEN_CHARS} chars")
-        chosen = token or accounts.new_token()
+        if certificate_only and (token or not pinned):
+            raise InvalidRequest("a node homed by certificate alone needs a pin and no token")
+        chosen = "" if certificate_only else token or accounts.new_token()
 
         def work(batch: WriteBatch) -> None:
             for other in self._nodes(batch.txn):
@@ -97,16 +109,51 @@ class Mirror:
             if wanted:
                 del state.sites[:]
                 state.sites.extend(wanted)
+            if pinned:
+                del state.client_cert_sha256[:]
+                state.client_cert_sha256.extend(pinned)
             self._put_state(batch, state)
             batch.put_account(
                 accounts.Account(
                     name=prefix, role=accounts.ENTERPRISE, prefixes=[prefix], created=self._now()
                 )
             )
-            batch.put_token(accounts.token_hash(chosen), prefix)
+            if chosen:
+                batch.put_token(accounts.token_hash(chosen), prefix)
 
         self.store.write(work)
         return prefix, chosen
+
+    def pin(
+        self, node_prefix: str, pins: Iterable[str], add: bool = False
+    ) -> sync_pb2.PinNodeResponse:
+        """Set the client certificates a node must present (rotation: pin the new one,
+        `add` to keep the old during the change, then pin the new one alone).
+
+        Raises PrefixNotFound, InvalidRequest for a malformed fingerprint.
+        """
+        pinned = fingerprints(pins)
+
+        def work(batch: WriteBatch) -> sync_pb2.PinNodeResponse:
+            state = self._require(batch, parse_prefix(node_prefix))
+            reply = sync_pb2.PinNodeResponse(
+                node_prefix=state.node_prefix, previous=state.client_cert_sha256
+            )
+            kept = list(state.client_cert_sha256) if add else []
+            del state.client_cert_sha256[:]
+            state.client_cert_sha256.extend(dict.fromkeys([*kept, *pinned]))
+            reply.client_cert_sha256.extend(state.client_cert_sha256)
+            self._put_state(batch, state)
+            return reply
+
+        return self.store.write(work)
+
+    def pins(self, node_prefix: str) -> list[str]:
+        """The fingerprints `node_prefix` must present; [] when none is pinned or the prefix
+        is not homed (the token check then refuses)."""
+        with self.store.read() as txn:
+            state = self._state(txn, node_prefix)
+        return list(state.client_cert_sha256) if state is not None else []
 
     def node(self, node_prefix: str) -> sync_pb2.NodeStatus:
         """The stored state of a homed node. Raises PrefixNotFound."""
@@ -224,6 +271,8 @@ class Mirror:
             batch.delete_record(entry.identifier)
         elif entry.operation == Op.PREFIX_PUT and entry.prefix.prefix != node_prefix:
             batch.put_prefix(entry.prefix)
+        # ACCOUNT_PUT (a node's credential changed) is accepted, in order, and not kept: the
+        # mirror answers resolutions, and credentials stay with the node that checks them.
 
     def begin_snapshot(
         self, node_prefix: str, log_id: str, sequence: int, node_id: str = ""

@@ -12,6 +12,7 @@ from proto import handle_pb2
 from registry import accounts
 from registry.store import Store, StoreOptions
 from resolver.grpc_server import enable_reflection
+from resolver.tls import CertificateSource, ClientTls, ServerTls
 from sync.toplevel.health import Prober
 from sync.toplevel.mirror import Mirror
 from sync.toplevel.service import RESOLVER, TOPLEVEL, TopLevelResolver, TopLevelService, handlers
@@ -33,16 +34,22 @@ class TopLevelNode:
         threads: int = 16,
         map_size_bytes: int = 1 << 30,
         max_message_bytes: int = MAX_MESSAGE_BYTES,
+        tls: ServerTls | None = None,
+        sites_tls: ClientTls | None = None,
     ) -> None:
+        # Read first: unusable certificate files raise CertificateError before anything opens.
+        self.tls = CertificateSource(tls) if tls is not None else None
         self.store = Store(data_dir, StoreOptions(map_size_bytes=map_size_bytes, changelog=False))
         self.created_admin_token = accounts.ensure_admin(self.store, admin_token)
         self.mirror = Mirror(self.store)
-        self.prober = Prober(self.mirror.nodes, probe_interval_seconds, probe_failures)
+        self.prober = Prober(
+            self.mirror.nodes, probe_interval_seconds, probe_failures, tls=sites_tls
+        )
         self.service = TopLevelService(self.mirror, self.prober, [])
         self.health = health.HealthServicer()
         self.server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="toplevel"),
-            handlers=handlers(self.service, TopLevelResolver(self.service)),
+            handlers=handlers(self.service, TopLevelResolver(self.service, sites_tls)),
             options=[
                 ("grpc.max_receive_message_length", max_message_bytes),
                 ("grpc.max_send_message_length", max_message_bytes),
@@ -55,17 +62,28 @@ class TopLevelNode:
         """Bind every HOST:PORT (port 0 picks one), start serving; returns the bound addresses."""
         bound = []
         for address in listen:
-            port = self.server.add_insecure_port(address)
+            if self.tls is None:
+                port = self.server.add_insecure_port(address)
+            else:
+                port = self.server.add_secure_port(address, self.tls.grpc_credentials())
             if port == 0:
                 raise OSError(f"cannot listen for gRPC on {address}")
             host = address.rpartition(":")[0]
             bound.append(f"{host}:{port}")
-        self.service.own_sites[:] = [handle_pb2.Site(grpc_address=a) for a in bound]
+        secure = self.tls is not None
+        self.service.own_sites[:] = [
+            handle_pb2.Site(grpc_address=a, grpc_tls=secure) for a in bound
+        ]
         self.server.start()
         for name in ("", TOPLEVEL, RESOLVER):
             self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         self.prober.start()
         return bound
+
+    def reload(self) -> None:
+        """SIGHUP: read the certificate files again for new handshakes."""
+        if self.tls is not None:
+            self.tls.reload()
 
     def stop(self, grace_seconds: float = 5.0) -> None:
         self.prober.stop()

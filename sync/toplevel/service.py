@@ -15,13 +15,15 @@ from typing import Any
 import grpc
 
 from proto import handle_pb2, resolver_pb2, sync_pb2
-from registry import accounts, errors, values
+from registry import accounts, audit, errors, values
 from registry.identifier import parse, parse_prefix
 from registry.identity import check_node_id
 from resolver.grpc_auth import bearer_token
 from resolver.grpc_errors import status_of
 from resolver.grpc_follow import ReferralFollower
 from resolver.grpc_server import guarded, unary
+from resolver.tls import ClientTls, peer_fingerprint
+from sync.toplevel import pins
 from sync.toplevel.health import Prober
 from sync.toplevel.mirror import (
     DELEGATION_TTL_SECONDS,
@@ -57,11 +59,25 @@ class TopLevelService:
         return accounts.authenticate(self.mirror.store, token)
 
     def _node(self, context: grpc.ServicerContext, node_prefix: str) -> str:
-        """The caller's node prefix; raises PermissionDenied unless it is `node_prefix`."""
-        caller = self._caller(context)
+        """The caller's node prefix: its token's (when it sends one) must be `node_prefix`,
+        and a node with pinned certificates must present one of them (mutual TLS); a
+        pinned certificate alone is enough for a node homed without a token.
+
+        Raises AuthenticationRequired / AuthenticationFailed / PermissionDenied.
+        """
         prefix = parse_prefix(node_prefix)
-        if caller.role != accounts.ENTERPRISE or caller.name != prefix:
-            raise errors.PermissionDenied(f"account {caller.name} may not sync node {prefix}")
+        token = bearer_token(context)
+        if token is not None:
+            caller = accounts.authenticate(self.mirror.store, token)
+            if caller.role != accounts.ENTERPRISE or caller.name != prefix:
+                raise errors.PermissionDenied(f"account {caller.name} may not sync node {prefix}")
+        pinned = self.mirror.pins(prefix)
+        try:
+            pins.check(prefix, pinned, peer_fingerprint(context), token is not None)
+        except errors.IdnodeError as refusal:
+            if pinned:
+                self._note_refusal(prefix, str(refusal))
+            raise
         return prefix
 
     # Calls ----------------------------------------------------------------------
@@ -69,9 +85,38 @@ class TopLevelService:
     def add_node(
         self, request: sync_pb2.AddNodeRequest, context: grpc.ServicerContext
     ) -> sync_pb2.AddNodeResponse:
-        accounts.require_admin(self._caller(context), "home node prefixes")
-        prefix, token = self.mirror.add_node(request.node_prefix, request.sites, request.token)
-        return sync_pb2.AddNodeResponse(node_prefix=prefix, token=token)
+        admin = self._caller(context)
+        accounts.require_admin(admin, "home node prefixes")
+        prefix, token = self.mirror.add_node(
+            request.node_prefix,
+            request.sites,
+            request.token,
+            pins=request.client_cert_sha256,
+            certificate_only=request.certificate_only,
+        )
+        reply = sync_pb2.AddNodeResponse(
+            node_prefix=prefix, token=token, client_cert_sha256=self.mirror.pins(prefix)
+        )
+        audit.record(
+            "node.add", admin.name, node=prefix, token_issued=bool(token),
+            pins=",".join(reply.client_cert_sha256), source=context.peer(),
+        )  # fmt: skip
+        return reply
+
+    def pin_node(
+        self, request: sync_pb2.PinNodeRequest, context: grpc.ServicerContext
+    ) -> sync_pb2.PinNodeResponse:
+        admin = self._caller(context)
+        accounts.require_admin(admin, "pin node certificates")
+        reply = self.mirror.pin(request.node_prefix, request.client_cert_sha256, request.add)
+        with self._refusals_lock:
+            self._refusals.pop(reply.node_prefix, None)
+        audit.record(
+            "node.pin", admin.name, node=reply.node_prefix,
+            previous=",".join(reply.previous), pins=",".join(reply.client_cert_sha256),
+            source=context.peer(),
+        )  # fmt: skip
+        return reply
 
     def hello(
         self, request: sync_pb2.HelloRequest, context: grpc.ServicerContext
@@ -149,8 +194,10 @@ class TopLevelService:
     def reset_node(
         self, request: sync_pb2.ResetNodeRequest, context: grpc.ServicerContext
     ) -> sync_pb2.ResetNodeResponse:
-        accounts.require_admin(self._caller(context), "reset nodes")
+        admin = self._caller(context)
+        accounts.require_admin(admin, "reset nodes")
         reply = self.mirror.reset(parse_prefix(request.node_prefix))
+        audit.record("node.reset", admin.name, node=reply.node_prefix, source=context.peer())
         with self._refusals_lock:
             self._refusals.pop(reply.node_prefix, None)
         log.warning(
@@ -170,13 +217,15 @@ class TopLevelService:
         try:
             yield
         except errors.SyncRefused as refusal:
-            why = str(refusal)
-            with self._refusals_lock:
-                changed = self._refusals.get(node_prefix) != why
-                self._refusals[node_prefix] = why
-            if changed:
-                log.warning("sync refused", extra={"node": node_prefix, "reason": why})
+            self._note_refusal(node_prefix, str(refusal))
             raise
+
+    def _note_refusal(self, node_prefix: str, why: str) -> None:
+        with self._refusals_lock:
+            changed = self._refusals.get(node_prefix) != why
+            self._refusals[node_prefix] = why
+        if changed:
+            log.warning("sync refused", extra={"node": node_prefix, "reason": why})
 
     def in_takeover(self, home: Home) -> bool:
         """A node's own prefix is taken over while its node is unreachable."""
@@ -186,9 +235,9 @@ class TopLevelService:
 class TopLevelResolver:
     """`idnode.v1.Resolver` on the top-level node: referrals, or the mirror during takeover."""
 
-    def __init__(self, service: TopLevelService) -> None:
+    def __init__(self, service: TopLevelService, sites_tls: ClientTls | None = None) -> None:
         self._service = service
-        self._referrals = ReferralFollower()
+        self._referrals = ReferralFollower(tls=sites_tls)
 
     def resolve(
         self, request: resolver_pb2.ResolveRequest, context: grpc.ServicerContext
@@ -260,6 +309,7 @@ def handlers(service: TopLevelService, resolver: TopLevelResolver) -> list[Any]:
             "Locate": unary(service.locate, sync_pb2.LocateRequest),
             "ListNodes": unary(service.list_nodes, sync_pb2.ListNodesRequest),
             "ResetNode": unary(service.reset_node, sync_pb2.ResetNodeRequest),
+            "PinNode": unary(service.pin_node, sync_pb2.PinNodeRequest),
         },
     )
     resolve = grpc.method_handlers_generic_handler(

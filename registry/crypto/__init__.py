@@ -1,0 +1,1 @@
+"""Cryptography the node relies on: certificates for TLS (national algorithms to come)."""
