@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import grpc
 from locust import events
 
 from loadtest.mix import Identifiers
@@ -36,6 +37,29 @@ def _options(parser: Any) -> None:
         "--write-prefix", env_var="IDNODE_LOCUST_WRITE_PREFIX", default="",
         help="prefix registrations go under (default: the first identifier's)",
     )  # fmt: skip
+    group.add_argument(
+        "--ca-file", env_var="IDNODE_LOCUST_CA_FILE", default="",
+        help="CA of a node serving TLS (idnode dev-cert's ca.pem): the gRPC user connects "
+        "with TLS, the HTTP user verifies --host https://... against it",
+    )  # fmt: skip
+    group.add_argument(
+        "--tls", env_var="IDNODE_LOCUST_TLS", action="store_true", default=False,
+        help="gRPC over TLS verified with the system's CAs (implied by --ca-file)",
+    )  # fmt: skip
+
+
+def grpc_channel(options: Any) -> grpc.Channel:
+    """The gRPC user's channel: plain, or TLS verified against --ca-file (else the
+    system's CAs) when --ca-file or --tls is given."""
+    address = options.grpc_address if options is not None else "127.0.0.1:8600"
+    ca_file = options.ca_file if options is not None else ""
+    if not ca_file and not (options is not None and options.tls):
+        return grpc.insecure_channel(address)
+    roots = None
+    if ca_file:
+        with open(ca_file, "rb") as handle:
+            roots = handle.read()
+    return grpc.secure_channel(address, grpc.ssl_channel_credentials(roots))
 
 
 _loaded: dict[str, Identifiers] = {}

@@ -11,7 +11,7 @@ import grpc
 import grpc.experimental.gevent as grpc_gevent
 from locust import User, between, task
 
-from loadtest.locust_common import identifiers
+from loadtest.locust_common import grpc_channel, identifiers
 from loadtest.mix import REGISTER_WEIGHT, RESOLVE_WEIGHT
 from proto import handle_pb2, resolver_pb2, resolver_pb2_grpc
 from proto import registry_pb2_grpc as registry_grpc
@@ -34,7 +34,7 @@ class GrpcUser(User):
     def on_start(self) -> None:
         options = self.environment.parsed_options
         self._identifiers = identifiers(options)
-        self._channel = grpc.insecure_channel(options.grpc_address if options else "127.0.0.1:8600")
+        self._channel = grpc_channel(options)
         self._resolver = resolver_pb2_grpc.ResolverStub(self._channel)
         self._registry = registry_grpc.RegistryStub(self._channel)
         self._token = options.token if options else ""

@@ -1,6 +1,7 @@
 """Locust HTTP user: phones scanning QR codes and scripts on the Handle REST API.
 
-Its base URL is Locust's --host (http://HOST:PORT of the node's HTTP face).
+Its base URL is Locust's --host (http://HOST:PORT of the node's HTTP face, or
+https://... verified against --ca-file).
 """
 
 from __future__ import annotations
@@ -22,7 +23,10 @@ class HttpResolverUser(HttpUser):
     wait_time = between(0.0, 0.01)
 
     def on_start(self) -> None:
-        self._identifiers = identifiers(self.environment.parsed_options)
+        options = self.environment.parsed_options
+        self._identifiers = identifiers(options)
+        if options is not None and options.ca_file:
+            self.client.verify = options.ca_file  # an https:// host is verified against it
 
     @task(10)
     def scan(self) -> None:

@@ -84,7 +84,13 @@ def describe(error: grpc.RpcError, server: str) -> str:
     code = error.code() if isinstance(error, grpc.Call) else None
     details = error.details() if isinstance(error, grpc.Call) else str(error)
     if code == grpc.StatusCode.UNAVAILABLE:
-        return f"cannot reach {server}: {details}"
+        hint = ""
+        if "Socket closed" in (details or "") or "handshake" in (details or "").lower():
+            hint = (
+                " (a TLS mismatch? a node serving TLS needs --tls or --ca-file; with TLS, "
+                "the server's certificate must be signed by --ca-file and name --server)"
+            )
+        return f"cannot reach {server}: {details}{hint}"
     name = code.name if code is not None else "ERROR"
     return f"{name}: {details}"
 

@@ -45,7 +45,8 @@ class TopLevelNode:
         self.prober = Prober(
             self.mirror.nodes, probe_interval_seconds, probe_failures, tls=sites_tls
         )
-        self.service = TopLevelService(self.mirror, self.prober, [])
+        asks = tls is not None and tls.require_client_cert
+        self.service = TopLevelService(self.mirror, self.prober, [], asks_client_certs=asks)
         self.health = health.HealthServicer()
         self.server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="toplevel"),

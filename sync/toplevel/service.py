@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import grpc
@@ -43,8 +43,15 @@ SUCCESS = 1
 class TopLevelService:
     """AddNode, Hello, Push, Snapshot, ReportStats, Locate, ListNodes, ResetNode."""
 
-    def __init__(self, mirror: Mirror, prober: Prober, own_sites: list[handle_pb2.Site]) -> None:
+    def __init__(
+        self,
+        mirror: Mirror,
+        prober: Prober,
+        own_sites: list[handle_pb2.Site],
+        asks_client_certs: bool = False,
+    ) -> None:
         self.mirror = mirror
+        self.asks_client_certs = asks_client_certs  # mutual TLS required: pins can be met
         self.prober = prober
         self.own_sites = own_sites  # filled in once the server is bound
         self._refusals: dict[str, str] = {}  # node prefix -> why its last refusal happened
@@ -87,6 +94,7 @@ class TopLevelService:
     ) -> sync_pb2.AddNodeResponse:
         admin = self._caller(context)
         accounts.require_admin(admin, "home node prefixes")
+        self._check_pinnable(request.client_cert_sha256)
         prefix, token = self.mirror.add_node(
             request.node_prefix,
             request.sites,
@@ -108,6 +116,7 @@ class TopLevelService:
     ) -> sync_pb2.PinNodeResponse:
         admin = self._caller(context)
         accounts.require_admin(admin, "pin node certificates")
+        self._check_pinnable(request.client_cert_sha256)
         reply = self.mirror.pin(request.node_prefix, request.client_cert_sha256, request.add)
         with self._refusals_lock:
             self._refusals.pop(reply.node_prefix, None)
@@ -209,6 +218,14 @@ class TopLevelService:
             },
         )
         return reply
+
+    def _check_pinnable(self, pinned: Sequence[str]) -> None:
+        """A pin needs handshakes that ask for client certificates, else no node meets it."""
+        if pinned and not self.asks_client_certs:
+            raise errors.InvalidRequest(
+                "this top-level node does not ask for client certificates: start it with "
+                "--tls-cert-file, --client-ca-file and --require-client-cert to pin them"
+            )
 
     @contextlib.contextmanager
     def _refusing(self, node_prefix: str) -> Iterator[None]:
