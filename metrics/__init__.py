@@ -194,7 +194,7 @@ KNOWN_REGISTRATIONS: tuple[tuple[str, str], ...] = (
     *(("batch_register", r) for r in ("created", "updated", "unchanged", "rejected")),
     ("create_enterprise", "ok"),
 )
-AUTH_FAILURE_REASONS = ("malformed", "invalid", "throttled")
+AUTH_FAILURE_REASONS = ("malformed", "invalid", "expired", "throttled")
 LIMITS = ("request_bytes", "batch_response_bytes", "follow_deadline", "follow_concurrency")
 DNS_TRANSPORTS = ("udp", "tcp")
 DNS_RCODES = ("NOERROR", "NXDOMAIN", "REFUSED", "FORMERR", "SERVFAIL", "NOTIMP")

@@ -4,16 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import time
 
 from proto import handle_pb2
-from registry.errors import (
-    AuthenticationFailed,
-    AuthenticationRequired,
-    InvalidRequest,
-    PermissionDenied,
-)
-from registry.store import Store, WriteBatch
+from registry.errors import AuthenticationRequired, PermissionDenied
+from registry.store import Store
 
 Account = handle_pb2.Account
 ADMIN = handle_pb2.Account.Role.ADMIN
@@ -33,36 +27,18 @@ def token_hash(token: str) -> bytes:
 
 
 def ensure_admin(store: Store, token: str | None) -> str | None:
-    """Create the administrator on first start.
+    """Create the administrator on first start (registry.credentials.ensure_admin)."""
+    from registry import credentials  # it builds on this module's primitives
 
-    Uses `token` when given (IDNODE_ADMIN_TOKEN), else makes one. Returns the
-    token when it was created by this call and must be shown once, else None.
-    """
-    if token is not None and len(token) < MIN_TOKEN_CHARS:
-        raise InvalidRequest(
-            f"IDNODE_ADMIN_TOKEN must be at least {MIN_TOKEN_CHARS} characters long"
-        )
-
-    def work(batch: WriteBatch) -> str | None:
-        if batch.get_account(ADMIN_NAME) is not None:
-            return None
-        chosen = token or new_token()
-        batch.put_account(Account(name=ADMIN_NAME, role=ADMIN, created=int(time.time())))
-        batch.put_token(token_hash(chosen), ADMIN_NAME)
-        return chosen if token is None else None
-
-    return store.write(work)
+    return credentials.ensure_admin(store, token)
 
 
 def authenticate(store: Store, token: str) -> Account:
-    """The account a token belongs to. Raises AuthenticationFailed."""
-    digest = token_hash(token)
-    with store.read() as txn:
-        name = txn.get(digest, db=store.tokens)
-        raw = txn.get(bytes(name), db=store.accounts) if name is not None else None
-    if raw is None:
-        raise AuthenticationFailed("the bearer token is not valid")
-    return Account.FromString(bytes(raw))
+    """The account a token belongs to. Raises AuthenticationFailed for an unknown, expired
+    or revoked token (registry.authentication.authenticate)."""
+    from registry import authentication
+
+    return authentication.authenticate(store, token).account
 
 
 def may_write(account: Account | None, owner: str) -> bool:

@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from proto import handle_pb2
-from registry import accounts, packing, sites, twins, values
+from registry import accounts, credentials, packing, sites, twins, values
 from registry.accounts import Account
 from registry.errors import (
     AuthenticationRequired,
@@ -421,12 +421,16 @@ class Registry:
         name: str = "",
         contact: str = "",
         parent: str = "",
+        expires_in_seconds: int = 0,
     ) -> Enterprise:
-        """Allocate an enterprise prefix (the requested code or the next free one) and its token.
+        """Allocate an enterprise prefix (the requested code or the next free one) and its
+        token (expiring `expires_in_seconds` from now; 0: never).
 
-        Raises PermissionDenied unless the caller is the administrator, PrefixAlreadyExists.
+        Raises PermissionDenied unless the caller is the administrator, PrefixAlreadyExists,
+        InvalidRequest for a bad expiry.
         """
         accounts.require_admin(caller, "create enterprises")
+        credentials.check_duration(expires_in_seconds, "the expiry")
         parent_prefix = parse_prefix(parent) if parent else self.node_prefix
         if not is_under(parent_prefix, self.node_prefix):
             raise NotResponsible(f"prefix {parent_prefix} is not under {self.node_prefix}")
@@ -435,7 +439,6 @@ class Registry:
             raise InvalidIdentifier(
                 f"enterprise code {code!r} may contain only letters, digits, '-'"
             )
-        token = accounts.new_token()
         now = self._now()
 
         def work(batch: WriteBatch) -> Enterprise:
@@ -451,16 +454,12 @@ class Registry:
                     prefix=prefix, owner=prefix, created=now, name=name, contact=contact
                 )
             )
-            batch.put_account(
-                Account(
-                    name=prefix,
-                    role=accounts.ENTERPRISE,
-                    prefixes=[prefix],
-                    contact=contact,
-                    created=now,
-                )
-            )
-            batch.put_token(accounts.token_hash(token), prefix)
+            account = Account(
+                name=prefix, role=accounts.ENTERPRISE, prefixes=[prefix], contact=contact,
+                created=now,
+            )  # fmt: skip
+            token = credentials.grant(batch, account, now, expires_in_seconds, "created")
+            credentials.store_account(batch, account)  # logged: the account syncs upstream
             return Enterprise(prefix, prefix, token)
 
         return self.store.write(work)

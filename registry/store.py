@@ -26,8 +26,10 @@ DEFAULT_MAP_SIZE_BYTES = 1 << 30
 MAX_DBS = 16
 # 2: the newest change of an identifier borrows its record (registry.changelog); a build
 # that reads 1 would pass such entries on empty, so it must refuse a store at 2.
-SCHEMA_VERSION = b"2"
-_UPGRADES = {b"1": b"2"}  # schema -> the next one, where nothing stored needs rewriting
+# 3: credentials have a life (registry.credentials): expiry, grace and scrypt-hashed tokens
+# a build that reads 2 would not enforce, so it must refuse a store at 3.
+SCHEMA_VERSION = b"3"
+_UPGRADES = {b"1": b"2", b"2": b"3"}  # schema -> the next, where nothing stored is rewritten
 CHANGELOG_KEY = "changelog"
 CHANGELOG_OFF = b"off"
 
@@ -393,6 +395,18 @@ class Store:
     def map_size_bytes(self) -> int:
         return int(self.env.info()["map_size"])
 
+    def get_account(self, txn: lmdb.Transaction, name: str) -> handle_pb2.Account | None:
+        raw = txn.get(name.encode(), db=self.accounts)
+        return handle_pb2.Account.FromString(bytes(raw)) if raw is not None else None
+
+    def iter_accounts(self, txn: lmdb.Transaction, start: str = "") -> Iterator[handle_pb2.Account]:
+        """Accounts in name order from `start`."""
+        with txn.cursor(db=self.accounts) as cursor:
+            if not cursor.set_range(start.encode()):
+                return
+            for _key, value in cursor:
+                yield handle_pb2.Account.FromString(bytes(value))
+
     def get_cursor(self, txn: lmdb.Transaction, name: str) -> int:
         raw = txn.get(name.encode(), db=self.cursors)
         return _SEQ.unpack(raw)[0] if raw else 0
@@ -513,6 +527,22 @@ class WriteBatch:
 
     def put_token(self, token_hash: bytes, account_name: str) -> None:
         self.txn.put(token_hash, account_name.encode(), db=self.store.tokens)
+
+    def delete_token(self, token_hash: bytes) -> None:
+        self.txn.delete(token_hash, db=self.store.tokens)
+
+    def tokens_of(self, account_name: str) -> list[bytes]:
+        """The hashes of every token of an account (a scan: for administrative changes)."""
+        wanted = account_name.encode()
+        with self.txn.cursor(db=self.store.tokens) as cursor:
+            return [bytes(key) for key, value in cursor if bytes(value) == wanted]
+
+    def log_account(self, account: handle_pb2.Account) -> int:
+        """Log that an account or its credentials changed (ACCOUNT_PUT, `account` as given:
+        the caller leaves out every secret); returns the change's sequence."""
+        entry = handle_pb2.ChangeEntry(operation=_Op.ACCOUNT_PUT, identifier=account.name)
+        entry.account.CopyFrom(account)
+        return self._log(entry)
 
     def put_meta(self, key: str, value: bytes) -> None:
         self.txn.put(key.encode(), value, db=self.store.meta)

@@ -111,6 +111,9 @@ def _check_changelog(
                 continue
             if entry.sequence != sequence:
                 report.problem(f"change {sequence} carries sequence {entry.sequence}")
+            if entry.operation == handle_pb2.ChangeEntry.ACCOUNT_PUT:
+                _check_account_entry(entry, report)
+                continue
             if entry.operation == handle_pb2.ChangeEntry.PREFIX_PUT:
                 continue
             try:
@@ -198,3 +201,17 @@ def _check_prefix(key: str, raw: bytes, report: Report) -> None:
             report.problem(f"prefix entry {key!r} is not canonical or does not match its key")
     except (DecodeError, IdnodeError) as error:
         report.problem(f"prefix entry {key!r}: {error}")
+
+
+_SECRET_FIELDS = ("salt", "scrypt_key")
+
+
+def _check_account_entry(entry: handle_pb2.ChangeEntry, report: Report) -> None:
+    """A credential change names its account, and never carries a secret (it syncs up)."""
+    if entry.account.name != entry.identifier:
+        report.problem(
+            f"change {entry.sequence} is for account {entry.identifier!r} but carries "
+            f"account {entry.account.name!r}"
+        )
+    if any(getattr(c, f) for c in entry.account.credentials for f in _SECRET_FIELDS):
+        report.problem(f"change {entry.sequence} carries a credential's secret")

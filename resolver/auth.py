@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from cachetools import TTLCache
 
 import metrics
-from registry import accounts
+from registry import authentication, credentials
 from registry.accounts import Account
-from registry.errors import AuthenticationFailed
+from registry.errors import AuthenticationFailed, IdnodeError
 from registry.store import Store
 
 log = logging.getLogger("idnode.auth")
@@ -45,7 +45,13 @@ class Authenticator:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._store = store
-        self._cache: TTLCache[str, Account] = TTLCache(maxsize=10_000, ttl=TOKEN_CACHE_SECONDS)
+        self._cache: TTLCache[str, authentication.Authenticated] = TTLCache(
+            maxsize=10_000, ttl=TOKEN_CACHE_SECONDS
+        )
+        # (account, credential id) -> last use, seconds since the epoch: a dictionary write
+        # per authenticated call; UsageRecorder stores it at most once a minute.
+        self.used: dict[tuple[str, str], int] = {}
+        self._wall = time.time
         self._lock = threading.Lock()
         self._failures = FailureTable(clock)
         self._sleep = sleep
@@ -61,18 +67,27 @@ class Authenticator:
         """
         if token is None:
             return None
+        now = int(self._wall())
         with self._lock:
-            account = self._cache.get(token)
-        if account is not None:
-            return account
+            found = self._cache.get(token)
+        if found is not None and (not found.expires or found.expires > now):
+            self.used[found.account.name, found.credential_id] = now
+            return found.account
         self._hold_back(source)
         try:
-            account = accounts.authenticate(self._store, token)
+            found = authentication.authenticate(self._store, token, now)
         except AuthenticationFailed as error:
-            raise self.failed(source, "invalid", error) from None
+            reason = "expired" if "expired" in str(error) else "invalid"
+            raise self.failed(source, reason, error) from None
         with self._lock:
-            self._cache[token] = account
-        return account
+            self._cache[token] = found
+        self.used[found.account.name, found.credential_id] = now
+        return found.account
+
+    def forget(self) -> None:
+        """Drop every cached token: a credential changed (the change log said so)."""
+        with self._lock:
+            self._cache.clear()
 
     def _hold_back(self, source: str) -> None:
         """Delay a source that keeps failing; refuse it when enough threads already wait."""
@@ -156,3 +171,43 @@ class FailureTable:
                 self._sources.popitem(last=False)
         self._sources.move_to_end(source)
         return entry
+
+
+LAST_USED_FLUSH_SECONDS = 60.0
+
+
+class UsageRecorder:
+    """Stores when tokens were last used, once a minute, off the request path."""
+
+    def __init__(self, authenticator: Authenticator, store: Store) -> None:
+        self._authenticator = authenticator
+        self._store = store
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="token-use", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def flush(self) -> int:
+        """Store what was used since the last flush; returns credentials updated."""
+        used = self._authenticator.used
+        if not used:
+            return 0
+        self._authenticator.used = {}  # swapped, not cleared: writers keep a dict to write
+        return credentials.record_use(self._store, used)
+
+    def _run(self) -> None:
+        while not self._stop.wait(LAST_USED_FLUSH_SECONDS):
+            try:
+                self.flush()
+            except IdnodeError:
+                log.exception("recording token use failed; retrying in a minute")
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(5.0)
+        try:
+            self.flush()
+        except IdnodeError:
+            log.exception("recording token use failed at shutdown")

@@ -10,7 +10,7 @@ import grpc
 
 import metrics
 from proto import handle_pb2, registry_pb2
-from registry import enterprises
+from registry import audit, credentials, enterprises
 from registry.accounts import Account
 from registry.errors import AuthenticationRequired, IdnodeError
 from registry.registry import DEFAULT_PAGE_BYTES, Registry, WriteResult
@@ -110,15 +110,21 @@ class RegistryService:
     def create_enterprise(
         self, request: registry_pb2.CreateEnterpriseRequest, context: grpc.ServicerContext
     ) -> registry_pb2.CreateEnterpriseResponse:
+        caller = self._auth.caller(context)
         created = self._registry.create_enterprise(
-            self._auth.caller(context),
+            caller,
             code=request.code,
             name=request.name,
             contact=request.contact,
             parent=request.parent_prefix,
+            expires_in_seconds=request.expires_in_seconds,
         )
         self._counts.add(("create_enterprise", "ok"))
-        log.info("enterprise created", extra={"prefix": created.prefix, "enterprise": request.name})
+        audit.record(
+            "enterprise.create", _name(caller), account=created.account, prefix=created.prefix,
+            enterprise=request.name, expires_in_seconds=request.expires_in_seconds,
+            source=context.peer(),
+        )  # fmt: skip
         return registry_pb2.CreateEnterpriseResponse(
             prefix=created.prefix, account=created.account, token=created.token
         )
@@ -126,7 +132,13 @@ class RegistryService:
     def put_prefix(
         self, request: registry_pb2.PutPrefixRequest, context: grpc.ServicerContext
     ) -> handle_pb2.PrefixInfo:
-        return self._registry.put_prefix(self._auth.caller(context), request.prefix, request.sites)
+        caller = self._auth.caller(context)
+        info = self._registry.put_prefix(caller, request.prefix, request.sites)
+        audit.record(
+            "prefix.put", _name(caller), prefix=info.prefix, owner=info.owner,
+            sites=",".join(s.grpc_address for s in info.sites), source=context.peer(),
+        )  # fmt: skip
+        return info
 
     def who_am_i(
         self, request: registry_pb2.WhoAmIRequest, context: grpc.ServicerContext
@@ -134,7 +146,50 @@ class RegistryService:
         caller = self._auth.caller(context)
         if caller is None:
             raise AuthenticationRequired("no bearer token was sent")
-        return caller
+        return credentials.public(caller)
+
+    def list_accounts(
+        self, request: registry_pb2.ListAccountsRequest, context: grpc.ServicerContext
+    ) -> registry_pb2.ListAccountsResponse:
+        found, token = enterprises.list_accounts(
+            self._registry.store, self._auth.caller(context), request.page_size, request.page_token
+        )
+        return registry_pb2.ListAccountsResponse(accounts=found, next_page_token=token)
+
+    def rotate_token(
+        self, request: registry_pb2.RotateTokenRequest, context: grpc.ServicerContext
+    ) -> registry_pb2.RotateTokenResponse:
+        caller = self._auth.caller(context)
+        rotated = credentials.rotate(
+            self._registry.store, caller, request.account, request.grace_seconds,
+            request.expires_in_seconds,
+        )  # fmt: skip
+        audit.record(
+            "token.rotate", _name(caller), account=rotated.account,
+            credential_id=rotated.credential.id, grace_seconds=request.grace_seconds,
+            old_valid_until=rotated.old_valid_until, expires=rotated.credential.expires,
+            source=context.peer(),
+        )  # fmt: skip
+        return registry_pb2.RotateTokenResponse(
+            account=rotated.account,
+            token=rotated.token,
+            credential=rotated.credential,
+            old_valid_until=rotated.old_valid_until,
+        )
+
+    def revoke_token(
+        self, request: registry_pb2.RevokeTokenRequest, context: grpc.ServicerContext
+    ) -> registry_pb2.RevokeTokenResponse:
+        caller = self._auth.caller(context)
+        account = request.account or _name(caller)
+        revoked = credentials.revoke(
+            self._registry.store, caller, request.account, request.credential_id
+        )
+        audit.record(
+            "token.revoke", _name(caller), account=account, credential_ids=",".join(revoked),
+            source=context.peer(),
+        )  # fmt: skip
+        return registry_pb2.RevokeTokenResponse(account=account, revoked=revoked)
 
     def list_enterprises(
         self, request: registry_pb2.ListEnterprisesRequest, context: grpc.ServicerContext
@@ -168,3 +223,7 @@ def _write_response(result: WriteResult) -> registry_pb2.WriteResponse:
 def error_label(error: IdnodeError) -> str:
     """A bounded metrics label for an error: its class name in snake case."""
     return re.sub(r"(?<!^)(?=[A-Z])", "_", type(error).__name__).lower()
+
+
+def _name(caller: Account | None) -> str:
+    return caller.name if caller is not None else "anonymous"

@@ -274,6 +274,8 @@ class ResolverService:
         that was created or delegated (its home, owner or referral may have changed)."""
         if entry is None:
             self.cache.clear()
+        elif entry.operation == handle_pb2.ChangeEntry.ACCOUNT_PUT:
+            return  # a credential changed: no answer did
         elif entry.operation == handle_pb2.ChangeEntry.PREFIX_PUT:
             changed = entry.identifier
             self.cache.invalidate_groups(lambda prefix: is_under(prefix, changed))

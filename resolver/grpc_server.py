@@ -181,6 +181,9 @@ def registry_handler(service: RegistryService) -> grpc.GenericRpcHandler[Any, An
             "PutPrefix": unary(service.put_prefix, registry_pb2.PutPrefixRequest),
             "WhoAmI": unary(service.who_am_i, registry_pb2.WhoAmIRequest),
             "ListEnterprises": unary(service.list_enterprises, registry_pb2.ListEnterprisesRequest),
+            "ListAccounts": unary(service.list_accounts, registry_pb2.ListAccountsRequest),
+            "RotateToken": unary(service.rotate_token, registry_pb2.RotateTokenRequest),
+            "RevokeToken": unary(service.revoke_token, registry_pb2.RevokeTokenRequest),
         },
     )
 

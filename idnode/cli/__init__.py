@@ -8,7 +8,18 @@ import sys
 from collections.abc import Sequence
 
 from idnode import __version__
-from idnode.cli import devcert, enterprises, local, populate, records, serve, status, toplevel, values
+from idnode.cli import (
+    accounts,
+    devcert,
+    enterprises,
+    local,
+    populate,
+    records,
+    serve,
+    status,
+    toplevel,
+    values,
+)
 from idnode.cli.output import EXIT_USAGE, Parser
 
 
@@ -43,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     populate.add_parsers(commands)
     toplevel.add_parsers(commands)
     status.add_parsers(commands)
+    accounts.add_parsers(commands)
     devcert.add_parsers(commands)
     return parser
 

@@ -143,7 +143,8 @@ def add_tls_flags(sub: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     sub.add_argument(
         "--server-name", metavar="NAME", default=env("IDNODE_SERVER_NAME", ""),
-        help="name the server's certificate must carry, when not the --server host",
+        help="name the server's certificate must carry (default $IDNODE_SERVER_NAME, else "
+        "the --server host)",
     )  # fmt: skip
 
 

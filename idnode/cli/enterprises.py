@@ -8,6 +8,7 @@ from typing import Any
 import grpc
 
 from idnode.cli import client
+from idnode.cli.accounts import duration
 from idnode.cli.client import add_parser
 from idnode.cli.output import EXIT_USAGE, emit
 from proto import handle_pb2, registry_pb2
@@ -27,6 +28,10 @@ def add_parsers(commands: Any) -> None:
     create.add_argument("--name", default="", help="enterprise name (default: none)")
     create.add_argument("--contact", default="", help="contact details (default: none)")
     create.add_argument("--parent", default="", help="parent prefix (default: node prefix)")
+    create.add_argument(
+        "--expires", type=duration, default=0, metavar="DURATION",
+        help="the token expires after this (90d, 24h, ...; default: never)",
+    )  # fmt: skip
     listing = add_parser(
         enterprise_commands, "list",
         "enterprises with their prefixes and contacts (administrator only)", enterprise_list,
@@ -66,7 +71,11 @@ def add_parsers(commands: Any) -> None:
 def enterprise_create(args: argparse.Namespace, opened: grpc.Channel) -> int:
     reply = client.registry_stub(opened).CreateEnterprise(
         registry_pb2.CreateEnterpriseRequest(
-            code=args.code, name=args.name, contact=args.contact, parent_prefix=args.parent
+            code=args.code,
+            name=args.name,
+            contact=args.contact,
+            parent_prefix=args.parent,
+            expires_in_seconds=args.expires,
         ),
         metadata=client.metadata(args.token),
         timeout=args.timeout,

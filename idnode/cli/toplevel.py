@@ -120,11 +120,11 @@ def add_parsers(commands: Any) -> None:
 def _pin_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--client-cert", metavar="PEM", action="append", default=[],
-        help="pin this client certificate's SHA-256 fingerprint, repeatable",
+        help="pin this client certificate's SHA-256 fingerprint, repeatable (default: none)",
     )  # fmt: skip
     parser.add_argument(
         "--cert-fingerprint", metavar="SHA256", action="append", default=[],
-        help="pin this SHA-256 fingerprint (hex; colons allowed), repeatable",
+        help="pin this SHA-256 fingerprint (hex; colons allowed), repeatable (default: none)",
     )  # fmt: skip
 
 

@@ -28,10 +28,12 @@ from idnode.node.parts import (
     open_store,
 )
 from metrics.grpc_interceptor import MetricsInterceptor
+from proto import handle_pb2
 from registry.errors import IdnodeError
 from registry.registry import Registry
+from resolver.auth import UsageRecorder
 from resolver.dns import DnsServer
-from resolver.follow import ChangeFollower
+from resolver.follow import ChangeFollower, ChangeListener
 from resolver.grpc_auth import Authenticator
 from resolver.grpc_follow import ReferralFollower
 from resolver.grpc_registry import RegistryService
@@ -58,6 +60,8 @@ class Worker:
         self.http_tls = certificate_source(config, "http")
         self.referrer = upstream.referrer(config)
         auth = Authenticator(self.store)
+        self.follower.subscribe(_forget_tokens_on_change(auth))
+        self._usage = UsageRecorder(auth, self.store)
         self.resolver = ResolverService(
             self.registry,
             self.follower,
@@ -111,6 +115,7 @@ class Worker:
             self.http = HttpServer(self._http_app, options, ssl_context=context)
             self.http.start(listen.http)
         self.grpc.set_serving(True)
+        self._usage.start()
         threading.Thread(target=self._watch_store, name="store-health", daemon=True).start()
 
     def _watch_store(self) -> None:
@@ -155,9 +160,20 @@ class Worker:
         if self._http_app is not None:
             self._http_app.close()
         self.grpc.stop(self.config.shutdown_grace_seconds)
+        self._usage.stop()
         self._flusher.set()
         metrics.flush()
         self.store.close()
+
+
+def _forget_tokens_on_change(auth: Authenticator) -> ChangeListener:
+    """A credential changed (rotated, revoked): cached tokens are looked up again."""
+
+    def listen(entry: handle_pb2.ChangeEntry | None) -> None:
+        if entry is None or entry.operation == handle_pb2.ChangeEntry.ACCOUNT_PUT:
+            auth.forget()
+
+    return listen
 
 
 def _die_with_parent() -> None:

@@ -133,6 +133,8 @@ class ZoneLookup:
             self.names.rebuild(self.zone.hosted, self.zone.nodes)
             self.cache.clear()
             return
+        if entry.operation == _Op.ACCOUNT_PUT:
+            return  # a credential changed: nothing in the zone did
         if entry.operation == _Op.PREFIX_PUT:
             if entry.prefix.prefix not in self.zone.hosted:
                 self.zone = answer.Zone(self.apex, {*self.zone.hosted, entry.prefix.prefix})

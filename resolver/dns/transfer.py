@@ -207,6 +207,8 @@ def _incremental(
     first_op: dict[str, int] = {}
     after: dict[str, handle_pb2.Record | None] = {}
     for change in store.changes_since(txn, start):
+        if change.operation == _Op.ACCOUNT_PUT:
+            continue  # a credential changed: no name did (the serial moves all the same)
         if change.operation == _Op.PREFIX_PUT:
             return None  # a new prefix may move names; a full transfer is simplest and right
         first_op.setdefault(change.identifier, change.operation)

@@ -84,6 +84,8 @@ class ResponseCache:
     def _invalidate(self, entry: handle_pb2.ChangeEntry | None) -> None:
         if entry is None:
             self.answers.clear()
+        elif entry.operation == handle_pb2.ChangeEntry.ACCOUNT_PUT:
+            return  # a credential changed: no answer did
         elif entry.operation == handle_pb2.ChangeEntry.PREFIX_PUT:
             changed = entry.identifier
             self.answers.invalidate_groups(lambda prefix: is_under(prefix, changed))

@@ -12,6 +12,7 @@ import dns.xfr
 import dns.zone
 
 from proto import handle_pb2
+from registry import credentials
 from resolver.dns import DnsServer
 from tests.dns.nodes import ZONE, Node, value, zone_serial
 
@@ -172,3 +173,17 @@ def test_axfr_splits_messages_around_records_near_64k(
     assert all(len(reply) <= 65535 for reply in replies)
     zone = dns.zone.from_xfr(dns.query.xfr("127.0.0.1", ZONE, port=port, timeout=5))
     assert zone.find_rdataset("l2.8.118.88", "TXT")[0].strings[2] == b"b" * 255
+
+
+def test_ixfr_passes_over_credential_changes(server: tuple[DnsServer, int], node: Node) -> None:
+    dns_server, _port = server
+    start = _sequence(node)
+    credentials.rotate(node.store, node.admin, "88.118.8", 0, 0)  # an ACCOUNT_PUT entry
+    node.registry.create(node.admin, "88.118.8/after", [value(1, "batch", "a")])
+    records = _records(_ixfr(dns_server, start))
+    soa = [i for i, (_name, text) in enumerate(records) if text.startswith("ns1 ")]
+    assert len(soa) == 4  # incremental, not a full transfer
+    assert records[soa[2] + 1 : soa[3]] == [("after.8.118.88", '"1" "batch" "a"')]
+    only_credentials = _sequence(node)
+    credentials.rotate(node.store, node.admin, "88.118.8", 0, 0)
+    assert len(_records(_ixfr(dns_server, only_credentials))) == 4  # SOA, SOA, SOA, SOA

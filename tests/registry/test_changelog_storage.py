@@ -13,7 +13,7 @@ import pytest
 from proto import handle_pb2
 from registry import accounts, changelog, packing, verify
 from registry.registry import Registry
-from registry.store import Store, StoreOptions, WriteBatch, sequence_key
+from registry.store import SCHEMA_VERSION, Store, StoreOptions, WriteBatch, sequence_key
 from tests.registry import measure_store_bytes
 
 Op = handle_pb2.ChangeEntry.Operation
@@ -179,7 +179,7 @@ def test_a_schema_1_store_reads_read_only_and_is_upgraded_in_place(tmp_path: Pat
     store = Store(str(tmp_path), StoreOptions(durable=False))
     try:
         with store.read() as txn:
-            assert store.get_meta(txn, "schema") == b"2"
+            assert store.get_meta(txn, "schema") == SCHEMA_VERSION  # 1 -> 2 -> 3
         assert verify.verify(store).ok
         third = put(store, KEY, "v3", created=False)  # nothing to fill: entry 2 has its record
         assert [data for _s, _o, _i, data in whole(store)] == [[b"v1"], [b"v2"], [b"v3"]]

@@ -255,7 +255,7 @@ def test_store_of_another_schema_version_refuses_to_open(data_dir: str) -> None:
     first.write(lambda batch: batch.put_meta("schema", b"99"))
     first.close()
 
-    with pytest.raises(StoreError, match="has schema version 99, this build reads 2"):
+    with pytest.raises(StoreError, match="has schema version 99, this build reads 3"):
         Store(data_dir)
 
 

@@ -12,6 +12,7 @@ import pytest
 
 from proto import handle_pb2, sync_pb2, sync_pb2_grpc
 from registry.crypto import certificates
+from registry.store import Store, StoreOptions
 from resolver.tls import ClientTls, ServerTls, open_channel
 from sync.pusher import Pusher, PushOptions
 from sync.toplevel.server import TopLevelNode
@@ -185,21 +186,32 @@ def test_idnode_serve_syncs_and_asks_for_referrals_over_mutual_tls(
     )  # fmt: skip
     try:
         made = run_cli(
-            "register",
-            "88.118/tls-1",
-            "--value",
-            "URL=https://example.com",
-            "--server",
-            serving.grpc,
-        )
+            "register", "88.118/tls-1", "--value", "URL=https://example.com",
+            "--server", serving.grpc,
+        )  # fmt: skip
         assert made.returncode == 0, made.stderr
+        # Credential changes (ACCOUNT_PUT entries) sync too; the mirror accepts them in order.
+        enterprise = run_cli("enterprise", "create", "--json", "--server", serving.grpc)
+        enterprise_token = json.loads(enterprise.stdout)["token"]
+        rotated = run_cli("token", "rotate", "--server", serving.grpc, token=enterprise_token)
+        assert rotated.returncode == 0, rotated.stderr
+        store = Store(str(tmp_path / "data"), StoreOptions(readonly=True))
+        try:
+            with store.read() as txn:
+                last = store.last_sequence(txn)
+        finally:
+            store.close()
         wait_until(
-            "the record mirrored",
-            lambda: "88.118/tls-1" in node.mirror.mirror_records("88.118"),
+            "every entry acknowledged",
+            lambda: node.mirror.node("88.118").acked_sequence == last,
             20,
         )
+        assert "88.118/tls-1" in node.mirror.mirror_records("88.118")
         referred = run_cli("resolve", "88.119/x", "--no-follow", "--json", "--server", serving.grpc)
         assert referred.returncode == 0, referred.stderr + serving.log()
-        assert json.loads(referred.stdout)["referral"]["sites"][0]["grpc"] == "127.0.0.1:9"
+        # The referral came from the upstream over mutual TLS: 88.119's site, or the
+        # top-level node itself once its probes found that site down (takeover).
+        site = json.loads(referred.stdout)["referral"]["sites"][0]["grpc"]
+        assert site in ("127.0.0.1:9", address)
     finally:
         assert serving.stop() == 0
