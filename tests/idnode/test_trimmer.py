@@ -31,7 +31,8 @@ def test_without_upstream_only_the_window_stays(tmp_path: Path) -> None:
     config, registry = _node(tmp_path, upstream="")
     trimmer = ChangelogTrimmer(config, registry.store)
     try:
-        assert trimmer.trim_now() == 32 - 5
+        # node prefix, enterprise prefix and account, 30 records; the newest 5 stay
+        assert trimmer.trim_now() == 33 - 5
     finally:
         trimmer.stop()
         registry.store.close()

@@ -634,7 +634,7 @@ def test_enterprise_creation_records_account_prefix_and_contact(
         "Jiangxi Motors",
         "ops@jx",
     )
-    assert log(store, before) == [(Op.PREFIX_PUT, "88.118.8")]
+    assert log(store, before) == [(Op.PREFIX_PUT, "88.118.8"), (Op.ACCOUNT_PUT, "88.118.8")]
 
 
 def test_enterprise_under_a_parent_prefix(registry: Registry, admin: Account) -> None:
