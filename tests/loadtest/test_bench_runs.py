@@ -85,3 +85,17 @@ def test_http_bench_runs_and_reports_every_figure() -> None:
     for kind in ("redirect", "rest"):
         assert figures[kind]["requests_per_s"] > 0 and figures[kind]["cpu_us_per_request"] > 0
     assert "round 1/1 redirect" in result.stderr
+
+
+def test_tls_bench_runs_and_reports_every_figure() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "loadtest.tls_bench", "--json", "--seconds", "0.3", "--repeat", "1"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(result.stdout)
+    for kind in ("calls", "connections"):
+        for mode in ("plain", "tls"):
+            assert figures[f"{kind}_{mode}_per_s"] > 0
+        assert figures[f"{kind}_tls_to_plain_ratio"] > 0
+    assert "round 1/1 connections tls" in result.stderr

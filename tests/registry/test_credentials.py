@@ -4,6 +4,7 @@ administrator token, last use recorded coarsely, every change logged without sec
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 
@@ -17,7 +18,7 @@ from registry.errors import (
     PrefixNotFound,
 )
 from registry.registry import Registry
-from registry.store import Store, WriteBatch
+from registry.store import SCHEMA_VERSION, Store, StoreOptions, WriteBatch
 from tests.registry.conftest import START_TIME
 
 CHOSEN = "a-long-human-chosen-admin-token"
@@ -192,3 +193,29 @@ def test_account_listing_pages(store: Store, registry: Registry, admin: handle_p
         if not token:
             break
     assert names == ["88.118.1", "88.118.2", "88.118.3", "88.118.4", "88.118.5", "admin"]
+
+
+def test_a_schema_2_store_is_upgraded_and_its_tokens_still_work(tmp_path: Path) -> None:
+    """A store as the previous version left it: schema 2, tokens under SHA-256 only."""
+    token = accounts.new_token()
+    store = Store(str(tmp_path / "old"), StoreOptions(durable=False))
+
+    def as_version_2(batch: WriteBatch) -> None:
+        batch.put_meta("schema", b"2")
+        batch.put_account(handle_pb2.Account(name="admin", role=accounts.ADMIN, created=1))
+        batch.put_token(accounts.token_hash(token), "admin")
+
+    store.write(as_version_2)
+    store.close()
+    store = Store(str(tmp_path / "old"), StoreOptions(durable=False))
+    try:
+        with store.read() as txn:
+            assert store.get_meta(txn, "schema") == SCHEMA_VERSION == b"3"
+        assert authentication.authenticate(store, token, NOW).account.name == "admin"
+        rotated = credentials.rotate(store, accounts.authenticate(store, token), "", 0, 0, NOW)
+        with pytest.raises(AuthenticationFailed):
+            authentication.authenticate(store, token, NOW)
+        assert authentication.authenticate(store, rotated.token, NOW).account.name == "admin"
+        assert verify.verify(store).ok
+    finally:
+        store.close()
