@@ -194,7 +194,9 @@ class UsageRecorder:
         if not used:
             return 0
         self._authenticator.used = {}  # swapped, not cleared: writers keep a dict to write
-        return credentials.record_use(self._store, used)
+        # A handler thread may still add to the old dict: copy it (one step under the GIL)
+        # rather than iterate it while it changes; such a late use is recorded next time.
+        return credentials.record_use(self._store, dict(used))
 
     def _run(self) -> None:
         while not self._stop.wait(LAST_USED_FLUSH_SECONDS):

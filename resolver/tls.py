@@ -29,7 +29,6 @@ log = logging.getLogger("idnode.tls")
 
 # The TLS versions and ciphers the faces accept: TLS 1.2 (AEAD suites) and 1.3.
 MINIMUM_VERSION = ssl.TLSVersion.TLSv1_2
-HANDSHAKE_TIMEOUT_SECONDS = 10.0
 
 
 @dataclass(frozen=True)

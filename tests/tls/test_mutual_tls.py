@@ -215,3 +215,20 @@ def test_idnode_serve_syncs_and_asks_for_referrals_over_mutual_tls(
         assert site in ("127.0.0.1:9", address)
     finally:
         assert serving.stop() == 0
+
+
+def test_pins_need_a_toplevel_node_that_asks_for_client_certificates(tmp_path: Path) -> None:
+    plain = TopLevelNode(str(tmp_path / "plain"), ADMIN_TOKEN, map_size_bytes=64 << 20)
+    address = plain.start(["127.0.0.1:0"])[0]
+    try:
+        with grpc.insecure_channel(address) as channel, pytest.raises(grpc.RpcError) as caught:
+            sync_pb2_grpc.TopLevelStub(channel).AddNode(
+                sync_pb2.AddNodeRequest(node_prefix="88.118", client_cert_sha256=["ab" * 32]),
+                metadata=(("authorization", f"Bearer {ADMIN_TOKEN}"),),
+                timeout=5,
+            )
+        assert isinstance(caught.value, grpc.Call)
+        assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "--require-client-cert" in (caught.value.details() or "")
+    finally:
+        plain.stop(0)
