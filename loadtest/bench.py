@@ -18,11 +18,11 @@ import shlex
 import sys
 from collections.abc import Callable
 
-from loadtest import dns_rows, grpc_bench, http_rows, machine, scale_bench, sync_bench
+from loadtest import dns_rows, grpc_bench, http_rows, machine, scale_bench, sync_bench, tls_bench
 from loadtest import node as node_process
 from loadtest.report import Row, say, table
 
-SECTIONS = ("grpc", "http", "dns", "scale", "sync")
+SECTIONS = ("grpc", "tls", "http", "dns", "scale", "sync")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -48,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         "grpc": lambda: grpc_bench.rows(
             grpc_bench.Settings(args.idnode, args.rounds, args.seconds, pinning)
         ),
+        "tls": lambda: tls_bench.rows(args.idnode, args.rounds, args.seconds),
         "http": lambda: http_rows.rows(args.idnode, args.rounds, args.seconds, pinning),
         "dns": lambda: dns_rows.rows(args.idnode, args.rounds, args.seconds, pinning),
         "scale": lambda: scale_bench.rows(

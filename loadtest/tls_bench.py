@@ -29,6 +29,7 @@ import grpc
 
 from loadtest import node as node_process
 from loadtest.node import say
+from loadtest.report import Row, Sample
 from proto import handle_pb2, registry_pb2, registry_pb2_grpc, resolver_pb2, resolver_pb2_grpc
 
 IDENTIFIERS = 1000
@@ -91,42 +92,62 @@ def _rate(kind: str, address: str, ca_file: str, seconds: float, names: list[str
     return rate
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
+def measure(idnode: str, rounds: int, seconds: float) -> dict[str, list[float]]:
+    """Rates per round: `calls_plain`, `calls_tls`, `connections_plain`, `connections_tls`
+    (each pair measured back to back, plain first)."""
     work = tempfile.mkdtemp(prefix="idnode-tls-bench-")
     pki = os.path.join(work, "pki")
-    subprocess.run([args.idnode, "dev-cert", pki], check=True, capture_output=True)
+    subprocess.run([idnode, "dev-cert", pki], check=True, capture_output=True)
     ca_file = os.path.join(pki, "ca.pem")
     tls_flags = ["--tls-cert-file", os.path.join(pki, "server.pem"),
                  "--tls-key-file", os.path.join(pki, "server.key")]  # fmt: skip
-    plain = node_process.start(args.idnode, os.path.join(work, "plain"), 1, dns=False)
-    secure = node_process.start(
-        args.idnode, os.path.join(work, "tls"), 1, dns=False, extra=tls_flags
-    )
+    plain = node_process.start(idnode, os.path.join(work, "plain"), 1, dns=False)
+    secure = node_process.start(idnode, os.path.join(work, "tls"), 1, dns=False, extra=tls_flags)
     try:
         names = _seed(plain, "")
         _seed(secure, ca_file)
         rates: dict[str, list[float]] = {
             f"{kind}_{mode}": [] for kind in ("calls", "connections") for mode in ("plain", "tls")
         }
-        for round_number in range(1, args.repeat + 1):
+        for round_number in range(1, rounds + 1):
             for kind in ("calls", "connections"):
                 for mode, node, ca in (("plain", plain, ""), ("tls", secure, ca_file)):
-                    rate = _rate(kind, node.grpc, ca, args.seconds, names)
+                    rate = _rate(kind, node.grpc, ca, seconds, names)
                     rates[f"{kind}_{mode}"].append(rate)
-                    say(f"round {round_number}/{args.repeat} {kind} {mode}: {rate:,.0f}/s")
-        results: dict[str, Any] = {}
-        for key, found in rates.items():
-            results[f"{key}_per_s"] = statistics.median(found)
-            results[f"{key}_spread"] = f"{min(found):,.0f}-{max(found):,.0f}"
-        for kind in ("calls", "connections"):
-            results[f"{kind}_tls_to_plain_ratio"] = (
-                results[f"{kind}_tls_per_s"] / results[f"{kind}_plain_per_s"]
-            )
-        return results
+                    say(f"round {round_number}/{rounds} {kind} {mode}: {rate:,.0f}/s")
+        return rates
     finally:
         plain.stop()
         secure.stop()
         shutil.rmtree(work, ignore_errors=True)
+
+
+def rows(idnode: str, rounds: int, seconds: float) -> list[Row]:
+    """The TLS rows of `make bench`'s table: TLS (subject) against plain (reference)."""
+    rates = measure(idnode, rounds, seconds)
+    return [
+        Row(
+            f"gRPC Resolve with TLS, {kind}",
+            "/s",
+            [Sample(v) for v in rates[f"{key}_tls"]],
+            [Sample(v) for v in rates[f"{key}_plain"]],
+            reference_name="the same without TLS",
+        )
+        for key, kind in (("calls", "open channel"), ("connections", "new connection each"))
+    ]
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    rates = measure(args.idnode, args.repeat, args.seconds)
+    results: dict[str, Any] = {}
+    for key, found in rates.items():
+        results[f"{key}_per_s"] = statistics.median(found)
+        results[f"{key}_spread"] = f"{min(found):,.0f}-{max(found):,.0f}"
+    for kind in ("calls", "connections"):
+        results[f"{kind}_tls_to_plain_ratio"] = (
+            results[f"{kind}_tls_per_s"] / results[f"{kind}_plain_per_s"]
+        )
+    return results
 
 
 def main(argv: list[str] | None = None) -> int:
