@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import grpc
 
+import metrics
 from registry.crypto import certificates
 from registry.crypto.certificates import CertificateError, PemPair
 
@@ -57,13 +58,20 @@ class CertificateSource:
     Raises CertificateError from the constructor when the files cannot be used.
     """
 
-    def __init__(self, tls: ServerTls) -> None:
+    def __init__(self, tls: ServerTls, listener: str = "") -> None:
         self.tls = tls
+        self.listener = listener  # "grpc", "http", "metrics": labels the expiry gauge
         self._lock = threading.Lock()
         self.generation = 0
         self.pair, self._client_ca = self._read()
         self._context = self._build_context()
         self._front: ssl.SSLContext | None = None
+        self._show_expiry()
+
+    def _show_expiry(self) -> None:
+        if self.listener:
+            expiry = self.pair.not_after.timestamp()
+            metrics.TLS_CERTIFICATE_EXPIRY.labels(self.listener).set(expiry)
 
     def _read(self) -> tuple[PemPair, bytes | None]:
         pair = certificates.read_pair(self.tls.cert_file, self.tls.key_file)
@@ -89,6 +97,7 @@ class CertificateSource:
             self.pair, self._client_ca = pair, client_ca
             self._context = self._build_context()
             self.generation += 1
+        self._show_expiry()
         log.info(
             "TLS certificate reloaded",
             extra={"cert_file": self.tls.cert_file, "fingerprint": pair.fingerprint,

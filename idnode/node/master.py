@@ -148,7 +148,7 @@ class Master:
             },
         )
         for listener in ("grpc", "http", "metrics"):  # unusable files stop start-up here
-            parts.certificate_source(config, listener)
+            parts.certificate_source(config, listener, measured=False)
         store = bootstrap.initialise(self.config)
         if config.dns_listen:  # before any worker answers: the serial never goes back
             from idnode.node.parts import dns_options

@@ -69,8 +69,11 @@ def http_options(config: Config) -> HttpOptions:
     )
 
 
-def certificate_source(config: Config, listener: str) -> CertificateSource | None:
-    """The TLS certificate `listener` ("grpc", "http", "metrics") serves with, None for plain.
+def certificate_source(
+    config: Config, listener: str, measured: bool = True
+) -> CertificateSource | None:
+    """The TLS certificate `listener` ("grpc", "http", "metrics") serves with, None for plain;
+    `measured`: it sets the expiry gauge (not for a check whose source is thrown away).
 
     Raises SystemExit naming the config key when the files cannot be used.
     """
@@ -78,7 +81,7 @@ def certificate_source(config: Config, listener: str) -> CertificateSource | Non
     if pair is None:
         return None
     try:
-        return CertificateSource(ServerTls(*pair))
+        return CertificateSource(ServerTls(*pair), listener if measured else "")
     except CertificateError as error:
         key = (
             f"{listener}_tls_cert_file"

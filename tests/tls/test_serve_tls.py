@@ -6,6 +6,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import re
 import shutil
 import signal
 import ssl
@@ -42,6 +43,17 @@ def https_get(url: str, ca_file: str) -> tuple[int, bytes]:
             return reply.status, reply.read()
     except urllib.error.HTTPError as error:
         return error.code, error.read()
+
+
+def shown_expiries(node: NodeProcess, pki: Pki) -> dict[str, float]:
+    """idnode_tls_certificate_expiry_timestamp_seconds by listener, as /metrics shows it."""
+    _, body = https_get(f"https://{node.metrics}/metrics", pki.ca_file)
+    found = re.findall(
+        rb'^idnode_tls_certificate_expiry_timestamp_seconds\{listener="(\w+)"\} (\S+)$',
+        body,
+        re.MULTILINE,
+    )
+    return {name.decode(): float(value) for name, value in found}
 
 
 def test_every_face_serves_tls_and_clients_verify_it(tmp_path: Path, pki: Pki) -> None:
@@ -132,6 +144,11 @@ def test_sighup_gives_new_connections_the_new_certificate_and_keeps_open_ones(
             assert served_fingerprint(http_address, pki.ca_file, "http/1.1") == new.fingerprint
         status, _ = https_get(f"https://{node.metrics}/healthz", pki.ca_file)
         assert status == 200
+        expiry = new.certificate.not_valid_after_utc.timestamp()
+        deadline = time.monotonic() + 10  # the workers' gauges reach the scrape within a second
+        while shown_expiries(node, pki) != {"grpc": expiry, "http": expiry, "metrics": expiry}:
+            assert time.monotonic() < deadline, shown_expiries(node, pki)
+            time.sleep(0.2)
         assert served_fingerprint(node.metrics, pki.ca_file, "http/1.1") == new.fingerprint
 
         # The connections opened before carry on, on their first certificate.
