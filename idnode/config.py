@@ -98,6 +98,12 @@ class Config:
     upstream_server_name: str = ""  # the name to verify, when not the upstream's host
     follow_ca_file: str = ""  # CAs for referred sites that serve TLS (default: system's)
     sync_stats_interval_seconds: float = 60.0
+    replica_of: str = ""  # HOST:PORT of the primary this node is a read replica of
+    replica_token: str = ""  # the replication credential at the primary
+    replica_primary_http: str = ""  # the primary's HTTP base URL for 307s ("": learned)
+    max_lag_seconds: float = 0.0  # a replica further behind reports NOT_SERVING; 0: no bound
+    min_sequence_wait_seconds: float = 1.0  # a read-your-writes read waits this long at most
+    http_site: str = ""  # base URL clients reach this node's HTTP face at ("": from http_listen)
     map_size_bytes: int = 1 << 30
     durable: bool = True
     changelog_keep_entries: int = 1_000_000
@@ -280,13 +286,14 @@ def _validate(config: Any, prefix: str, sources: Mapping[str, str]) -> None:
                 split_host_port(config.upstream)
             except ValueError as error:
                 fail("upstream", str(error))
-            if not config.upstream_token and not config.upstream_cert_file:
+            if not (config.upstream_token or config.upstream_cert_file or config.replica_of):
                 fail(
                     "upstream_token",
                     "is required with 'upstream' (idnode toplevel node add), unless the node "
                     "presents a pinned client certificate (upstream_cert_file)",
                 )
         _validate_tls(config, fail)
+        _validate_replica(config, fail)
     if isinstance(config, HttpConfig):
         try:
             HttpOptions(**dataclasses.asdict(config))
@@ -351,6 +358,24 @@ def upstream_uses_tls(config: Config) -> bool:
         or config.upstream_cert_file
         or config.upstream_server_name
     )
+
+
+def _validate_replica(config: Config, fail: Callable[[str, str], None]) -> None:
+    if config.replica_of:
+        try:
+            split_host_port(config.replica_of)
+        except ValueError as error:
+            fail("replica_of", str(error))
+        if not config.replica_token:
+            fail("replica_token", "is required with 'replica_of' (idnode replica credential)")
+    for key in ("replica_primary_http", "http_site"):
+        url = getattr(config, key)
+        if url and not (url.startswith(("http://", "https://")) and len(url) <= 2000):
+            fail(key, f"{url[:60]!r} must be an http:// or https:// base URL")
+    if config.max_lag_seconds < 0:
+        fail("max_lag_seconds", "must be 0 (no bound) or more")
+    if not 0 <= config.min_sequence_wait_seconds <= 30:
+        fail("min_sequence_wait_seconds", "must be from 0 to 30")
 
 
 def split_host_port(address: str) -> tuple[str, int]:

@@ -121,6 +121,27 @@ SYNC_CONSECUTIVE_FAILURES = Gauge(
     "sync_consecutive_failures", "Sync sessions failed in a row; 0 once one makes progress.",
     ["upstream"], namespace=NAMESPACE, multiprocess_mode="livemax",
 )  # fmt: skip
+REPLICA_APPLIED_SEQUENCE = Gauge(
+    "replica_applied_sequence", "The primary's change-log sequence this replica has applied.",
+    ["primary"], namespace=NAMESPACE, multiprocess_mode="livemax",
+)  # fmt: skip
+REPLICA_LAG = Gauge(
+    "replica_lag_seconds", "How long since this replica last held everything its primary "
+    "had committed; 0 while caught up.", ["primary"], namespace=NAMESPACE,
+    multiprocess_mode="livemax",
+)  # fmt: skip
+REPLICA_STATE = Gauge(
+    "replica_state", "1 for the replica's state (connecting, copying, following, failing), "
+    "0 for the others.", ["primary", "state"], namespace=NAMESPACE, multiprocess_mode="livemax",
+)  # fmt: skip
+REPLICA_SNAPSHOTS = Counter(
+    "replica_snapshots", "Snapshots of the primary this replica took in.", ["primary"],
+    namespace=NAMESPACE,
+)  # fmt: skip
+REPLICA_FAILURES = Counter(
+    "replica_failures", "Replication sessions that failed, by gRPC status code (PROTOCOL: "
+    "what the primary sent could not be applied).", ["primary", "code"], namespace=NAMESPACE,
+)  # fmt: skip
 HTTP_REQUESTS = Counter(
     "http_requests", "HTTP requests by method and status class (2xx, 4xx, ...).",
     ["method", "code"], namespace=NAMESPACE,
@@ -182,7 +203,8 @@ _DECLARED: tuple[MetricWrapperBase, ...] = (
     REGISTRATIONS, IDENTIFIERS, CHANGELOG_SEQUENCE, STORE_SIZE, STORE_MAP_SIZE,
     DNS_RESPONSES, DNS_RRL_ACTIONS, DNS_TCP_CLOSED, HTTP_REQUESTS, SYNC_ACKED_SEQUENCE,
     SYNC_LAG, SYNC_PUSHES, BUILD_INFO, SYNC_FAILURES, SYNC_CONSECUTIVE_FAILURES,
-    STORE_OUT_OF_SPACE, TLS_CERTIFICATE_EXPIRY,
+    STORE_OUT_OF_SPACE, TLS_CERTIFICATE_EXPIRY, REPLICA_APPLIED_SEQUENCE, REPLICA_LAG,
+    REPLICA_STATE, REPLICA_SNAPSHOTS, REPLICA_FAILURES,
     GRPC_SERVER_STARTED, GRPC_SERVER_HANDLED, GRPC_SERVER_HANDLING,
     PROCESS_CPU, PROCESS_RESIDENT_MEMORY, PROCESS_VIRTUAL_MEMORY, PROCESS_OPEN_FDS,
     PROCESS_MAX_FDS, PROCESS_START_TIME,

@@ -98,9 +98,11 @@ class Account(_message.Message):
         ROLE_UNSPECIFIED: _ClassVar[Account.Role]
         ADMIN: _ClassVar[Account.Role]
         ENTERPRISE: _ClassVar[Account.Role]
+        REPLICA: _ClassVar[Account.Role]
     ROLE_UNSPECIFIED: Account.Role
     ADMIN: Account.Role
     ENTERPRISE: Account.Role
+    REPLICA: Account.Role
     NAME_FIELD_NUMBER: _ClassVar[int]
     ROLE_FIELD_NUMBER: _ClassVar[int]
     PREFIXES_FIELD_NUMBER: _ClassVar[int]

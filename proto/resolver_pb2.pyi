@@ -8,16 +8,18 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class ResolveRequest(_message.Message):
-    __slots__ = ("identifier", "types", "indexes", "recursive")
+    __slots__ = ("identifier", "types", "indexes", "recursive", "min_sequence")
     IDENTIFIER_FIELD_NUMBER: _ClassVar[int]
     TYPES_FIELD_NUMBER: _ClassVar[int]
     INDEXES_FIELD_NUMBER: _ClassVar[int]
     RECURSIVE_FIELD_NUMBER: _ClassVar[int]
+    MIN_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     identifier: str
     types: _containers.RepeatedScalarFieldContainer[str]
     indexes: _containers.RepeatedScalarFieldContainer[int]
     recursive: bool
-    def __init__(self, identifier: _Optional[str] = ..., types: _Optional[_Iterable[str]] = ..., indexes: _Optional[_Iterable[int]] = ..., recursive: _Optional[bool] = ...) -> None: ...
+    min_sequence: int
+    def __init__(self, identifier: _Optional[str] = ..., types: _Optional[_Iterable[str]] = ..., indexes: _Optional[_Iterable[int]] = ..., recursive: _Optional[bool] = ..., min_sequence: _Optional[int] = ...) -> None: ...
 
 class Referral(_message.Message):
     __slots__ = ("code", "prefix", "sites", "ttl")
@@ -46,10 +48,12 @@ class ResolveResponse(_message.Message):
     def __init__(self, identifier: _Optional[str] = ..., values: _Optional[_Iterable[_Union[_handle_pb2.HandleValue, _Mapping]]] = ..., referral: _Optional[_Union[Referral, _Mapping]] = ..., takeover: _Optional[bool] = ..., code: _Optional[int] = ...) -> None: ...
 
 class BatchResolveRequest(_message.Message):
-    __slots__ = ("requests",)
+    __slots__ = ("requests", "min_sequence")
     REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    MIN_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     requests: _containers.RepeatedCompositeFieldContainer[ResolveRequest]
-    def __init__(self, requests: _Optional[_Iterable[_Union[ResolveRequest, _Mapping]]] = ...) -> None: ...
+    min_sequence: int
+    def __init__(self, requests: _Optional[_Iterable[_Union[ResolveRequest, _Mapping]]] = ..., min_sequence: _Optional[int] = ...) -> None: ...
 
 class BatchResolveResult(_message.Message):
     __slots__ = ("response", "status", "error")

@@ -21,6 +21,9 @@ from registry import packing
 
 _SEQ = struct.Struct(">Q")
 _Op = handle_pb2.ChangeEntry.Operation
+RESTARTS_KEY = "changelog_restarts"
+"""In `meta`: how often the change log started over in place (a replica re-copied by
+snapshot, whose sequences need not move); every follower then drops all it derived."""
 _WITH_RECORD = (_Op.CREATE, _Op.UPDATE)
 
 

@@ -131,6 +131,22 @@ class Unavailable(IdnodeError):
     handle_code = 3
 
 
+class ReadOnlyReplica(IdnodeError):
+    """This node is a read replica: writes go to its primary."""
+
+    handle_code = 301  # Handle's "server not responsible": not for writes
+
+    def __init__(self, message: str, primary: str = "", primary_http: str = "") -> None:
+        super().__init__(message)
+        self.primary = primary  # the primary's gRPC HOST:PORT
+        self.primary_http = primary_http  # base URL of its HTTP face, "" when unknown
+
+
+class SequenceNotReached(Unavailable):
+    """This node has not applied the change log up to the sequence the read asks for:
+    ask again, or ask another node."""
+
+
 def all_error_classes() -> list[type[IdnodeError]]:
     """Every domain error class, for the front ends' mapping tables and their tests."""
     found: list[type[IdnodeError]] = []

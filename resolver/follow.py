@@ -6,6 +6,7 @@ import threading
 from collections.abc import Callable
 
 from proto import handle_pb2
+from registry.changelog import RESTARTS_KEY
 from registry.store import Store
 
 ChangeListener = Callable[[handle_pb2.ChangeEntry | None], None]
@@ -31,6 +32,7 @@ class ChangeFollower:
         self.generation = 0  # bumped whenever anything was invalidated
         with store.read() as txn:
             self.sequence = store.last_sequence(txn)
+            self._restarts = store.get_meta(txn, RESTARTS_KEY)
 
     @property
     def lock(self) -> threading.Lock:
@@ -53,12 +55,14 @@ class ChangeFollower:
             return
         with self._store.read() as txn:
             last = self._store.last_sequence(txn)
-            if last == self.sequence:
+            restarts = self._store.get_meta(txn, RESTARTS_KEY)
+            if last == self.sequence and restarts == self._restarts:
                 self._txn_id = txn_id
                 return
             first = self._store.first_sequence(txn)
             if (
-                last - self.sequence > CATCH_UP_LIMIT
+                restarts != self._restarts
+                or last - self.sequence > CATCH_UP_LIMIT
                 or first > self.sequence + 1
                 or last < self.sequence
             ):
@@ -67,6 +71,7 @@ class ChangeFollower:
                 for entry in self._store.changes_since(txn, self.sequence):
                     self._notify(entry)
         self.sequence = last
+        self._restarts = restarts
         self.generation += 1
         self._txn_id = txn_id
 

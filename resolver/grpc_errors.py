@@ -27,6 +27,8 @@ STATUS_BY_ERROR: dict[type[errors.IdnodeError], grpc.StatusCode] = {
     errors.StoreOutOfSpace: grpc.StatusCode.RESOURCE_EXHAUSTED,
     errors.Unavailable: grpc.StatusCode.UNAVAILABLE,
     errors.SyncRefused: grpc.StatusCode.FAILED_PRECONDITION,
+    errors.ReadOnlyReplica: grpc.StatusCode.FAILED_PRECONDITION,  # names the primary
+    errors.SequenceNotReached: grpc.StatusCode.UNAVAILABLE,  # retry, here or elsewhere
 }
 
 

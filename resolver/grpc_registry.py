@@ -15,6 +15,7 @@ from registry.accounts import Account
 from registry.errors import AuthenticationRequired, IdnodeError
 from registry.registry import DEFAULT_PAGE_BYTES, Registry, WriteResult
 from resolver.grpc_auth import Authenticator
+from resolver.readonly import Replica
 
 _Call = Callable[[Account | None], WriteResult]
 log = logging.getLogger("idnode.registry")
@@ -35,9 +36,11 @@ class RegistryService:
         registry: Registry,
         authenticator: Authenticator,
         list_page_bytes: int = DEFAULT_PAGE_BYTES,
+        replica: Replica | None = None,
     ) -> None:
         self._registry = registry
         self._auth = authenticator
+        self._replica = replica  # set on a read replica: every write is refused
         self._list_page_bytes = list_page_bytes
         self._counts = metrics.Tally(metrics.REGISTRATIONS)
         metrics.on_flush(self._counts.flush)
@@ -75,6 +78,7 @@ class RegistryService:
     def batch_register(
         self, request: registry_pb2.BatchRegisterRequest, context: grpc.ServicerContext
     ) -> registry_pb2.BatchRegisterResponse:
+        self._refuse_on_replica(context)
         try:
             result = self._registry.batch_register(self._auth.caller(context), request.records)
         except IdnodeError:
@@ -110,6 +114,7 @@ class RegistryService:
     def create_enterprise(
         self, request: registry_pb2.CreateEnterpriseRequest, context: grpc.ServicerContext
     ) -> registry_pb2.CreateEnterpriseResponse:
+        self._refuse_on_replica(context)
         caller = self._auth.caller(context)
         created = self._registry.create_enterprise(
             caller,
@@ -132,6 +137,7 @@ class RegistryService:
     def put_prefix(
         self, request: registry_pb2.PutPrefixRequest, context: grpc.ServicerContext
     ) -> handle_pb2.PrefixInfo:
+        self._refuse_on_replica(context)
         caller = self._auth.caller(context)
         info = self._registry.put_prefix(caller, request.prefix, request.sites)
         audit.record(
@@ -202,6 +208,7 @@ class RegistryService:
     def _write(
         self, op: str, context: grpc.ServicerContext, call: _Call
     ) -> registry_pb2.WriteResponse:
+        self._refuse_on_replica(context)
         try:
             result = call(self._auth.caller(context))
         except IdnodeError as error:
@@ -209,6 +216,15 @@ class RegistryService:
             raise
         self._counts.add((op, "ok"))
         return _write_response(result)
+
+    def _refuse_on_replica(self, context: grpc.ServicerContext) -> None:
+        """A replica refuses every write with FAILED_PRECONDITION naming its primary, also in
+        trailing metadata (`idnode-primary`) for clients that redirect by themselves."""
+        if self._replica is None:
+            return
+        refusal = self._replica.refusal()
+        context.set_trailing_metadata((("idnode-primary", refusal.primary),))
+        raise refusal
 
 
 def _write_response(result: WriteResult) -> registry_pb2.WriteResponse:

@@ -30,6 +30,7 @@ from resolver.follow import ChangeFollower
 from resolver.grpc_auth import Authenticator
 from resolver.grpc_errors import RpcFailure, status_of
 from resolver.grpc_follow import ReferralFollower
+from resolver.readonly import SequenceGate
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,7 @@ class ResolverService:
         negative_cache_bytes: int = DEFAULT_NEGATIVE_CACHE_BYTES,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         referrals: ReferralFollower | None = None,
+        gate: SequenceGate | None = None,
     ) -> None:
         self._registry = registry
         self._follower = follower
@@ -92,6 +94,7 @@ class ResolverService:
             cache_entries, negative_cache_entries, cache_bytes, negative_cache_bytes
         )
         self._referrals = referrals or ReferralFollower()
+        self._gate = gate or SequenceGate(follower, 0.0, replica=False)
         self._budget_bytes = max_response_bytes - RESPONSE_SLACK_BYTES
         self._cut_entry_bytes = _entry_bytes(
             resolver_pb2.BatchResolveResult(status=_CUT_STATUS, error=CUT).ByteSize()
@@ -107,6 +110,8 @@ class ResolverService:
     def resolve(self, request: resolver_pb2.ResolveRequest, context: grpc.ServicerContext) -> bytes:
         started = time.perf_counter()
         self._follower.poll()
+        if request.min_sequence > self._follower.sequence:
+            self._reach(request.min_sequence, context)
         answer = self.answer(request.identifier)
         self._requests.add(("grpc", answer.result))
         try:
@@ -134,6 +139,10 @@ class ResolverService:
             raise TooLarge(f"batch has {count} identifiers, more than {MAX_BATCH_RESOLVE}")
         started = time.perf_counter()
         self._follower.poll()
+        wanted = max((item.min_sequence for item in request.requests), default=0)
+        wanted = max(wanted, request.min_sequence)
+        if wanted > self._follower.sequence:
+            self._reach(wanted, context)
         caller = self._auth.caller(context)
         deadline = self._referrals.deadline()  # one for every recursive item together
         reply = resolver_pb2.BatchResolveResponse()
@@ -185,6 +194,11 @@ class ResolverService:
             result.status = status_of(failure).value[0]
             result.error = str(failure)
         return _entry_bytes(result.ByteSize())
+
+    def _reach(self, min_sequence: int, context: grpc.ServicerContext) -> None:
+        """Read-your-writes: wait (bounded, within the call's deadline) for `min_sequence`."""
+        remaining = context.time_remaining()
+        self._gate.reach(min_sequence, None if remaining is None else remaining - 0.05)
 
     # Answers ------------------------------------------------------------------
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent import futures
 from typing import Any
 
@@ -80,6 +80,39 @@ def unary(
         guarded(handler),
         request_deserializer=_Parser(request_type, _method_name(handler), max_request_bytes),
         response_serializer=_identity if raw_response else _serialize,
+    )
+
+
+def streaming(
+    handler: Callable[[Any, grpc.ServicerContext], Iterator[Any]],
+    request_type: Any,
+    max_request_bytes: int = 0,
+) -> grpc.RpcMethodHandler[Any, Any]:
+    """A server-streaming method: `handler` returns the messages' iterator; a domain error,
+    raised before the first message or between two, ends the call with its status."""
+    name = _method_name(handler)
+
+    def call(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+        if isinstance(request, Refused):
+            context.abort(request.status, request.message)
+        try:
+            yield from handler(request, context)
+            return
+        except RpcFailure as failure:
+            status, message = failure.status, failure.message
+        except IdnodeError as error:
+            status, message = status_of(error), str(error)
+        except Exception:
+            if not context.is_active():
+                return  # the caller went away mid-stream
+            log.exception("unexpected error in %s", name)
+            status, message = grpc.StatusCode.INTERNAL, "internal error"
+        context.abort(status, message)
+
+    return grpc.unary_stream_rpc_method_handler(
+        call,
+        request_deserializer=_Parser(request_type, name, max_request_bytes),
+        response_serializer=_serialize,
     )
 
 

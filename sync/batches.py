@@ -1,5 +1,6 @@
-"""Push batches and snapshot chunks, bounded in entries and in bytes.
+"""Change-log batches and snapshot chunks, bounded in entries and in bytes.
 
+What the upward sync pushes and what a replica follows are read here, the same way.
 A budget well under the gRPC message limit keeps every message deliverable: records
 are legal up to about a megabyte each, so a batch bounded only in entries can exceed
 any limit. An entry larger than the budget still goes, alone.
@@ -8,8 +9,10 @@ any limit. An entry larger than the budget still goes, alone.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from typing import Any
 
-from proto import handle_pb2, sync_pb2
+from proto import handle_pb2, replica_pb2, sync_pb2
+from registry.store import Store
 
 # A repeated message field costs a tag byte and a length varint (at most 5 bytes below
 # 4 GiB) on top of the element itself.
@@ -30,6 +33,17 @@ def take_batch(
         size_bytes += cost
         if len(batch) >= max_entries or size_bytes >= max_bytes:
             break
+    return batch
+
+
+def next_batch(
+    store: Store, txn: Any, after: int, max_entries: int, max_bytes: int
+) -> list[handle_pb2.ChangeEntry]:
+    """The change-log entries after `after` that fit both bounds, oldest first, each with
+    its record (an entry that borrows it gets the one stored now, in `txn`)."""
+    pending = store.changes_since(txn, after, max_entries)
+    batch = take_batch(pending, max_entries, max_bytes)
+    del pending  # closes its cursor while the transaction is still open
     return batch
 
 
@@ -67,4 +81,25 @@ def snapshot_chunks(
             size_bytes = chunk.ByteSize()
         chunk.records.append(record)
         size_bytes += cost
+    yield chunk
+
+
+def credential_chunks(
+    accounts: Iterable[handle_pb2.Account],
+    tokens: Iterable[replica_pb2.TokenEntry],
+    max_bytes: int,
+) -> Iterator[replica_pb2.Credentials]:
+    """Accounts, then tokens, in messages of at most `max_bytes`; the last says so."""
+    chunk = replica_pb2.Credentials()
+    size_bytes = 0
+    for field, items in (("accounts", accounts), ("tokens", tokens)):
+        for item in items:
+            cost = item.ByteSize() + FIELD_OVERHEAD_BYTES
+            if size_bytes and size_bytes + cost > max_bytes:
+                yield chunk
+                chunk = replica_pb2.Credentials()
+                size_bytes = 0
+            getattr(chunk, field).append(item)
+            size_bytes += cost
+    chunk.last = True
     yield chunk

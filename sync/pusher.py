@@ -246,9 +246,9 @@ class Pusher:
         options = self.options
         with self.store.read() as txn:
             first = self.store.first_sequence(txn)
-            pending = self.store.changes_since(txn, self._acked, options.batch_entries)
-            entries = batches.take_batch(pending, options.batch_entries, options.batch_bytes)
-            del pending  # closes its cursor while the transaction is still open
+            entries = batches.next_batch(
+                self.store, txn, self._acked, options.batch_entries, options.batch_bytes
+            )
         if self._acked + 1 < first:
             self._snapshot(stub)  # the log was trimmed past what the upstream holds
             return True

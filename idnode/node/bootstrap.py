@@ -13,7 +13,7 @@ from typing import Protocol
 import metrics
 from idnode import __version__
 from idnode.config import Config, join_host_port
-from idnode.node import systemd, upstream
+from idnode.node import replicas, systemd, upstream
 from idnode.node.parts import Listen, certificate_source, dns_options, open_store
 from metrics import exposition
 from registry import accounts, identity, retention
@@ -41,7 +41,7 @@ def check_data_dir(config: Config) -> None:
     path), must not silently become a new node: it would sync upward as this node
     prefix with no records.
     """
-    if config.init:
+    if config.init or config.replica_of:  # a replica's first start copies its primary
         return
     directory = config.data_dir
     try:
@@ -68,8 +68,17 @@ def initialise(config: Config) -> Store:
     """Open the store, check it belongs to this node prefix, create the administrator and
     the node's identity once.
 
-    Exits with a message naming the problem when the data dir cannot be used.
+    A replica's store is only opened (and marked as a replica's): everything in it comes
+    from its primary. Exits with a message naming the problem when the data dir cannot
+    be used.
     """
+    if config.replica_of:
+        try:
+            store = open_store(config)
+        except IdnodeError as error:
+            raise SystemExit(f"idnode: cannot use data dir {config.data_dir}: {error}") from None
+        replicas.check_store(store, config)
+        return store
     try:
         store = open_store(config)
         registry = Registry(store, config.node_prefix)
@@ -157,8 +166,8 @@ def start_singletons(config: Config, store: Store, listen: Listen) -> Singletons
     if metrics_tls is not None:
         started.reloads.append(metrics_tls.reload)
     started.services.append(_Flusher())
-    sync = upstream.start(config, store, listen)
-    if sync is not None:
+    sync = None if config.replica_of else upstream.start(config, store, listen)
+    if sync is not None:  # only a primary syncs upward; its replicas follow it
         started.services.append(sync)
         started.reloads.append(sync.renew_channel)
     started.services.append(ChangelogTrimmer(config, store))
@@ -175,7 +184,7 @@ class ChangelogTrimmer:
     def __init__(self, config: Config, store: Store) -> None:
         self._config = config
         self._store = store
-        self._cursors = [SYNC_CURSOR] if config.upstream else []
+        self._cursors = [SYNC_CURSOR] if config.upstream and not config.replica_of else []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="changelog-trim", daemon=True)
         self._thread.start()

@@ -145,11 +145,18 @@ class Master:
                 "metrics_listen": config.metrics_listen,
                 "durable": config.durable,
                 "upstream": config.upstream or "none",
+                "replica_of": config.replica_of or "none",
             },
         )
         for listener in ("grpc", "http", "metrics"):  # unusable files stop start-up here
             parts.certificate_source(config, listener, measured=False)
         store = bootstrap.initialise(self.config)
+        signal.signal(signal.SIGTERM, lambda *_: self.stopping.set())
+        signal.signal(signal.SIGINT, lambda *_: self.stopping.set())
+        if config.replica_of and not self._follow(store):
+            store.close()
+            return 0  # stopped while copying the primary
+        config = self.config
         if config.dns_listen:  # before any worker answers: the serial never goes back
             from idnode.node.parts import dns_options
             from resolver.dns import begin_serial_epoch
@@ -157,8 +164,6 @@ class Master:
             begin_serial_epoch(store, dns_options(config))
         listen = self._choose_ports()
         parts.warn_plain_listeners(config, listen)
-        signal.signal(signal.SIGTERM, lambda *_: self.stopping.set())
-        signal.signal(signal.SIGINT, lambda *_: self.stopping.set())
         signal.signal(signal.SIGHUP, lambda *_: self.reloading.set())
         try:
             # All start at once (each opens the store and binds by itself), then all must be ready.
@@ -186,10 +191,12 @@ class Master:
             "metrics_dir": os.environ.get("PROMETHEUS_MULTIPROC_DIR", ""),
             "zone": self.config.dns.zone,
             "node_prefix": self.config.node_prefix,
+            "replica_of": self.config.replica_of,
         }
         print(json.dumps(ready), flush=True)
         _write_run_file(
-            node_file_path(self.config.data_dir), {**ready, "upstream": self.config.upstream}
+            node_file_path(self.config.data_dir),
+            {**ready, "upstream": "" if config.replica_of else self.config.upstream},
         )
         log.info(
             "node ready",
@@ -346,6 +353,21 @@ class Master:
                 process.join()
 
     # Single-instance duties -------------------------------------------------
+
+    def _follow(self, store: Store) -> bool:
+        """A replica: follow the primary, and serve only once the store holds a whole copy
+        (False when stopped before that). The node prefix is the primary's."""
+        from idnode.node import replicas
+
+        follower = replicas.start_follower(self.config, store, self.stopping)
+        if follower is None:
+            return False
+        self._singletons.append(follower)
+        prefix = replicas.node_prefix(store, self.config.node_prefix)
+        if prefix != self.config.node_prefix:
+            log.info("serving the primary's node prefix", extra={"node_prefix": prefix})
+            self.config = dataclasses.replace(self.config, node_prefix=prefix)
+        return True
 
     def _start_singletons(self, store: Store, listen: Listen) -> str:
         from idnode.node import bootstrap

@@ -18,7 +18,7 @@ from multiprocessing.connection import Connection
 import metrics
 from idnode import logs
 from idnode.config import Config
-from idnode.node import upstream
+from idnode.node import replicas, upstream
 from idnode.node.parts import (
     Listen,
     certificate_source,
@@ -40,12 +40,16 @@ from resolver.grpc_registry import RegistryService
 from resolver.grpc_resolve import ResolverService
 from resolver.grpc_server import REGISTRY, RESOLVER, GrpcServer, registry_handler, resolver_handler
 from resolver.http import HttpApp, HttpServer
+from resolver.readonly import SequenceGate
+from sync.replica.source import SERVICE as REPLICATION
+from sync.replica.source import ReplicationService
 
 log = logging.getLogger("idnode.worker")
 PR_SET_PDEATHSIG = 1
 M_MMAP_THRESHOLD = -3  # glibc mallopt()
 LARGE_ALLOCATION_BYTES = 128 << 10
 STORE_PROBE_SECONDS = 2.0
+HEALTH_PROBE_SECONDS = 0.5  # how often a replica's lag and state are looked at
 
 
 class Worker:
@@ -62,6 +66,15 @@ class Worker:
         auth = Authenticator(self.store)
         self.follower.subscribe(_forget_tokens_on_change(auth))
         self._usage = UsageRecorder(auth, self.store)
+        self._draining = threading.Event()
+        self.replica = replicas.face(config, self.store)  # None on a primary
+        self.replica_health = replicas.Health(config)
+        self.gate = SequenceGate(
+            self.follower, config.min_sequence_wait_seconds, replica=self.replica is not None
+        )
+        self.replication = ReplicationService(
+            self.store, auth, config.node_prefix, config.http_site, stopping=self._draining
+        )
         self.resolver = ResolverService(
             self.registry,
             self.follower,
@@ -77,15 +90,22 @@ class Worker:
                 config.follow_max_concurrent,
                 tls=follow_tls(config),
             ),
+            gate=self.gate,
         )
         self.grpc = GrpcServer(
             [
                 resolver_handler(self.resolver),
                 registry_handler(
-                    RegistryService(self.registry, auth, list_page_bytes=config.list_page_bytes)
+                    RegistryService(
+                        self.registry,
+                        auth,
+                        list_page_bytes=config.list_page_bytes,
+                        replica=self.replica,
+                    )
                 ),
+                self.replication.handler(),
             ],
-            [RESOLVER, REGISTRY],
+            [RESOLVER, REGISTRY, REPLICATION],
             threads=config.grpc_threads,
             max_message_bytes=config.grpc_max_message_bytes,
             interceptors=[MetricsInterceptor()],
@@ -95,8 +115,8 @@ class Worker:
         self._http_app: HttpApp | None = None
         self._auth = auth
         self._flusher = metrics.start_flusher()
-        self._draining = threading.Event()
         self._store_ok = True
+        self._serving = False
 
     def start(self, listen: Listen) -> None:
         """Bind and serve; health turns SERVING only once everything listens."""
@@ -108,29 +128,56 @@ class Worker:
             self.dns.start(listen.dns)
         if listen.http:
             options = http_options(self.config)
+            self.replication.http_site = replicas.http_site(self.config, listen.http)
             self._http_app = HttpApp(
-                self.registry, self.follower, self._auth, self.resolver.answer, options
+                self.registry,
+                self.follower,
+                self._auth,
+                self.resolver.answer,
+                options,
+                replica=self.replica,
+                gate=self.gate,
+                healthy=lambda: self._serving,
             )
             context = self.http_tls.ssl_context() if self.http_tls is not None else None
             self.http = HttpServer(self._http_app, options, ssl_context=context)
             self.http.start(listen.http)
-        self.grpc.set_serving(True)
+        self._set_serving(self.replica_health.serving())
         self._usage.start()
-        threading.Thread(target=self._watch_store, name="store-health", daemon=True).start()
+        threading.Thread(target=self._watch_health, name="health", daemon=True).start()
 
-    def _watch_store(self) -> None:
-        """Report NOT_SERVING while the store cannot be read, SERVING again once it can."""
-        while not self._draining.wait(STORE_PROBE_SECONDS):
-            try:
-                with self.store.read() as txn:
-                    self.store.last_sequence(txn)
-                healthy = True
-            except IdnodeError:
-                healthy = False
-            if healthy != self._store_ok and not self._draining.is_set():
-                self._store_ok = healthy
-                self.grpc.set_serving(healthy)
-                log.error("store %s", "usable again" if healthy else "unusable: NOT_SERVING")
+    def _watch_health(self) -> None:
+        """NOT_SERVING while the store cannot be read, or on a replica while it is copying,
+        its follower is silent or its lag is above max_lag_seconds; SERVING again after."""
+        store_checked = time.monotonic()
+        while not self._draining.wait(HEALTH_PROBE_SECONDS):
+            if time.monotonic() - store_checked >= STORE_PROBE_SECONDS:
+                store_checked = time.monotonic()
+                healthy = self._store_usable()
+                if healthy != self._store_ok:
+                    self._store_ok = healthy
+                    log.error("store %s", "usable again" if healthy else "unusable: NOT_SERVING")
+            replica_ok = self.replica_health.serving()
+            if replica_ok != self._serving and self._store_ok and not self._draining.is_set():
+                reason = self.replica_health.reason
+                log.warning(
+                    "replica %s", "serving again" if replica_ok else f"NOT_SERVING: {reason}"
+                )
+            self._set_serving(self._store_ok and replica_ok)
+
+    def _store_usable(self) -> bool:
+        try:
+            with self.store.read() as txn:
+                self.store.last_sequence(txn)
+        except IdnodeError:
+            return False
+        return True
+
+    def _set_serving(self, serving: bool) -> None:
+        if serving == self._serving or self._draining.is_set():
+            return
+        self._serving = serving
+        self.grpc.set_serving(serving)
 
     def reload(self, config: Config) -> None:
         """Apply what can change without a restart: log settings, DNS rate limits, and the
@@ -151,6 +198,7 @@ class Worker:
         """Drain: NOT_SERVING first, keep answering for the drain period so balancers move
         away, then stop accepting and finish in-flight calls within the grace period."""
         self._draining.set()
+        self._serving = False
         self.grpc.set_serving(False)
         time.sleep(self.config.shutdown_drain_seconds)
         if self.dns is not None:

@@ -27,5 +27,7 @@ ERROR_RCODES: dict[type[IdnodeError], int] = {
     errors.StoreOutOfSpace: wire.SERVFAIL,
     errors.Unavailable: wire.SERVFAIL,
     errors.SyncRefused: wire.REFUSED,
+    errors.ReadOnlyReplica: wire.REFUSED,  # DNS never writes; listed for completeness
+    errors.SequenceNotReached: wire.SERVFAIL,
 }
 """The rcode each domain error becomes when it escapes a lookup (a test checks it is complete)."""

@@ -114,3 +114,29 @@ def _begin(batch: WriteBatch, apex: bytes, now_ms: int) -> Epoch:
         META_KEY, b"".join(_EPOCH.pack(e.serial, e.sequence, e.fingerprint) for e in kept)
     )
     return epoch
+
+
+RETIRED = b"\x00" * 8  # no apex has this fingerprint: IXFR from a retired epoch is AXFR
+
+
+def restart(
+    batch: WriteBatch,
+    served_sequence: int,
+    sequence: int,
+    clock_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
+) -> None:
+    """The change log starts over at `sequence` in this transaction (a replica re-copied by
+    snapshot), having served up to `served_sequence`: the serial still moves forward, and
+    no serial served before can be the start of an IXFR (the changes in between are not
+    known here), so secondaries that hold one transfer the whole zone."""
+    epochs = read(batch.store, batch.txn)
+    if not epochs:
+        return
+    current = serial_at(epochs, served_sequence)
+    clock = clock_ms() & SERIAL_MASK
+    first = clock if newer(clock, current) else (current + 1) & SERIAL_MASK
+    retired = [Epoch(e.serial, e.sequence, RETIRED) for e in epochs]
+    kept = [*retired, Epoch(first, sequence, epochs[-1].fingerprint)][-MAX_EPOCHS:]
+    batch.put_meta(
+        META_KEY, b"".join(_EPOCH.pack(e.serial, e.sequence, e.fingerprint) for e in kept)
+    )

@@ -65,9 +65,14 @@ def rest_error(
     return encoded(status, headers, dump(document), result or "error")
 
 
-def rest_done(identifier: str, status: int = 200) -> Encoded:
-    """What a write answers: {"responseCode": 1, "handle"}."""
-    return encoded(status, JSON + NO_CACHE, dump({"responseCode": SUCCESS, "handle": identifier}))
+def rest_done(identifier: str, status: int = 200, sequence: int = 0) -> Encoded:
+    """What a write answers: {"responseCode": 1, "handle"}, and in `X-Idnode-Sequence` the
+    change-log sequence of the write (read-your-writes: send it back as
+    X-Idnode-Min-Sequence)."""
+    headers = JSON + NO_CACHE
+    if sequence:
+        headers = [*headers, (b"x-idnode-sequence", str(sequence).encode())]
+    return encoded(status, headers, dump({"responseCode": SUCCESS, "handle": identifier}))
 
 
 def public(record: handle_pb2.Record) -> list[HandleValue]:

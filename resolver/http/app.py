@@ -15,7 +15,14 @@ from urllib.parse import parse_qsl, quote, unquote_to_bytes
 import metrics
 from proto import handle_pb2, resolver_pb2
 from registry import accounts, values
-from registry.errors import IdnodeError, InvalidIdentifier, InvalidRequest, TooLarge, ValueNotFound
+from registry.errors import (
+    IdnodeError,
+    InvalidIdentifier,
+    InvalidRequest,
+    SequenceNotReached,
+    TooLarge,
+    ValueNotFound,
+)
 from registry.identifier import MAX_IDENTIFIER_BYTES, cache_key
 from registry.registry import DEFAULT_PAGE_SIZE, Registry
 from resolver.auth import Authenticator
@@ -27,6 +34,7 @@ from resolver.http.cache import Encoded, ResponseCache, encoded
 from resolver.http.config import HttpOptions
 from resolver.http.formats import excerpt
 from resolver.http.rest import PREFIX_HANDLE, Credentials, Writer
+from resolver.readonly import Replica, SequenceGate, parse_min_sequence
 
 log = logging.getLogger("idnode.http")
 T = TypeVar("T")
@@ -52,6 +60,11 @@ NOTHING_HERE = encoded(404, [(b"content-type", b"text/plain")], b"not found\n")
 # Liveness for load balancers, and the server stack's own floor in the benchmark:
 # the least a request can cost here (routing, one write of fixed bytes).
 HEALTHY = encoded(200, [(b"content-type", b"text/plain"), (b"cache-control", b"no-store")], b"ok\n")
+UNHEALTHY = encoded(
+    503, [(b"content-type", b"text/plain"), (b"cache-control", b"no-store")], b"not serving\n"
+)
+MIN_SEQUENCE = b"x-idnode-min-sequence"  # read-your-writes: the sequence a write returned
+RETRY_AFTER_SECONDS = b"1"
 ASSETS = frozenset({"/favicon.ico", "/robots.txt", "/apple-touch-icon.png"})
 
 
@@ -66,8 +79,14 @@ class HttpApp:
         resolve: Resolve,
         options: HttpOptions | None = None,
         referrals: ReferralFollower | None = None,
+        replica: Replica | None = None,
+        gate: SequenceGate | None = None,
+        healthy: Callable[[], bool] = lambda: True,
     ) -> None:
         self.options = options = options or HttpOptions()
+        self._replica = replica  # set on a read replica: writes go to the primary (307)
+        self._gate = gate or SequenceGate(follower, 0.0, replica=False)
+        self._healthy = healthy
         self.cache = ResponseCache(follower, options)
         self._follower = follower
         self._resolve = resolve
@@ -104,7 +123,7 @@ class HttpApp:
         """The hot path, without a coroutine: a cached answer to a plain GET, else None."""
         path: str = scope["path"]
         if path == "/healthz":
-            return HEALTHY
+            return HEALTHY if self._healthy() else UNHEALTHY
         if (method != "GET" and method != "HEAD") or scope["query_string"]:
             return None
         if b"%" in scope["raw_path"]:
@@ -122,7 +141,7 @@ class HttpApp:
                 accept = value
             elif name == b"accept-language":
                 accept_language = value
-            elif name == b"authorization":
+            elif name == b"authorization" or name == MIN_SEQUENCE:
                 return None
         if path.startswith(API_ITEM):
             identifier, variant = path[len(API_ITEM) :], "rest"
@@ -189,6 +208,9 @@ class HttpApp:
         """`/{identifier}`: redirect, page or JSON, from the cache when it can."""
         started = time.perf_counter()
         self._follower.poll()
+        waited = await self._reach(scope)
+        if waited is not None:
+            return waited
         identifier = _identifier(scope, 1)
         accept, accept_language, _ = _headers(scope)
         if b"application/json" in accept:
@@ -206,6 +228,9 @@ class HttpApp:
             return await self._list(scope)
         started = time.perf_counter()
         self._follower.poll()
+        waited = await self._reach(scope)
+        if waited is not None:
+            return waited
         identifier = _identifier(scope, len(API_ITEM))
         _, _, authorization = _headers(scope)
         query = scope["query_string"]
@@ -218,7 +243,23 @@ class HttpApp:
         self._count(response, started)
         return response
 
+    async def _reach(self, scope: Scope) -> Encoded | None:
+        """Read-your-writes: None once this node holds the X-Idnode-Min-Sequence asked for
+        (a replica behind waits off the event loop), else 503 with Retry-After."""
+        wanted = _min_sequence(scope)
+        if wanted <= self._follower.sequence:
+            return None
+        try:
+            await self._run(self._gate.reach, wanted)
+        except SequenceNotReached as error:
+            refused = answers.rest_error(error, result="error")
+            headers = [*refused.start["headers"][:-1], (b"retry-after", RETRY_AFTER_SECONDS)]
+            return encoded(refused.status, headers, refused.body["body"], refused.result)
+        return None
+
     async def _rest_write(self, scope: Scope, receive: Receive, method: str) -> Encoded:
+        if self._replica is not None:
+            return self._to_primary(scope)
         identifier = _identifier(scope, len(API_ITEM))
         params = _params(scope["query_string"])
         indexes = _indexes(params)
@@ -231,6 +272,19 @@ class HttpApp:
             body = await self._body(receive)
             return await self._run(self._writer.put, caller, identifier, body, indexes, overwrite)
         return await self._run(self._writer.delete, caller, identifier, indexes)
+
+    def _to_primary(self, scope: Scope) -> Encoded:
+        """A replica's answer to a write: 307 to the same URL on the primary's HTTP face
+        (the method and body are kept), or 503 naming the primary when its site is unknown."""
+        assert self._replica is not None
+        refusal = self._replica.refusal()
+        if not refusal.primary_http:
+            return answers.rest_error(refusal)
+        target = scope.get("raw_path", b"").decode("latin-1") or quote(scope["path"])
+        if scope["query_string"]:
+            target += "?" + scope["query_string"].decode("latin-1")
+        location = refusal.primary_http.rstrip("/") + target
+        return encoded(307, [(b"location", location.encode("latin-1")), *answers.NO_CACHE], b"", "")
 
     async def _list(self, scope: Scope) -> Encoded:
         params = _params(scope["query_string"])
@@ -425,6 +479,14 @@ def _headers(scope: Scope) -> tuple[bytes, bytes, bytes | None]:
         elif name == b"authorization":
             authorization = value
     return accept, language, authorization
+
+
+def _min_sequence(scope: Scope) -> int:
+    """The X-Idnode-Min-Sequence header's value, 0 without it. Raises InvalidRequest."""
+    for name, value in scope["headers"]:
+        if name == MIN_SEQUENCE:
+            return parse_min_sequence(value.decode("latin-1"))
+    return 0
 
 
 def _source(scope: Scope) -> str:

@@ -29,6 +29,9 @@ STATUS_BY_ERROR: dict[type[errors.IdnodeError], int] = {
     errors.StoreOutOfSpace: 507,  # Insufficient Storage: writes fail until space is freed
     errors.SyncRefused: 409,  # a copy that conflicts with what the top-level node holds
     errors.Unavailable: 503,
+    # A replica answers a write with 307 to its primary's HTTP face; 503 when it knows none.
+    errors.ReadOnlyReplica: 503,
+    errors.SequenceNotReached: 503,  # with Retry-After: ask again, or ask another node
 }
 # A resolve that found the identifier but no value matching its filters is a success
 # with nothing to show (Handle code 200), not a failure.

@@ -151,7 +151,8 @@ class Writer:
             self._counts.add((op, _label(error)))
             return answers.rest_error(error, identifier)
         self._counts.add((op, "ok"))
-        return answers.rest_done(result.identifier, 201 if result.operation == "created" else 200)
+        status = 201 if result.operation == "created" else 200
+        return answers.rest_done(result.identifier, status, result.sequence)
 
     def delete(self, caller: Account | None, identifier: str, indexes: Sequence[int]) -> Encoded:
         op = "remove_values" if indexes else "delete"
@@ -164,7 +165,7 @@ class Writer:
             self._counts.add((op, _label(error)))
             return answers.rest_error(error, identifier)
         self._counts.add((op, "ok"))
-        return answers.rest_done(result.identifier)
+        return answers.rest_done(result.identifier, sequence=result.sequence)
 
     def list(
         self, caller: Account | None, prefix: str, page: int, page_size: int, token: str
