@@ -54,6 +54,10 @@ class ChangeFollower:
         if txn_id == self._txn_id:
             return
         with self._store.read() as txn:
+            # The snapshot's own id, not the probe's: a commit shows in the meta page a
+            # moment before new readers see it, and a follower that took the probe's id
+            # for a snapshot without that commit would skip it until the next one.
+            txn_id = txn.id()
             last = self._store.last_sequence(txn)
             restarts = self._store.get_meta(txn, RESTARTS_KEY)
             if last == self.sequence and restarts == self._restarts:

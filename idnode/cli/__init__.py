@@ -15,6 +15,7 @@ from idnode.cli import (
     local,
     populate,
     records,
+    replica,
     serve,
     status,
     toplevel,
@@ -56,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_parsers(commands)
     accounts.add_parsers(commands)
     devcert.add_parsers(commands)
+    replica.add_parsers(commands)
     return parser
 
 

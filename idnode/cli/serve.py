@@ -66,6 +66,21 @@ def add_node_flags(parser: argparse.ArgumentParser) -> None:
     )
     _add_tls_flags(parser)
     parser.add_argument(
+        "--replica-of", metavar="HOST:PORT",
+        help="run as a read replica of this primary: copy it, follow its change log, serve "
+        "reads, refuse writes (default: none, a primary) (docs/scale-out.md)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--replica-token", metavar="TOKEN",
+        help="the replication credential at the primary (idnode replica credential; "
+        "or IDNODE_REPLICA_TOKEN) (default: none)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--max-lag-seconds", type=float, metavar="S",
+        help="a replica further behind its primary reports NOT_SERVING to health checks "
+        f"(default: {d.max_lag_seconds:g}, no bound)",
+    )  # fmt: skip
+    parser.add_argument(
         "--log-format", choices=["text", "json"], help=f"log line format (default: {d.log_format})"
     )
     parser.add_argument(
@@ -131,6 +146,9 @@ def reload_config(args: argparse.Namespace) -> Config:
         "workers": args.workers,
         "upstream": args.upstream,
         "upstream_token": args.upstream_token,
+        "replica_of": args.replica_of,
+        "replica_token": args.replica_token,
+        "max_lag_seconds": args.max_lag_seconds,
         "log_format": args.log_format,
         "log_level": args.log_level,
         "upstream_tls": args.upstream_tls,

@@ -39,6 +39,7 @@ def show(args: argparse.Namespace) -> int:
     from registry.errors import IdnodeError
     from registry.store import Store, StoreOptions
     from sync.pusher import CURSOR
+    from sync.replica import marks
 
     if not os.path.exists(os.path.join(args.data_dir, "data.mdb")):
         print(f"idnode: no node data in {args.data_dir}", file=sys.stderr)
@@ -54,9 +55,12 @@ def show(args: argparse.Namespace) -> int:
             acked = store.get_cursor(txn, CURSOR)
             pending = next(store.changes_since(txn, acked, 1), None)
             node_prefix = (store.get_meta(txn, "node_prefix") or b"").decode()
+            replica = marks.is_replica(store, txn)
     finally:
         store.close()
-    running = _running_node(node_file_path(args.data_dir))
+    running = running_node(node_file_path(args.data_dir))
+    if replica:
+        return _show_replica(args, node_prefix, running, last)
     upstream = _upstream(running, status_path(args.data_dir), synced_before=acked > 0)
     document: dict[str, Any] = {
         "node_prefix": node_prefix,
@@ -82,7 +86,45 @@ def show(args: argparse.Namespace) -> int:
     return 0
 
 
-def _running_node(path: str) -> dict[str, Any] | None:
+def _show_replica(
+    args: argparse.Namespace, node_prefix: str, running: dict[str, Any] | None, last: int
+) -> int:
+    """A replica: whom it follows, how far it has applied, its lag and state."""
+    from idnode.node.replicas import status_path
+    from sync.replica import status as replica_status
+
+    noted = replica_status.read(status_path(args.data_dir))
+    age = time.time() - float(noted.get("updated", 0))
+    state = str(noted.get("state", "")) if running and age <= STALE_REPORT_SECONDS else "unknown"
+    document: dict[str, Any] = {
+        "node_prefix": node_prefix,
+        "running": running is not None,
+        "role": "replica",
+        "primary": str(noted.get("primary") or (running or {}).get("replica_of") or ""),
+        "state": state,
+        "last_sequence": last,
+        "applied_sequence": last,
+        "primary_sequence": int(noted.get("primary_sequence", last)),
+        "lag_seconds": noted.get("lag_seconds") if state != "unknown" else None,
+        "node_id": noted.get("node_id", ""),
+    }
+    for key in ("error", "failures", "retry_in_seconds"):
+        if key in noted and state in ("connecting", "failing"):
+            document[key] = noted[key]
+    text = (
+        f"replica of {document['primary'] or '(unknown)'} for node {node_prefix} "
+        f"({'running' if running else 'not running'}): {state}\n"
+        f"applied {last} of the primary's {document['primary_sequence']}"
+    )
+    if document["lag_seconds"] is not None:
+        text += f", lag {float(document['lag_seconds']):.1f} s"
+    if document.get("error"):
+        text += f"\n{document.get('failures', 0)} failures in a row: {document['error']}"
+    emit(args, document, text)
+    return 0
+
+
+def running_node(path: str) -> dict[str, Any] | None:
     """The running master's self-description, or None when no node runs on the data dir."""
     try:
         with open(path) as handle:

@@ -210,8 +210,8 @@ class ReplicationService:
         store, options = self._store, self.options
         beat_due = self._clock() + options.heartbeat_seconds
         while active() and not self._stopping.is_set():
-            seen = store.last_txn_id()
             with store.read() as txn:
+                seen = txn.id()  # what this snapshot holds (a probe may run ahead of it)
                 if after + 1 < store.first_sequence(txn):
                     raise Unavailable("the change log was trimmed past the replica's position")
                 entries = batches.next_batch(

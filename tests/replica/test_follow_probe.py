@@ -1,0 +1,46 @@
+"""The change follower trusts what its snapshot holds, not the probe that woke it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from proto import handle_pb2
+from registry.store import Store, StoreOptions, WriteBatch
+from resolver.follow import ChangeFollower
+
+
+class AheadProbe(Store):
+    """A store whose "has anything changed?" probe runs `ahead` commits ahead of what new
+    read snapshots hold: LMDB writes the meta page a moment before readers see the commit."""
+
+    ahead = 0
+
+    def last_txn_id(self) -> int:
+        return super().last_txn_id() + self.ahead
+
+
+def _put(store: Store, identifier: str) -> None:
+    def work(batch: WriteBatch) -> None:
+        value = handle_pb2.HandleValue(index=1, type="URL", data=b"https://example.com/")
+        batch.put_record(identifier, handle_pb2.Record(values=[value]), created=True)
+
+    store.write(work)
+
+
+def test_a_commit_seen_by_the_probe_before_the_snapshot_is_not_skipped(tmp_path: Path) -> None:
+    store = AheadProbe(str(tmp_path / "data"), StoreOptions(durable=False))
+    try:
+        _put(store, "88.118/a")
+        follower = ChangeFollower(store)
+        seen: list[str] = []
+        follower.subscribe(lambda entry: seen.append(entry.identifier if entry else "*"))
+        store.ahead = 1  # the next commit shows in the probe, not yet in snapshots
+        follower.poll()
+        assert seen == []
+        store.ahead = 0
+        _put(store, "88.118/b")  # now committed: probe and snapshots agree
+        follower.poll()
+        assert seen == ["88.118/b"]
+        assert follower.sequence == 2
+    finally:
+        store.close()
