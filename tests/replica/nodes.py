@@ -87,5 +87,5 @@ def rpc_code(call: Any) -> grpc.StatusCode:
     try:
         call()
     except grpc.RpcError as error:
-        return error.code()  # type: ignore[no-any-return]
+        return error.code()
     raise AssertionError("the call succeeded")

@@ -86,8 +86,8 @@ def test_a_replica_copies_follows_and_serves_reads_but_no_writes(tmp_path: Path)
                 record("88.118/nope", ("URL", "u")), metadata=ADMIN, timeout=10
             )
         assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
-        assert primary.address in refused.value.details()
-        trailing = dict(refused.value.trailing_metadata() or ())  # type: ignore[attr-defined,arg-type]
+        assert primary.address in str(refused.value.details())
+        trailing: dict[str, str] = dict(refused.value.trailing_metadata() or ())  # type: ignore[arg-type]
         assert trailing["idnode-primary"] == primary.address
         listed = registry(replica).List(
             registry_pb2.ListRequest(prefix="88.118", page_size=5), metadata=ADMIN, timeout=10
