@@ -45,11 +45,12 @@ proto-check: $(STAMP)
 	rm -rf $$tmp
 
 ## system-deps: Debian packages the integration tests drive (dig, knotd, nsd, named, unbound,
-## kzonecheck, named-checkzone, dnsperf, promtool, wrk, chromium)
+## kzonecheck, named-checkzone, dnsperf, promtool, wrk, chromium, haproxy: the load balancer
+## in front of replicas, tests/haproxy)
 SYSTEM_PACKAGES := knot knot-dnsutils knot-dnssecutils nsd bind9 bind9-utils bind9-dnsutils unbound \
-	dnsperf prometheus wrk chromium
+	dnsperf prometheus wrk chromium haproxy
 SYSTEM_TOOLS := kdig knotd kzonecheck nsd named named-checkzone unbound dnsperf promtool dig \
-	wrk chromium
+	wrk chromium haproxy
 system-deps:
 	@missing=""; for t in $(SYSTEM_TOOLS); do \
 	  command -v $$t >/dev/null || [ -x /usr/sbin/$$t ] || missing="$$missing $$t"; done; \
