@@ -26,17 +26,24 @@ def _string(value: bytes) -> bytes:
 
 
 def _frame(kind: int, flags: int, stream: int, payload: bytes) -> bytes:
-    return len(payload).to_bytes(3, "big") + bytes([kind, flags]) + stream.to_bytes(4, "big") + payload
+    return (
+        len(payload).to_bytes(3, "big") + bytes([kind, flags]) + stream.to_bytes(4, "big") + payload
+    )
 
 
 def request() -> bytes:
     headers = (
         b"\x83"  # :method POST (static table 3)
         + b"\x86"  # :scheme http (static table 6)
-        + b"\x04" + _string(PATH)  # :path, literal value, name from static table 4
-        + b"\x01" + _string(b"idnode")  # :authority (static table 1)
-        + b"\x0f\x10" + _string(b"application/grpc")  # content-type (static table 31)
-        + b"\x00" + _string(b"te") + _string(b"trailers")  # te, literal name
+        + b"\x04"
+        + _string(PATH)  # :path, literal value, name from static table 4
+        + b"\x01"
+        + _string(b"idnode")  # :authority (static table 1)
+        + b"\x0f\x10"
+        + _string(b"application/grpc")  # content-type (static table 31)
+        + b"\x00"
+        + _string(b"te")
+        + _string(b"trailers")  # te, literal name
     )
     settings = _frame(0x4, 0, 0, b"")
     header_frame = _frame(0x1, 0x4, STREAM, headers)  # END_HEADERS
