@@ -12,9 +12,10 @@ BY_HANDLE_CODE = {1: 200, 2: 500, 100: 404, 101: 409, 102: 400, 200: 400, 201: 4
                   301: 400, 303: 400, 402: 401, 401: 403, 4: 400, 3: 503}  # fmt: skip
 # Where HTTP itself decides: a refused credential is 401, an oversized request 413, a
 # sync copy the top-level node refuses as conflicting with what it holds 409, a full
-# disk 507 (Insufficient Storage).
+# disk 507 (Insufficient Storage), a write to a replica that knows no HTTP site of its
+# primary 503 (it answers 307 to the primary when it knows one).
 HTTP_SAYS = {errors.AuthenticationFailed: 401, errors.TooLarge: 413, errors.SyncRefused: 409,
-             errors.StoreOutOfSpace: 507}  # fmt: skip
+             errors.StoreOutOfSpace: 507, errors.ReadOnlyReplica: 503}  # fmt: skip
 
 
 @pytest.mark.parametrize("cls", errors.all_error_classes(), ids=lambda c: c.__name__)

@@ -88,7 +88,7 @@ def test_dashboard_and_alerts_use_only_metrics_the_node_exports() -> None:
     used = {name for query in dashboard_queries() for name in METRIC_NAME.findall(query)}
     used |= {name for _, expr in alert_rules() for name in METRIC_NAME.findall(expr)}
     assert used - exported == set()
-    assert len(alert_rules()) == 11
+    assert len(alert_rules()) == 13
 
 
 def test_every_metric_and_every_alert_is_documented() -> None:
