@@ -15,11 +15,13 @@ from tests.sync.nodes import ADMIN, IDNODE, Proc, _start, wait_until
 __all__ = ["ADMIN", "Proc", "credential", "position", "start_primary", "start_replica"]
 
 
-def start_primary(data_dir: Path, port: int = 0, http: bool = False, workers: int = 1) -> Proc:
+def start_primary(
+    data_dir: Path, port: int = 0, http: bool = False, workers: int = 1, dns: bool = False
+) -> Proc:
     args = [
         "serve", "--data-dir", str(data_dir), "--node-prefix", "88.118", "--init",
-        "--grpc-listen", f"127.0.0.1:{port}", "--no-dns", "--metrics-listen", "127.0.0.1:0",
-        "--workers", str(workers),
+        "--grpc-listen", f"127.0.0.1:{port}", "--metrics-listen", "127.0.0.1:0",
+        "--workers", str(workers), *(["--dns-listen", "127.0.0.1:0"] if dns else ["--no-dns"]),
     ]  # fmt: skip
     if http:
         args += ["--http-listen", "127.0.0.1:0"]
@@ -34,12 +36,14 @@ def start_replica(
     http: bool = False,
     workers: int = 1,
     extra: tuple[str, ...] = (),
+    dns: bool = False,
 ) -> Proc:
     """A replica of `primary`; its ready line comes once it holds a whole copy."""
     args = [
         "serve", "--data-dir", str(data_dir), "--replica-of", primary, "--replica-token", token,
-        "--grpc-listen", f"127.0.0.1:{port}", "--no-dns", "--metrics-listen", "127.0.0.1:0",
+        "--grpc-listen", f"127.0.0.1:{port}", "--metrics-listen", "127.0.0.1:0",
         "--workers", str(workers), *extra,
+        *(["--dns-listen", "127.0.0.1:0"] if dns else ["--no-dns"]),
     ]  # fmt: skip
     if http:
         args += ["--http-listen", "127.0.0.1:0"]
