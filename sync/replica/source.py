@@ -20,7 +20,7 @@ import grpc
 
 from proto import handle_pb2, replica_pb2, sync_pb2
 from registry.changelog import sequence_key
-from registry.errors import AuthenticationRequired, PermissionDenied, Unavailable
+from registry.errors import AuthenticationRequired, PermissionDenied, TooLarge, Unavailable
 from registry.identity import ensure_log_id, node_id
 from registry.store import Store
 from resolver.grpc_auth import Authenticator
@@ -43,6 +43,7 @@ class SourceOptions:
     poll_seconds: float = 0.002  # how often an idle stream looks for a commit (~2 µs each)
     heartbeat_seconds: float = 1.0
     credentials_check_seconds: float = 1.0  # at most this often while writes go on
+    max_streams: int = 4  # per worker: each holds a handler thread for as long as it lasts
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +103,7 @@ class ReplicationService:
         self._stopping = stopping or threading.Event()
         self.options = options
         self._clock = clock
+        self._streams = threading.BoundedSemaphore(options.max_streams)
 
     def handler(self) -> grpc.GenericRpcHandler[Any, Any]:
         return grpc.method_handlers_generic_handler(
@@ -134,7 +136,21 @@ class ReplicationService:
             raise AuthenticationRequired("following the change log needs a bearer token")
         if caller.role not in _ALLOWED_ROLES:
             raise PermissionDenied("only a replication credential may follow the change log")
-        return self._stream(request, context.is_active)
+        return self._counted(request, context.is_active)
+
+    def _counted(
+        self, request: replica_pb2.FollowRequest, active: Callable[[], bool]
+    ) -> Iterator[replica_pb2.FollowMessage]:
+        """The stream, holding one of the worker's `max_streams` places while it runs."""
+        if not self._streams.acquire(blocking=False):
+            raise TooLarge(
+                f"this worker serves {self.options.max_streams} Follow streams already; "
+                "follow a replica instead, or retry"
+            )
+        try:
+            yield from self._stream(request, active)
+        finally:
+            self._streams.release()
 
     # The stream -----------------------------------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -236,3 +237,34 @@ def test_a_restart_of_the_log_moves_the_serial_on_and_retires_every_serial_serve
     assert serial.newer(now, served)
     assert serial.sequence_of(epochs, served, apex, 40) is None  # AXFR, not IXFR
     assert serial.sequence_of(epochs, now, apex, 40) == 40
+
+
+def test_a_worker_serves_a_bounded_number_of_follow_streams(tmp_path: Path) -> None:
+    import grpc
+
+    from proto import replica_pb2_grpc
+    from tests.grpc.conftest import running_node
+
+    with running_node(tmp_path / "primary") as node:
+        stub = replica_pb2_grpc.ReplicationStub(node.channel)
+        limit = node.worker.replication.options.max_streams
+        streams = [
+            stub.Follow(replica_pb2.FollowRequest(), metadata=node.admin) for _ in range(limit)
+        ]
+        for stream in streams:
+            assert next(stream).WhichOneof("kind") == "start"
+        with pytest.raises(grpc.RpcError) as refused:
+            next(stub.Follow(replica_pb2.FollowRequest(), metadata=node.admin))
+        assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        streams[0].cancel()
+        deadline = time.monotonic() + 5
+        while True:  # the cancelled stream's place is given back
+            try:
+                again = stub.Follow(replica_pb2.FollowRequest(), metadata=node.admin)
+                assert next(again).WhichOneof("kind") == "start"
+                again.cancel()
+                break
+            except grpc.RpcError:
+                assert time.monotonic() < deadline
+        for stream in streams[1:]:
+            stream.cancel()
