@@ -9,7 +9,7 @@ from urllib.parse import quote
 
 from proto import handle_pb2, resolver_pb2
 from registry import values
-from registry.errors import IdnodeError
+from registry.errors import IdnodeError, ReadOnlyReplica, SequenceNotReached
 from resolver.http import formats, pages
 from resolver.http.cache import Encoded, Headers, encoded
 from resolver.http.errors import status_of
@@ -73,6 +73,25 @@ def rest_done(identifier: str, status: int = 200, sequence: int = 0) -> Encoded:
     if sequence:
         headers = [*headers, (b"x-idnode-sequence", str(sequence).encode())]
     return encoded(status, headers, dump({"responseCode": SUCCESS, "handle": identifier}))
+
+
+def not_reached(error: SequenceNotReached) -> Encoded:
+    """A replica behind the X-Idnode-Min-Sequence asked for: 503, ask again in a second."""
+    document = {"responseCode": error.handle_code, "message": str(error)}
+    headers = [*JSON, *NO_CACHE, (b"retry-after", b"1")]
+    return encoded(503, headers, dump(document), "error")
+
+
+def to_primary(refusal: ReadOnlyReplica, scope: dict[str, Any]) -> Encoded:
+    """A replica's answer to a write: 307 to the same URL on the primary's HTTP face (the
+    method and body are kept), or 503 naming the primary when its site is unknown."""
+    if not refusal.primary_http:
+        return rest_error(refusal)
+    target = scope.get("raw_path", b"").decode("latin-1") or quote(scope["path"])
+    if scope["query_string"]:
+        target += "?" + scope["query_string"].decode("latin-1")
+    location = refusal.primary_http.rstrip("/") + target
+    return encoded(307, [(b"location", location.encode("latin-1")), *NO_CACHE], b"", "")
 
 
 def public(record: handle_pb2.Record) -> list[HandleValue]:

@@ -64,7 +64,6 @@ UNHEALTHY = encoded(
     503, [(b"content-type", b"text/plain"), (b"cache-control", b"no-store")], b"not serving\n"
 )
 MIN_SEQUENCE = b"x-idnode-min-sequence"  # read-your-writes: the sequence a write returned
-RETRY_AFTER_SECONDS = b"1"
 ASSETS = frozenset({"/favicon.ico", "/robots.txt", "/apple-touch-icon.png"})
 
 
@@ -252,14 +251,12 @@ class HttpApp:
         try:
             await self._run(self._gate.reach, wanted)
         except SequenceNotReached as error:
-            refused = answers.rest_error(error, result="error")
-            headers = [*refused.start["headers"][:-1], (b"retry-after", RETRY_AFTER_SECONDS)]
-            return encoded(refused.status, headers, refused.body["body"], refused.result)
+            return answers.not_reached(error)
         return None
 
     async def _rest_write(self, scope: Scope, receive: Receive, method: str) -> Encoded:
         if self._replica is not None:
-            return self._to_primary(scope)
+            return answers.to_primary(self._replica.refusal(), scope)
         identifier = _identifier(scope, len(API_ITEM))
         params = _params(scope["query_string"])
         indexes = _indexes(params)
@@ -272,19 +269,6 @@ class HttpApp:
             body = await self._body(receive)
             return await self._run(self._writer.put, caller, identifier, body, indexes, overwrite)
         return await self._run(self._writer.delete, caller, identifier, indexes)
-
-    def _to_primary(self, scope: Scope) -> Encoded:
-        """A replica's answer to a write: 307 to the same URL on the primary's HTTP face
-        (the method and body are kept), or 503 naming the primary when its site is unknown."""
-        assert self._replica is not None
-        refusal = self._replica.refusal()
-        if not refusal.primary_http:
-            return answers.rest_error(refusal)
-        target = scope.get("raw_path", b"").decode("latin-1") or quote(scope["path"])
-        if scope["query_string"]:
-            target += "?" + scope["query_string"].decode("latin-1")
-        location = refusal.primary_http.rstrip("/") + target
-        return encoded(307, [(b"location", location.encode("latin-1")), *answers.NO_CACHE], b"", "")
 
     async def _list(self, scope: Scope) -> Encoded:
         params = _params(scope["query_string"])
