@@ -39,6 +39,11 @@ class ChangeFollower:
         """Hold while checking `generation` and filling a cache, so no fill lands stale."""
         return self._lock
 
+    @property
+    def txn_id(self) -> int:
+        """LMDB's id of the last commit applied: the snapshot the follower last read."""
+        return self._txn_id
+
     def subscribe(self, listener: ChangeListener) -> None:
         self._listeners.append(listener)
 

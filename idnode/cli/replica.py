@@ -7,6 +7,7 @@ import os
 import sys
 from typing import Any
 
+from idnode.cli.local import add_data_dir_flag
 from idnode.cli.output import EXIT_USAGE, emit
 
 PROMOTE_STEPS = """\
@@ -45,10 +46,7 @@ def add_parsers(commands: Any) -> None:
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--data-dir", metavar="DIR", default=os.environ.get("IDNODE_DATA_DIR", "var"),
-        help="the node's data directory (default: $IDNODE_DATA_DIR or ./var)",
-    )  # fmt: skip
+    add_data_dir_flag(parser, "the node's data directory")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
 
 

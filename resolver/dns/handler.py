@@ -171,9 +171,11 @@ class Handler:
 
     def _catch_up(self) -> None:
         """Apply the commits made since the last look (by any process) to the caches."""
-        txn_id = self._last_txn_id()  # read first: a commit after it is seen next time
+        # What the follower's snapshot held, not what the probe said: a commit shows in
+        # the meta pages a moment before new readers see it, and taking the probe's id
+        # for a snapshot without that commit would skip it until the next commit.
         self._follower.poll()
-        self._seen_txn_id = txn_id
+        self._seen_txn_id = self._follower.txn_id
 
     def _fill(
         self, data: bytes, end: int, name: bytes, key: bytes, flag: int

@@ -44,3 +44,33 @@ def test_a_commit_seen_by_the_probe_before_the_snapshot_is_not_skipped(tmp_path:
         assert follower.sequence == 2
     finally:
         store.close()
+
+
+def test_the_dns_face_does_not_skip_a_commit_its_probe_saw_early(tmp_path: Path) -> None:
+    import dns.message
+    import dns.rcode
+
+    from resolver.dns import Handler
+    from tests.dns.nodes import make_node, make_options, value
+
+    node = make_node(tmp_path)
+    try:
+        handler = Handler(node.store, node.follower, make_options())
+        ahead = [0]
+        probe = handler._last_txn_id
+        handler._last_txn_id = lambda: probe() + ahead[0]
+        query = dns.message.make_query("late.8.118.88.id.example.", "TXT").to_wire()
+
+        def rcode() -> int:
+            reply = handler.handle_wire(query, "127.0.0.1")
+            assert reply is not None
+            return dns.message.from_wire(reply).rcode()
+
+        assert rcode() == dns.rcode.NXDOMAIN  # cached as absent
+        ahead[0] = 1  # the next commit shows in the meta pages before snapshots hold it
+        assert rcode() == dns.rcode.NXDOMAIN
+        ahead[0] = 0
+        node.registry.create(node.admin, "88.118.8/late", [value(1, "batch", "B-1")])
+        assert rcode() == dns.rcode.NOERROR
+    finally:
+        node.store.close()
