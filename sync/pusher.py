@@ -96,6 +96,7 @@ class Pusher:
         self._log_id = ensure_log_id(store)
         self.node_id = ensure_node_id(store)
         self._acked = self._stored_cursor()
+        self._read_txn_id = -1
         self.failures = Failures(
             upstream, options.backoff_initial_seconds, options.backoff_max_seconds, draw
         )
@@ -245,6 +246,7 @@ class Pusher:
         """Push the next batch; False when there was nothing to push."""
         options = self.options
         with self.store.read() as txn:
+            self._read_txn_id = txn.id()  # what an idle wait compares with
             first = self.store.first_sequence(txn)
             entries = batches.next_batch(
                 self.store, txn, self._acked, options.batch_entries, options.batch_bytes
@@ -355,7 +357,10 @@ class Pusher:
         metrics.SYNC_LAG.labels(self.upstream).set(_age_seconds(pending) if pending else 0)
 
     def _wait_for_change(self) -> None:
-        seen = self.store.last_txn_id()
+        """Until a commit after the last read (or the status interval). The last read's
+        own transaction id, not a probe taken after it: a commit between the two would
+        wait for the next one, and the probe can run a commit ahead of new readers."""
+        seen = self._read_txn_id
         deadline = time.monotonic() + self.options.status_interval_seconds
         while time.monotonic() < deadline and self.store.last_txn_id() == seen:
             if self._stop.wait(self.options.idle_poll_seconds):

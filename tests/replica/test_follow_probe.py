@@ -74,3 +74,24 @@ def test_the_dns_face_does_not_skip_a_commit_its_probe_saw_early(tmp_path: Path)
         assert rcode() == dns.rcode.NOERROR
     finally:
         node.store.close()
+
+
+def test_an_idle_upward_sync_wakes_for_a_commit_its_last_read_did_not_hold(
+    tmp_path: Path,
+) -> None:
+    import time
+
+    from sync.pusher import Pusher, PushOptions
+
+    store = AheadProbe(str(tmp_path / "data"), StoreOptions(durable=False))
+    try:
+        pusher = Pusher(store, "88.118", "127.0.0.1:1", "token-for-the-probe-test",
+                        options=PushOptions(status_interval_seconds=5.0))  # fmt: skip
+        with store.read() as txn:
+            pusher._read_txn_id = txn.id()  # as _push_once leaves it: nothing to push
+        _put(store, "88.118/a")  # committed after that read, before the wait began
+        started = time.monotonic()
+        pusher._wait_for_change()
+        assert time.monotonic() - started < 2.0  # not the whole 5 s interval
+    finally:
+        store.close()
