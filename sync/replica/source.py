@@ -246,6 +246,8 @@ class ReplicationService:
                 after = entries[-1].sequence
                 continue
             self._wait_for_commit(seen, beat_due, active)
+        if self._stopping.is_set():
+            raise Unavailable("this node is stopping: follow it again in a moment")
 
     def _wait_for_commit(self, seen: int, until: float, active: Callable[[], bool]) -> None:
         store = self._store

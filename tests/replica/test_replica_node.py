@@ -59,14 +59,22 @@ def test_a_replica_copies_follows_and_serves_reads_but_no_writes(tmp_path: Path)
         token = nodes.credential(tmp_path / "primary", "replica-1")
         replica = nodes.start_replica(tmp_path / "replica", primary.address, token)
 
-        # Follows: writes after the copy arrive, in the primary's sequences.
+        # Follows: writes after the copy arrive, in the primary's sequences; so do
+        # accounts and tokens made meanwhile (outside the change log).
         register_many(primary, "88.118", 200, "after")
+        later = registry(primary).CreateEnterprise(
+            registry_pb2.CreateEnterpriseRequest(code="9", name="later"), metadata=ADMIN
+        )
         registry(primary).Delete(
             registry_pb2.DeleteRequest(identifier="88.118/before-7"), metadata=ADMIN, timeout=10
         )
         nodes.wait_converged(primary, replica)
         assert node_records(tmp_path / "replica") == node_records(tmp_path / "primary")
         assert _accounts(tmp_path / "replica") == _accounts(tmp_path / "primary")
+        who = registry(replica).WhoAmI(
+            registry_pb2.WhoAmIRequest(), metadata=bearer(later.token), timeout=10
+        )
+        assert who.name == later.account
         assert (
             resolve(replica, "88.118/after-199").values[0].data == b"https://example.com/after/199"
         )
