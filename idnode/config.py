@@ -101,6 +101,12 @@ class Config:
     replica_of: str = ""  # HOST:PORT of the primary this node is a read replica of
     replica_token: str = ""  # the replication credential at the primary
     replica_primary_http: str = ""  # the primary's HTTP base URL for 307s ("": learned)
+    # The link to the primary: TLS when replica_tls or any file below is set.
+    replica_tls: bool = False
+    replica_ca_file: str = ""  # CAs that sign the primary's certificate (default: system's)
+    replica_cert_file: str = ""  # this replica's client certificate (mutual TLS)
+    replica_key_file: str = ""
+    replica_server_name: str = ""  # the name to verify, when not the primary's host
     max_lag_seconds: float = 0.0  # a replica further behind reports NOT_SERVING; 0: no bound
     min_sequence_wait_seconds: float = 1.0  # a read-your-writes read waits this long at most
     http_site: str = ""  # base URL clients reach this node's HTTP face at ("": from http_listen)
@@ -325,6 +331,7 @@ _TLS_PAIRS = (
     ("http_tls_cert_file", "http_tls_key_file"),
     ("metrics_tls_cert_file", "metrics_tls_key_file"),
     ("upstream_cert_file", "upstream_key_file"),
+    ("replica_cert_file", "replica_key_file"),
 )
 
 
@@ -349,6 +356,15 @@ def tls_pair(config: Config, listener: str) -> tuple[str, str] | None:
     if listener == "metrics" and not config.metrics_tls:
         return None
     return (config.tls_cert_file, config.tls_key_file) if config.tls_cert_file else None
+
+
+def replica_uses_tls(config: Config) -> bool:
+    return bool(
+        config.replica_tls
+        or config.replica_ca_file
+        or config.replica_cert_file
+        or config.replica_server_name
+    )
 
 
 def upstream_uses_tls(config: Config) -> bool:

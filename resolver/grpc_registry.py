@@ -165,6 +165,7 @@ class RegistryService:
     def rotate_token(
         self, request: registry_pb2.RotateTokenRequest, context: grpc.ServicerContext
     ) -> registry_pb2.RotateTokenResponse:
+        self._refuse_on_replica(context)
         caller = self._auth.caller(context)
         rotated = credentials.rotate(
             self._registry.store, caller, request.account, request.grace_seconds,
@@ -186,6 +187,7 @@ class RegistryService:
     def revoke_token(
         self, request: registry_pb2.RevokeTokenRequest, context: grpc.ServicerContext
     ) -> registry_pb2.RevokeTokenResponse:
+        self._refuse_on_replica(context)
         caller = self._auth.caller(context)
         account = request.account or _name(caller)
         revoked = credentials.revoke(

@@ -6,7 +6,7 @@ import dataclasses
 import logging
 from dataclasses import dataclass
 
-from idnode.config import Config, split_host_port, tls_pair, upstream_uses_tls
+from idnode.config import Config, replica_uses_tls, split_host_port, tls_pair, upstream_uses_tls
 from registry.crypto.certificates import CertificateError
 from registry.store import Store, StoreOptions
 from resolver.dns import DnsOptions
@@ -100,6 +100,18 @@ def upstream_tls(config: Config) -> ClientTls | None:
         cert_file=config.upstream_cert_file,
         key_file=config.upstream_key_file,
         server_name=config.upstream_server_name,
+    )
+
+
+def replica_tls(config: Config) -> ClientTls | None:
+    """How a replica verifies its primary and what it presents; None for a plain link."""
+    if not replica_uses_tls(config):
+        return None
+    return ClientTls(
+        ca_file=config.replica_ca_file,
+        cert_file=config.replica_cert_file,
+        key_file=config.replica_key_file,
+        server_name=config.replica_server_name,
     )
 
 

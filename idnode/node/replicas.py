@@ -8,6 +8,8 @@ import threading
 import time
 
 from idnode.config import Config, join_host_port, split_host_port
+from idnode.node.parts import replica_tls
+from registry.crypto.certificates import CertificateError
 from registry.errors import IdnodeError
 from registry.store import Store
 from resolver.readonly import Replica
@@ -49,9 +51,16 @@ def check_store(store: Store, config: Config) -> None:
 def start_follower(config: Config, store: Store, stop: threading.Event) -> Follower | None:
     """Start following the primary; on a store without a whole copy, wait for the snapshot
     before returning (the workers start on a whole copy). None when stopped meanwhile."""
-    follower = Follower(
-        store, config.replica_of, config.replica_token, status_path=status_path(config.data_dir)
-    )
+    try:
+        follower = Follower(
+            store,
+            config.replica_of,
+            config.replica_token,
+            status_path=status_path(config.data_dir),
+            tls=replica_tls(config),
+        )
+    except CertificateError as error:
+        raise SystemExit(f"idnode: {error}") from None
     follower.start()
     if not follower.copied:
         log.info("copying the primary before serving", extra={"primary": config.replica_of})

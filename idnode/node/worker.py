@@ -143,7 +143,8 @@ class Worker:
             self.http = HttpServer(self._http_app, options, ssl_context=context)
             self.http.start(listen.http)
         self._set_serving(self.replica_health.serving())
-        self._usage.start()
+        if self.replica is None:  # a replica's accounts are its primary's, replaced whole
+            self._usage.start()
         threading.Thread(target=self._watch_health, name="health", daemon=True).start()
 
     def _watch_health(self) -> None:
@@ -208,7 +209,8 @@ class Worker:
         if self._http_app is not None:
             self._http_app.close()
         self.grpc.stop(self.config.shutdown_grace_seconds)
-        self._usage.stop()
+        if self.replica is None:
+            self._usage.stop()
         self._flusher.set()
         metrics.flush()
         self.store.close()

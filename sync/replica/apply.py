@@ -69,6 +69,8 @@ def apply_entry(batch: WriteBatch, entry: handle_pb2.ChangeEntry) -> None:
         changelog.supersede(txn, store, identifier)
         txn.delete(identifier, db=store.borrowed)
         txn.delete(identifier, db=store.records)
+    elif operation == _Op.ACCOUNT_PUT:
+        pass  # logged only: the account with its secrets comes whole (replace_credentials)
     elif operation == _Op.PREFIX_PUT:
         if entry.prefix.prefix != entry.identifier:
             raise ApplyError(f"entry {entry.sequence} puts a prefix it does not name")

@@ -26,6 +26,7 @@ import metrics
 from proto import handle_pb2, replica_pb2, replica_pb2_grpc
 from registry.identity import ensure_node_id
 from registry.store import Store
+from resolver.tls import ClientTls, channel_credentials, open_channel
 from sync.replica import apply, marks, status
 from sync.retry import INTERNAL, REFUSED, backoff_seconds, code_of, describe
 
@@ -34,9 +35,6 @@ log = logging.getLogger(__name__)
 MAX_MESSAGE_BYTES = 64 << 20  # the channel's own limit; the primary's messages stay far below
 MAX_CREDENTIALS_BYTES = 256 << 20  # accounts and tokens gathered before they are applied
 PROTOCOL = "PROTOCOL"
-ChannelFactory = Callable[[str, list[tuple[str, Any]]], grpc.Channel]
-"""Opens the channel to the primary: plain by default; TLS with a client certificate plugs
-in here (grpc.secure_channel with the node's credentials)."""
 
 
 @dataclass(frozen=True)
@@ -52,10 +50,6 @@ class ProtocolError(Exception):
     """The primary sent something out of order or malformed."""
 
 
-def insecure_channel(address: str, options: list[tuple[str, Any]]) -> grpc.Channel:
-    return grpc.insecure_channel(address, options=options)
-
-
 class Follower:
     """Keeps the store a copy of the primary's; `start()`/`stop()`, `wait_copied()`."""
 
@@ -66,7 +60,7 @@ class Follower:
         token: str,
         options: FollowOptions = FollowOptions(),
         status_path: str | None = None,
-        channel_factory: ChannelFactory = insecure_channel,
+        tls: ClientTls | None = None,
         draw: Callable[[], float] = random.random,
     ) -> None:
         self.store = store
@@ -74,7 +68,9 @@ class Follower:
         self.options = options
         self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
         self._status_path = status_path
-        self._channel_factory = channel_factory
+        self._tls = tls  # None: a plain channel (a private link); else verified TLS
+        # The files are read once, here: an unusable one stops start-up (CertificateError).
+        self._credentials = channel_credentials(tls) if tls is not None else None
         self._draw = draw
         self._stop = threading.Event()
         self._copied = threading.Event()
@@ -161,9 +157,11 @@ class Follower:
         with self._lock:
             if self._channel is None:
                 reconnect_ms = int(self.options.reconnect_max_seconds * 1000)
-                self._channel = self._channel_factory(
+                self._channel = open_channel(
                     self.primary,
-                    [
+                    self._tls,
+                    credentials=self._credentials,
+                    options=[
                         ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                         ("grpc.initial_reconnect_backoff_ms", min(200, reconnect_ms)),
                         ("grpc.max_reconnect_backoff_ms", reconnect_ms),

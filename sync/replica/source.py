@@ -31,6 +31,9 @@ from sync.replica import apply, marks
 SERVICE = "idnode.v1.Replication"
 MAX_FOLLOW_REQUEST_BYTES = 4096
 _ALLOWED_ROLES = (handle_pb2.Account.Role.ADMIN, handle_pb2.Account.Role.REPLICA)
+# Entries whose transaction may have changed accounts or tokens: an enterprise's onboarding
+# (its prefix), and every credential change (rotation, revocation, expiry).
+_CREDENTIAL_CHANGES = (handle_pb2.ChangeEntry.PREFIX_PUT, handle_pb2.ChangeEntry.ACCOUNT_PUT)
 
 
 @dataclass(frozen=True)
@@ -259,9 +262,11 @@ class ReplicationService:
 class _Credentials:
     """Sends the accounts and tokens at the start of a stream and again when they changed.
 
-    They live outside the change log, so a change is found by a digest, computed when a
-    batch creates a prefix (an enterprise is created with its account), when the number
-    of accounts or tokens moved, or at most every `credentials_check_seconds`."""
+    The change log says that an account changed (ACCOUNT_PUT) but carries no secret, so
+    what a replica must hold is found by a digest, computed when a batch creates a prefix
+    (an enterprise is created with its account) or changes an account, when the number
+    of accounts or tokens moved, or at most every `credentials_check_seconds`; the new
+    set goes before the batch read with it."""
 
     def __init__(self, store: Store, options: SourceOptions) -> None:
         self._store = store
@@ -275,7 +280,7 @@ class _Credentials:
             txn.stat(self._store.accounts)["entries"],
             txn.stat(self._store.tokens)["entries"],
         )
-        created = any(e.operation == handle_pb2.ChangeEntry.PREFIX_PUT for e in entries)
+        created = any(e.operation in _CREDENTIAL_CHANGES for e in entries)
         due = now - self._checked >= self._options.credentials_check_seconds
         if counts == self._counts and not created and not due:
             return False

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from proto import handle_pb2, replica_pb2, sync_pb2
-from registry import accounts
+from registry import accounts, credentials
 from registry.changelog import RESTARTS_KEY
 from registry.registry import Registry
 from registry.store import Store, StoreOptions
@@ -65,6 +65,8 @@ def _write_history(registry: Registry, admin: handle_pb2.Account) -> None:
         + [handle_pb2.Record(identifier="88.118.8/big", values=big)],
     )
     registry.add_values(admin, "88.118.8/n2", [_url(2, "https://example.com/n2")])
+    rotated = credentials.rotate(registry.store, admin, "88.118.8", 0, 0)  # ACCOUNT_PUT
+    credentials.revoke(registry.store, admin, "88.118.8", rotated.credential.id)
 
 
 def _dump(store: Store) -> dict[str, Any]:
@@ -90,6 +92,8 @@ def test_entries_applied_in_batches_leave_the_store_as_the_primary_wrote_it(
             == entries[min(start + 2, len(entries) - 1)].sequence
         )
     assert _dump(replica) == _dump(store)
+    logged = [e.operation for e in entries]
+    assert logged.count(handle_pb2.ChangeEntry.ACCOUNT_PUT) >= 2
     # What a further replica reads from this one is what it would read from the primary.
     with replica.read() as txn, store.read() as theirs:
         assert list(replica.changes_since(txn, 0)) == list(store.changes_since(theirs, 0))

@@ -75,6 +75,26 @@ def test_a_replica_copies_follows_and_serves_reads_but_no_writes(tmp_path: Path)
             registry_pb2.WhoAmIRequest(), metadata=bearer(later.token), timeout=10
         )
         assert who.name == later.account
+        # A token revoked on the primary stops working on the replica with that entry (as on
+        # the primary: once a worker has read it, or after 5 s of token cache).
+        registry(primary).RevokeToken(
+            registry_pb2.RevokeTokenRequest(account=later.account), metadata=ADMIN, timeout=10
+        )
+        nodes.wait_converged(primary, replica)
+        resolve(replica, "88.118/after-1")  # a worker reads the change log as it resolves
+        revoked = nodes.rpc_code(
+            lambda: registry(replica).WhoAmI(
+                registry_pb2.WhoAmIRequest(), metadata=bearer(later.token), timeout=10
+            )
+        )
+        assert revoked == grpc.StatusCode.UNAUTHENTICATED
+        assert _accounts(tmp_path / "replica") == _accounts(tmp_path / "primary")
+        rotate = nodes.rpc_code(
+            lambda: registry(replica).RotateToken(
+                registry_pb2.RotateTokenRequest(), metadata=ADMIN, timeout=10
+            )
+        )
+        assert rotate == grpc.StatusCode.FAILED_PRECONDITION
         assert (
             resolve(replica, "88.118/after-199").values[0].data == b"https://example.com/after/199"
         )
