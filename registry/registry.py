@@ -27,8 +27,10 @@ from registry.errors import (
     ValueNotFound,
 )
 from registry.identifier import (
+    MAX_SEGMENT_CHARS,
     Identifier,
     excerpt,
+    fold_case,
     is_under,
     parent_prefixes,
     parse,
@@ -41,7 +43,7 @@ DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
 DEFAULT_PAGE_BYTES = 4 << 20  # a page stops before this many bytes of records (one at least)
 REFERRAL_TTL_SECONDS = 3600
-_CODE = re.compile(r"[a-z0-9-]{1,32}\Z")
+_CODE = re.compile(r"[A-Za-z0-9-]{1,32}\Z")  # ASCII only: no \w, no IGNORECASE
 
 Record = handle_pb2.Record
 HandleValue = handle_pb2.HandleValue
@@ -434,11 +436,12 @@ class Registry:
         parent_prefix = parse_prefix(parent) if parent else self.node_prefix
         if not is_under(parent_prefix, self.node_prefix):
             raise NotResponsible(f"prefix {parent_prefix} is not under {self.node_prefix}")
-        code = code.lower()
         if code and not _CODE.match(code):
             raise InvalidIdentifier(
-                f"enterprise code {code!r} may contain only letters, digits, '-'"
+                f"enterprise code {excerpt(code)} may contain only letters, digits, '-' "
+                f"(at most {MAX_SEGMENT_CHARS})"
             )
+        code = fold_case(code)  # after the check: str.lower() maps U+212A KELVIN SIGN to "k"
         now = self._now()
 
         def work(batch: WriteBatch) -> Enterprise:

@@ -652,6 +652,9 @@ def test_enterprise_under_a_parent_prefix(registry: Registry, admin: Account) ->
         ("a.b", "", InvalidIdentifier, "may contain only letters, digits"),
         ("a_b", "", InvalidIdentifier, "may contain only letters, digits"),
         ("x" * 33, "", InvalidIdentifier, "may contain only letters, digits"),
+        # KELVIN SIGN: str.lower() makes it "k"; only ASCII letters fold, after validation.
+        ("\u212a", "", InvalidIdentifier, "'\u212a' may contain only letters, digits"),
+        ("x" * 5000, "", InvalidIdentifier, r"'x{40}'…\(5000 bytes\) may contain only"),
         ("", "88.119", NotResponsible, "88.119 is not under 88.118"),
     ],
 )
