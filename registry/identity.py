@@ -7,7 +7,8 @@ import re
 import secrets
 
 from registry.errors import InvalidRequest
-from registry.store import Store, WriteBatch
+from registry.store import Store
+from registry.writebatch import WriteBatch
 
 NODE_ID_KEY = "node_id"
 LOG_ID_KEY = "sync_log_id"

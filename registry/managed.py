@@ -8,7 +8,8 @@ from collections.abc import Callable, Sequence
 from proto import handle_pb2
 from registry import values
 from registry.identifier import parse
-from registry.store import Store, WriteBatch
+from registry.store import Store
+from registry.writebatch import WriteBatch
 
 
 def put_values(

@@ -36,7 +36,8 @@ from registry.identifier import (
     parse,
     parse_prefix,
 )
-from registry.store import Store, WriteBatch
+from registry.store import Store
+from registry.writebatch import WriteBatch
 
 MAX_BATCH_RECORDS = 10_000
 DEFAULT_PAGE_SIZE = 100

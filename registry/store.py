@@ -7,7 +7,6 @@ import logging
 import os
 import struct
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -18,6 +17,8 @@ import metrics
 from proto import handle_pb2
 from registry import changelog, packing, storefile
 from registry.errors import StoreError, StoreOutOfSpace
+from registry.writebatch import SEQUENCE_KEY
+from registry.writebatch import WriteBatch as WriteBatch  # where the store's users find it
 
 T = TypeVar("T")
 log = logging.getLogger("registry.store")
@@ -34,7 +35,6 @@ CHANGELOG_KEY = "changelog"
 CHANGELOG_OFF = b"off"
 
 _SEQ = struct.Struct(">Q")
-_Op = handle_pb2.ChangeEntry.Operation
 sequence_key = changelog.sequence_key
 
 
@@ -136,6 +136,39 @@ class _SpaceAlarm:
             log.warning("store writes succeed again", extra={"data_dir": self._path})
 
 
+class Snapshot:
+    """A read transaction as `Store.read()` lends it: get, cursor, stat, id, until the block
+    ends. Then it lets go of the LMDB transaction: py-lmdb keeps a finished read
+    transaction's reader slot for as long as the transaction object lives, so a reference
+    kept past the block (a traceback a cache holds, whose frames hold the snapshot) would
+    hold a slot, and a few hundred of them would leave no slot for any reader."""
+
+    __slots__ = ("_txn", "cursor", "get", "id", "stat")
+    get: Callable[..., Any]
+    cursor: Callable[..., Any]
+    stat: Callable[..., Any]
+    id: Callable[[], int]  # LMDB's id of the snapshot's transaction
+
+    def __init__(self, txn: lmdb.Transaction) -> None:
+        self._txn: lmdb.Transaction | None = txn
+        self.get, self.cursor, self.stat, self.id = txn.get, txn.cursor, txn.stat, txn.id
+
+    def end(self) -> None:
+        """Abort the transaction and drop every reference to it."""
+        txn, self._txn = self._txn, None
+        self.get = self.cursor = self.stat = self.id = _ended
+        if txn is not None:
+            txn.abort()
+
+
+def _ended(*_args: Any, **_kwargs: Any) -> Any:
+    raise StoreError("a read snapshot was used after its block ended")
+
+
+# What the store's read methods take: a snapshot, or the transaction of a write.
+Txn = Snapshot | lmdb.Transaction
+
+
 class Store:
     """One LMDB environment with the node's named databases.
 
@@ -228,25 +261,29 @@ class Store:
     # Transactions -----------------------------------------------------------
 
     @contextlib.contextmanager
-    def read(self) -> Iterator[lmdb.Transaction]:
-        """A read-only snapshot; adopts a map grown by another process."""
+    def read(self) -> Iterator[Snapshot]:
+        """A read-only snapshot; adopts a map grown by another process.
+
+        The snapshot lets go of its LMDB transaction when the block ends, so that a
+        reference kept to it cannot hold a reader slot (see `Snapshot`).
+        """
         self._gate.enter()
         try:
             with _translated():
                 try:
-                    txn = self.env.begin(buffers=False)
+                    snapshot = Snapshot(self.env.begin(buffers=False))
                 except lmdb.MapResizedError:
                     self._gate.leave()
                     try:
                         self._adopt_map_size()
                     finally:
                         self._gate.enter()  # the outer finally leaves it exactly once
-                    txn = self.env.begin(buffers=False)
+                    snapshot = Snapshot(self.env.begin(buffers=False))
             try:
                 with _translated():
-                    yield txn
+                    yield snapshot
             finally:
-                txn.abort()
+                snapshot.end()
         finally:
             self._gate.leave()
 
@@ -275,6 +312,21 @@ class Store:
         The map grows and `work` runs again when the store is full, so `work`
         must have no effect outside the transaction.
         """
+
+        def body(txn: lmdb.Transaction) -> T:
+            batch = WriteBatch(self, txn)
+            result = work(batch)
+            batch.finish()
+            return result
+
+        return self.transact(body)
+
+    def transact(self, body: Callable[[lmdb.Transaction], T]) -> T:
+        """Run `body` in one LMDB write transaction and commit it.
+
+        Grows the map, or adopts one another process grew, and runs `body` again; LMDB's
+        other failures become StoreOutOfSpace or StoreError.
+        """
         for _attempt in range(32):
             self._gate.enter()
             grow = adopt = False
@@ -288,8 +340,7 @@ class Store:
                 self._gate.leave()
                 raise self._space.failed(error) from error
             try:
-                batch = WriteBatch(self, txn)
-                result = work(batch)
+                result = body(txn)
                 txn.commit()
                 self._space.committed()
                 return result
@@ -328,16 +379,16 @@ class Store:
         """LMDB's last committed transaction id: a cheap "has anything changed?" probe."""
         return int(self.env.info()["last_txnid"])
 
-    def keeps_changelog(self, txn: lmdb.Transaction) -> bool:
+    def keeps_changelog(self, txn: Txn) -> bool:
         """False for a store written without a change log (the top-level node's mirror)."""
         return txn.get(CHANGELOG_KEY.encode(), db=self.meta) != CHANGELOG_OFF
 
-    def last_sequence(self, txn: lmdb.Transaction) -> int:
+    def last_sequence(self, txn: Txn) -> int:
         """The newest change-log sequence, 0 when nothing was ever written."""
-        raw = txn.get(b"sequence", db=self.meta)
+        raw = txn.get(SEQUENCE_KEY, db=self.meta)
         return _SEQ.unpack(raw)[0] if raw else 0
 
-    def first_sequence(self, txn: lmdb.Transaction) -> int:
+    def first_sequence(self, txn: Txn) -> int:
         """The oldest sequence the change log still keeps (last + 1 when empty)."""
         with txn.cursor(db=self.changelog) as cursor:
             if cursor.first():
@@ -345,7 +396,7 @@ class Store:
         return self.last_sequence(txn) + 1
 
     def changes_since(
-        self, txn: lmdb.Transaction, after: int, limit: int | None = None
+        self, txn: Txn, after: int, limit: int | None = None
     ) -> Iterator[handle_pb2.ChangeEntry]:
         """Change-log entries with sequence > `after`, oldest first, each with the record
         after its change."""
@@ -358,21 +409,21 @@ class Store:
                 if limit is not None and count >= limit:
                     return
 
-    def get_record(self, txn: lmdb.Transaction, key: str) -> handle_pb2.Record | None:
+    def get_record(self, txn: Txn, key: str) -> handle_pb2.Record | None:
         raw = txn.get(key.encode(), db=self.records)
         return packing.decode(bytes(raw)) if raw is not None else None
 
-    def get_prefix(self, txn: lmdb.Transaction, prefix: str) -> handle_pb2.PrefixInfo | None:
+    def get_prefix(self, txn: Txn, prefix: str) -> handle_pb2.PrefixInfo | None:
         raw = txn.get(prefix.encode(), db=self.prefixes)
         return handle_pb2.PrefixInfo.FromString(bytes(raw)) if raw is not None else None
 
-    def iter_prefixes(self, txn: lmdb.Transaction) -> Iterator[handle_pb2.PrefixInfo]:
+    def iter_prefixes(self, txn: Txn) -> Iterator[handle_pb2.PrefixInfo]:
         with txn.cursor(db=self.prefixes) as cursor:
             for _key, value in cursor:
                 yield handle_pb2.PrefixInfo.FromString(bytes(value))
 
     def iter_records(
-        self, txn: lmdb.Transaction, start: bytes = b"", stop_prefix: bytes = b""
+        self, txn: Txn, start: bytes = b"", stop_prefix: bytes = b""
     ) -> Iterator[tuple[str, handle_pb2.Record]]:
         """Records in key order from `start`, while keys begin with `stop_prefix`."""
         with txn.cursor(db=self.records) as cursor:
@@ -384,7 +435,7 @@ class Store:
                     return
                 yield key.decode(), packing.decode(bytes(value))
 
-    def record_count(self, txn: lmdb.Transaction) -> int:
+    def record_count(self, txn: Txn) -> int:
         return int(txn.stat(self.records)["entries"])
 
     def size_bytes(self) -> int:
@@ -395,11 +446,11 @@ class Store:
     def map_size_bytes(self) -> int:
         return int(self.env.info()["map_size"])
 
-    def get_account(self, txn: lmdb.Transaction, name: str) -> handle_pb2.Account | None:
+    def get_account(self, txn: Txn, name: str) -> handle_pb2.Account | None:
         raw = txn.get(name.encode(), db=self.accounts)
         return handle_pb2.Account.FromString(bytes(raw)) if raw is not None else None
 
-    def iter_accounts(self, txn: lmdb.Transaction, start: str = "") -> Iterator[handle_pb2.Account]:
+    def iter_accounts(self, txn: Txn, start: str = "") -> Iterator[handle_pb2.Account]:
         """Accounts in name order from `start`."""
         with txn.cursor(db=self.accounts) as cursor:
             if not cursor.set_range(start.encode()):
@@ -407,11 +458,11 @@ class Store:
             for _key, value in cursor:
                 yield handle_pb2.Account.FromString(bytes(value))
 
-    def get_cursor(self, txn: lmdb.Transaction, name: str) -> int:
+    def get_cursor(self, txn: Txn, name: str) -> int:
         raw = txn.get(name.encode(), db=self.cursors)
         return _SEQ.unpack(raw)[0] if raw else 0
 
-    def get_meta(self, txn: lmdb.Transaction, key: str) -> bytes | None:
+    def get_meta(self, txn: Txn, key: str) -> bytes | None:
         value = txn.get(key.encode(), db=self.meta)
         return bytes(value) if value is not None else None
 
@@ -450,132 +501,6 @@ class Store:
             raise failure[0]
         if progress:
             progress(expected, expected)
-
-
-class WriteBatch:
-    """One open write transaction; every change it makes is appended to the change log."""
-
-    def __init__(self, store: Store, txn: lmdb.Transaction) -> None:
-        self.store = store
-        self.txn = txn
-        self.sequence = store.last_sequence(txn)
-        self.now_ns = time.time_ns()
-        self._last_keys: dict[str, bytes] = {}  # per database: no key sorts after this one
-
-    def get_record(self, key: str) -> handle_pb2.Record | None:
-        return self.store.get_record(self.txn, key)
-
-    def get_prefix(self, prefix: str) -> handle_pb2.PrefixInfo | None:
-        return self.store.get_prefix(self.txn, prefix)
-
-    def put_record(self, key: str, record: handle_pb2.Record, created: bool) -> int:
-        """Store `record` under `key` and log it; returns the change's sequence."""
-        stored = handle_pb2.Record()
-        stored.values.extend(record.values)
-        identifier = key.encode()
-        if self.store.options.changelog:
-            changelog.supersede(self.txn, self.store, identifier)
-        encoded = packing.encode(stored, len(identifier), self.store.page_bytes)
-        self._put_sorted("records", identifier, encoded)
-        entry = handle_pb2.ChangeEntry(
-            operation=_Op.CREATE if created else _Op.UPDATE, identifier=key
-        )
-        sequence = self._log(entry)  # the record is borrowed from `records`, not copied
-        if sequence:
-            self._put_sorted("borrowed", identifier, sequence_key(sequence))
-        return sequence
-
-    def _put_sorted(self, name: str, key: bytes, value: bytes) -> None:
-        """Put, as an append when `key` sorts after every key of the database: LMDB then
-        leaves full pages behind it, where a plain put splits them in half, so a bulk
-        import in key order would fill its pages only half."""
-        db = getattr(self.store, name)
-        last = self._last_keys.get(name)
-        if last is None:
-            with self.txn.cursor(db=db) as cursor:
-                last = bytes(cursor.key()) if cursor.last() else b""
-        append = key > last
-        self.txn.put(key, value, db=db, append=append)
-        self._last_keys[name] = key if append else last
-
-    def delete_record(self, key: str) -> int:
-        identifier = key.encode()
-        if self.store.options.changelog:
-            changelog.supersede(self.txn, self.store, identifier)
-            self.txn.delete(identifier, db=self.store.borrowed)
-        self.txn.delete(identifier, db=self.store.records)
-        return self._log(handle_pb2.ChangeEntry(operation=_Op.DELETE, identifier=key))
-
-    def has_prefix_under(self, prefix: str) -> bool:
-        """True when some hosted prefix lies under `prefix` (88.118.8.1 under 88.118.8)."""
-        start = (prefix + ".").encode()
-        with self.txn.cursor(db=self.store.prefixes) as cursor:
-            return bool(cursor.set_range(start)) and bytes(cursor.key()).startswith(start)
-
-    def put_prefix(self, info: handle_pb2.PrefixInfo) -> int:
-        self.txn.put(info.prefix.encode(), info.SerializeToString(), db=self.store.prefixes)
-        entry = handle_pb2.ChangeEntry(operation=_Op.PREFIX_PUT, identifier=info.prefix)
-        entry.prefix.CopyFrom(info)
-        return self._log(entry)
-
-    def put_account(self, account: handle_pb2.Account) -> None:
-        self.txn.put(account.name.encode(), account.SerializeToString(), db=self.store.accounts)
-
-    def get_account(self, name: str) -> handle_pb2.Account | None:
-        raw = self.txn.get(name.encode(), db=self.store.accounts)
-        return handle_pb2.Account.FromString(bytes(raw)) if raw is not None else None
-
-    def put_token(self, token_hash: bytes, account_name: str) -> None:
-        self.txn.put(token_hash, account_name.encode(), db=self.store.tokens)
-
-    def delete_token(self, token_hash: bytes) -> None:
-        self.txn.delete(token_hash, db=self.store.tokens)
-
-    def tokens_of(self, account_name: str) -> list[bytes]:
-        """The hashes of every token of an account (a scan: for administrative changes)."""
-        wanted = account_name.encode()
-        with self.txn.cursor(db=self.store.tokens) as cursor:
-            return [bytes(key) for key, value in cursor if bytes(value) == wanted]
-
-    def log_account(self, account: handle_pb2.Account) -> int:
-        """Log that an account or its credentials changed (ACCOUNT_PUT, `account` as given:
-        the caller leaves out every secret); returns the change's sequence."""
-        entry = handle_pb2.ChangeEntry(operation=_Op.ACCOUNT_PUT, identifier=account.name)
-        entry.account.CopyFrom(account)
-        return self._log(entry)
-
-    def put_meta(self, key: str, value: bytes) -> None:
-        self.txn.put(key.encode(), value, db=self.store.meta)
-
-    def get_meta(self, key: str) -> bytes | None:
-        return self.store.get_meta(self.txn, key)
-
-    def put_cursor(self, name: str, sequence: int) -> None:
-        self.txn.put(name.encode(), sequence_key(sequence), db=self.store.cursors)
-
-    def _log(self, entry: handle_pb2.ChangeEntry) -> int:
-        if not self.store.options.changelog:
-            return 0
-        self.sequence += 1
-        entry.sequence = self.sequence
-        entry.timestamp_ns = self.now_ns
-        key = sequence_key(self.sequence)
-        self.txn.put(key, entry.SerializeToString(), db=self.store.changelog, append=True)
-        self.txn.put(b"sequence", key, db=self.store.meta)
-        return self.sequence
-
-    def trim_changelog(self, keep_from: int, limit: int | None = None) -> int:
-        """Drop change-log entries older than `keep_from`, at most `limit` of them;
-        returns how many were dropped."""
-        dropped = 0
-        with self.txn.cursor(db=self.store.changelog) as cursor:
-            while cursor.first() and _SEQ.unpack(cursor.key())[0] < keep_from:
-                if limit is not None and dropped >= limit:
-                    break
-                changelog.forget(self.txn, self.store, bytes(cursor.value()), bytes(cursor.key()))
-                cursor.delete()
-                dropped += 1
-        return dropped
 
 
 def describe(store: Store) -> dict[str, Any]:

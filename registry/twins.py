@@ -7,7 +7,7 @@ taken for one another; the second one is refused when it would be created.
 from __future__ import annotations
 
 from registry.identifier import MAX_SEGMENT_CHARS
-from registry.store import WriteBatch
+from registry.writebatch import WriteBatch
 
 
 def find(batch: WriteBatch, prefix: str, new_from: int) -> str | None:

@@ -6,14 +6,13 @@ import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import lmdb
 from google.protobuf.message import DecodeError
 
 from proto import handle_pb2
 from registry import changelog, packing, values
 from registry.errors import IdnodeError
 from registry.identifier import parse, parse_prefix
-from registry.store import Store
+from registry.store import Store, Txn
 
 MAX_PROBLEMS = 100
 RECENT_CHANGES = 200_000
@@ -73,7 +72,7 @@ def verify(store: Store, progress: Callable[[int], None] = lambda n: None) -> Re
     return report
 
 
-def _keeps_changelog(store: Store, txn: lmdb.Transaction, report: Report) -> bool:
+def _keeps_changelog(store: Store, txn: Txn, report: Report) -> bool:
     """Whether records should agree with a change log. The top-level node's mirror keeps
     none (it is marked so; a copy made before the mark existed shows it by never having
     logged anything): its log must then be empty."""
@@ -87,9 +86,7 @@ def _keeps_changelog(store: Store, txn: lmdb.Transaction, report: Report) -> boo
     return False
 
 
-def _check_changelog(
-    store: Store, txn: lmdb.Transaction, report: Report
-) -> dict[str, handle_pb2.ChangeEntry]:
+def _check_changelog(store: Store, txn: Txn, report: Report) -> dict[str, handle_pb2.ChangeEntry]:
     """Keys contiguous and matching their entries; returns the newest entry of each identifier
     changed in the last RECENT_CHANGES (memory stays bounded however long the log is)."""
     latest: dict[str, handle_pb2.ChangeEntry] = {}
@@ -164,7 +161,7 @@ def _check_record(
 
 
 def _check_borrowing(
-    store: Store, txn: lmdb.Transaction, latest: dict[str, handle_pb2.ChangeEntry], report: Report
+    store: Store, txn: Txn, latest: dict[str, handle_pb2.ChangeEntry], report: Report
 ) -> None:
     """Each newest entry without a record is noted as borrowing it, and each note names a
     change-log entry of that identifier that has no record of its own."""

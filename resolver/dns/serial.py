@@ -17,9 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-import lmdb
-
-from registry.store import Store, WriteBatch
+from registry.store import Store, Txn, WriteBatch
 
 META_KEY = "dns.serial_epochs"
 MAX_EPOCHS = 64  # older epochs are forgotten; IXFR from a serial in them falls back to AXFR
@@ -48,7 +46,7 @@ def newer(a: int, b: int) -> bool:
     return 0 < (a - b) & SERIAL_MASK < _HALF
 
 
-def read(store: Store, txn: lmdb.Transaction) -> list[Epoch]:
+def read(store: Store, txn: Txn) -> list[Epoch]:
     raw = store.get_meta(txn, META_KEY) or b""
     return [Epoch(*_EPOCH.unpack_from(raw, at)) for at in range(0, len(raw), _EPOCH.size)]
 

@@ -6,12 +6,10 @@ import ipaddress
 import logging
 from collections.abc import Generator, Iterable, Iterator, Sequence
 
-import lmdb
-
 from proto import handle_pb2
 from registry.errors import IdnodeError
 from registry.identifier import parse
-from registry.store import Store, sequence_key
+from registry.store import Store, Txn, sequence_key
 from resolver.dns import mapping, records, serial, wire
 from resolver.dns.answer import Zone
 
@@ -151,7 +149,7 @@ def messages(
         yield message
 
 
-def _full(store: Store, txn: lmdb.Transaction, zone: Zone, soa: bytes) -> Iterator[Sequence[bytes]]:
+def _full(store: Store, txn: Txn, zone: Zone, soa: bytes) -> Iterator[Sequence[bytes]]:
     """The zone as record sets: SOA, NS, nameserver addresses, every identifier's sets, SOA."""
     yield (soa,)
     owner = zone.apex.zone_wire
@@ -191,7 +189,7 @@ def _sets_of(zone: Zone, key: str, record: handle_pb2.Record | None) -> list[lis
 
 def _incremental(
     store: Store,
-    txn: lmdb.Transaction,
+    txn: Txn,
     zone: Zone,
     last: int,
     start: int,
@@ -233,7 +231,7 @@ def _incremental(
 
 def _history(
     store: Store,
-    txn: lmdb.Transaction,
+    txn: Txn,
     start: int,
     missing: set[str],
     before: dict[str, handle_pb2.Record | None],

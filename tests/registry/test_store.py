@@ -354,3 +354,24 @@ def test_describe_reports_counts_sequences_and_sizes(store: Store) -> None:
     assert facts["identifiers"] == 2
     assert (facts["first_sequence"], facts["sequence"]) == (1, 4)
     assert 0 < facts["size_bytes"] <= facts["map_size_bytes"]
+
+
+def test_a_snapshot_kept_after_its_block_holds_no_reader_slot(data_dir: str) -> None:
+    # py-lmdb keeps a finished read transaction's reader slot while its object lives: a
+    # cache holding errors whose tracebacks reach the block's frame used to exhaust them.
+    store = Store(data_dir, StoreOptions(durable=False, max_readers=8))
+    kept: list[Any] = []
+    try:
+        for _ in range(40):
+            try:
+                with store.read() as txn:
+                    kept.append(txn)
+                    raise HandleNotFound("not here")
+            except HandleNotFound as error:
+                kept.append(error)  # its traceback holds the frame that held `txn`
+        with store.read() as txn:
+            assert store.last_sequence(txn) == 0
+        with pytest.raises(StoreError, match="used after its block ended"):
+            kept[0].get(b"sequence", db=store.meta)
+    finally:
+        store.close()

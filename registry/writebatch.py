@@ -1,0 +1,182 @@
+"""One open write transaction: every change it makes is appended to the change log."""
+
+from __future__ import annotations
+
+import struct
+import time
+from typing import TYPE_CHECKING
+
+import lmdb
+
+from proto import handle_pb2
+from registry import changelog, packing
+
+if TYPE_CHECKING:
+    from registry.store import Store
+
+_SEQ = struct.Struct(">Q")
+_Op = handle_pb2.ChangeEntry.Operation
+SEQUENCE_KEY = b"sequence"  # in `meta`: the newest change-log sequence
+sequence_key = changelog.sequence_key
+
+
+class WriteBatch:
+    """One open write transaction; every change it makes is appended to the change log.
+
+    `sequence` is the newest sequence so far; the store writes it to `meta` once,
+    before the commit (`finish`), not once per change.
+    """
+
+    def __init__(self, store: Store, txn: lmdb.Transaction, sequence: int | None = None) -> None:
+        self.store = store
+        self.txn = txn
+        self.sequence = store.last_sequence(txn) if sequence is None else sequence
+        self._stored_sequence = self.sequence
+        self.now_ns = time.time_ns()
+        self._last_keys: dict[str, bytes] = {}  # per database: no key sorts after this one
+        # One entry per operation, refilled for each record written: a fresh message
+        # per record cost five times as much (this runs once per record of an import).
+        self._entries = {
+            op: handle_pb2.ChangeEntry(operation=op, timestamp_ns=self.now_ns)
+            for op in (_Op.CREATE, _Op.UPDATE)
+        }
+
+    def finish(self) -> None:
+        """Note the newest sequence in `meta` (once per transaction, before its commit)."""
+        if self.sequence != self._stored_sequence:
+            put_sequence(self.store, self.txn, self.sequence)
+            self._stored_sequence = self.sequence
+
+    def get_record(self, key: str) -> handle_pb2.Record | None:
+        return self.store.get_record(self.txn, key)
+
+    def get_raw_record(self, identifier: bytes) -> bytes | None:
+        """The record stored under `identifier` as stored (see registry.packing)."""
+        raw = self.txn.get(identifier, db=self.store.records)
+        return bytes(raw) if raw is not None else None
+
+    def get_prefix(self, prefix: str) -> handle_pb2.PrefixInfo | None:
+        return self.store.get_prefix(self.txn, prefix)
+
+    def put_record(self, key: str, record: handle_pb2.Record, created: bool) -> int:
+        """Store `record` under `key` and log it; returns the change's sequence."""
+        stored = handle_pb2.Record()
+        stored.values.extend(record.values)
+        encoded = packing.encode(stored, len(key.encode()), self.store.page_bytes)
+        return self.put_encoded(key, encoded, created)
+
+    def put_encoded(self, key: str, encoded: bytes, created: bool) -> int:
+        """Store a record already encoded for `records` (registry.packing) under `key`
+        and log it; returns the change's sequence."""
+        store = self.store
+        identifier = key.encode()
+        if store.options.changelog:
+            changelog.supersede(self.txn, store, identifier)
+        self._put_sorted("records", identifier, encoded)
+        if not store.options.changelog:
+            return 0
+        # The entry borrows its record from `records` (registry.changelog).
+        self.sequence += 1
+        entry = self._entries[_Op.CREATE if created else _Op.UPDATE]
+        entry.sequence = self.sequence
+        entry.identifier = key
+        logged = sequence_key(self.sequence)
+        self.txn.put(logged, entry.SerializeToString(), db=store.changelog, append=True)
+        self._put_sorted("borrowed", identifier, logged)
+        return self.sequence
+
+    def _put_sorted(self, name: str, key: bytes, value: bytes) -> None:
+        """Put, as an append when `key` sorts after every key of the database: LMDB then
+        leaves full pages behind it, where a plain put splits them in half, so a bulk
+        import in key order would fill its pages only half."""
+        db = getattr(self.store, name)
+        last = self._last_keys.get(name)
+        if last is None:
+            with self.txn.cursor(db=db) as cursor:
+                last = bytes(cursor.key()) if cursor.last() else b""
+        append = key > last
+        self.txn.put(key, value, db=db, append=append)
+        self._last_keys[name] = key if append else last
+
+    def delete_record(self, key: str) -> int:
+        identifier = key.encode()
+        if self.store.options.changelog:
+            changelog.supersede(self.txn, self.store, identifier)
+            self.txn.delete(identifier, db=self.store.borrowed)
+        self.txn.delete(identifier, db=self.store.records)
+        return self._log(handle_pb2.ChangeEntry(operation=_Op.DELETE, identifier=key))
+
+    def has_prefix_under(self, prefix: str) -> bool:
+        """True when some hosted prefix lies under `prefix` (88.118.8.1 under 88.118.8)."""
+        start = (prefix + ".").encode()
+        with self.txn.cursor(db=self.store.prefixes) as cursor:
+            return bool(cursor.set_range(start)) and bytes(cursor.key()).startswith(start)
+
+    def put_prefix(self, info: handle_pb2.PrefixInfo) -> int:
+        self.txn.put(info.prefix.encode(), info.SerializeToString(), db=self.store.prefixes)
+        entry = handle_pb2.ChangeEntry(operation=_Op.PREFIX_PUT, identifier=info.prefix)
+        entry.prefix.CopyFrom(info)
+        return self._log(entry)
+
+    def put_account(self, account: handle_pb2.Account) -> None:
+        self.txn.put(account.name.encode(), account.SerializeToString(), db=self.store.accounts)
+
+    def get_account(self, name: str) -> handle_pb2.Account | None:
+        raw = self.txn.get(name.encode(), db=self.store.accounts)
+        return handle_pb2.Account.FromString(bytes(raw)) if raw is not None else None
+
+    def put_token(self, token_hash: bytes, account_name: str) -> None:
+        self.txn.put(token_hash, account_name.encode(), db=self.store.tokens)
+
+    def delete_token(self, token_hash: bytes) -> None:
+        self.txn.delete(token_hash, db=self.store.tokens)
+
+    def tokens_of(self, account_name: str) -> list[bytes]:
+        """The hashes of every token of an account (a scan: for administrative changes)."""
+        wanted = account_name.encode()
+        with self.txn.cursor(db=self.store.tokens) as cursor:
+            return [bytes(key) for key, value in cursor if bytes(value) == wanted]
+
+    def log_account(self, account: handle_pb2.Account) -> int:
+        """Log that an account or its credentials changed (ACCOUNT_PUT, `account` as given:
+        the caller leaves out every secret); returns the change's sequence."""
+        entry = handle_pb2.ChangeEntry(operation=_Op.ACCOUNT_PUT, identifier=account.name)
+        entry.account.CopyFrom(account)
+        return self._log(entry)
+
+    def put_meta(self, key: str, value: bytes) -> None:
+        self.txn.put(key.encode(), value, db=self.store.meta)
+
+    def get_meta(self, key: str) -> bytes | None:
+        return self.store.get_meta(self.txn, key)
+
+    def put_cursor(self, name: str, sequence: int) -> None:
+        self.txn.put(name.encode(), sequence_key(sequence), db=self.store.cursors)
+
+    def _log(self, entry: handle_pb2.ChangeEntry) -> int:
+        if not self.store.options.changelog:
+            return 0
+        self.sequence += 1
+        entry.sequence = self.sequence
+        entry.timestamp_ns = self.now_ns
+        key = sequence_key(self.sequence)
+        self.txn.put(key, entry.SerializeToString(), db=self.store.changelog, append=True)
+        return self.sequence
+
+    def trim_changelog(self, keep_from: int, limit: int | None = None) -> int:
+        """Drop change-log entries older than `keep_from`, at most `limit` of them;
+        returns how many were dropped."""
+        dropped = 0
+        with self.txn.cursor(db=self.store.changelog) as cursor:
+            while cursor.first() and _SEQ.unpack(cursor.key())[0] < keep_from:
+                if limit is not None and dropped >= limit:
+                    break
+                changelog.forget(self.txn, self.store, bytes(cursor.value()), bytes(cursor.key()))
+                cursor.delete()
+                dropped += 1
+        return dropped
+
+
+def put_sequence(store: Store, txn: lmdb.Transaction, sequence: int) -> None:
+    """Note `sequence` as the newest of the change log."""
+    txn.put(SEQUENCE_KEY, sequence_key(sequence), db=store.meta)
