@@ -88,6 +88,10 @@ STORE_OUT_OF_SPACE = Counter(
     "store_out_of_space", "Writes refused because the store's disk or file-size limit is full.",
     namespace=NAMESPACE,
 )  # fmt: skip
+STORE_COMMIT_WRITES = Histogram(
+    "store_commit_writes", "Writes that shared one store commit (group commit), per commit.",
+    namespace=NAMESPACE, buckets=(1, 2, 4, 8, 16, 32, 64),
+)  # fmt: skip
 DNS_RESPONSES = Counter(
     "dns_responses", "DNS responses by transport and rcode.", ["proto", "rcode"],
     namespace=NAMESPACE,
@@ -204,7 +208,7 @@ _DECLARED: tuple[MetricWrapperBase, ...] = (
     DNS_RESPONSES, DNS_RRL_ACTIONS, DNS_TCP_CLOSED, HTTP_REQUESTS, SYNC_ACKED_SEQUENCE,
     SYNC_LAG, SYNC_PUSHES, BUILD_INFO, SYNC_FAILURES, SYNC_CONSECUTIVE_FAILURES,
     STORE_OUT_OF_SPACE, TLS_CERTIFICATE_EXPIRY, REPLICA_APPLIED_SEQUENCE, REPLICA_LAG,
-    REPLICA_STATE, REPLICA_SNAPSHOTS, REPLICA_FAILURES,
+    REPLICA_STATE, REPLICA_SNAPSHOTS, REPLICA_FAILURES, STORE_COMMIT_WRITES,
     GRPC_SERVER_STARTED, GRPC_SERVER_HANDLED, GRPC_SERVER_HANDLING,
     PROCESS_CPU, PROCESS_RESIDENT_MEMORY, PROCESS_VIRTUAL_MEMORY, PROCESS_OPEN_FDS,
     PROCESS_MAX_FDS, PROCESS_START_TIME,

@@ -17,6 +17,7 @@ import metrics
 from proto import handle_pb2
 from registry import changelog, packing, storefile
 from registry.errors import StoreError, StoreOutOfSpace
+from registry.groupcommit import GroupCommit
 from registry.writebatch import SEQUENCE_KEY
 from registry.writebatch import WriteBatch as WriteBatch  # where the store's users find it
 
@@ -182,6 +183,7 @@ class Store:
         self.closed = False
         self._gate = _Gate()
         self._space = _SpaceAlarm(path)
+        self._group = GroupCommit(self)
         storefile.prepare(path, create=not options.readonly)
         with _opening(path):
             map_size = options.map_size_bytes
@@ -307,22 +309,19 @@ class Store:
             self._gate.leave()
 
     def write(self, work: Callable[[WriteBatch], T]) -> T:
-        """Run `work` in one write transaction and commit it.
+        """Run `work` in a write transaction; return its result once that is committed.
 
-        The map grows and `work` runs again when the store is full, so `work`
-        must have no effect outside the transaction.
+        Writes from several threads that arrive while a commit is in flight share the
+        next transaction, each in a nested one of its own (registry.groupcommit): an
+        exception from `work` fails its own write alone, and reaches its caller. The map
+        grows and `work` runs again when the store is full, so `work` must have no
+        effect outside the transaction. Raises StoreOutOfSpace when the disk is full,
+        StoreError when LMDB fails otherwise.
         """
-
-        def body(txn: lmdb.Transaction) -> T:
-            batch = WriteBatch(self, txn)
-            result = work(batch)
-            batch.finish()
-            return result
-
-        return self.transact(body)
+        return self._group.write(work)
 
     def transact(self, body: Callable[[lmdb.Transaction], T]) -> T:
-        """Run `body` in one LMDB write transaction and commit it.
+        """Run `body` in one LMDB write transaction and commit it (for the group commit).
 
         Grows the map, or adopts one another process grew, and runs `body` again; LMDB's
         other failures become StoreOutOfSpace or StoreError.

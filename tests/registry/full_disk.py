@@ -7,6 +7,7 @@ as EIO, or ENOSPC/EFBIG), so the tests exercise the real commit path.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import os
 import resource
@@ -25,6 +26,8 @@ from registry import accounts, verify
 from registry.errors import StoreError
 from registry.registry import Registry
 from registry.store import Store, StoreOptions
+from registry.writebatch import WriteBatch
+from tests.registry import groups
 
 METHODS = ["tmpfs", "file-size-limit"]
 ADMIN_TOKEN = "admin-token-for-full-disk-tests"
@@ -123,6 +126,53 @@ def fill_until_full(data_dir: str, file_size_limit: int, ballast_path: str, repo
         )
     finally:
         store.close()
+
+
+def group_on_full_disk(data_dir: str, file_size_limit: int, report: Any) -> None:
+    """Spawned: fill the disk, commit a group of writes, make room, commit the group again;
+    put what happened on `report` for the test to judge."""
+    limit_file_size(file_size_limit)()
+    store = Store(data_dir, StoreOptions(map_size_bytes=64 << 20))
+    try:
+        filled = _fill(store, 20, 2000)
+        keys = [f"88.118/group{n}" for n in range(8)]
+        with store.read():  # LMDB reuses no page freed after this: every write must grow
+            filled += _fill(store, 1, 1)  # what free pages are left, small writes take
+            full = groups.one_group(store, [groups.put(k, os.urandom(500)) for k in keys], keys)
+        hard = resource.getrlimit(resource.RLIMIT_FSIZE)[1]
+        resource.setrlimit(resource.RLIMIT_FSIZE, (hard, hard))
+        room = groups.one_group(store, [groups.put(k, os.urandom(500)) for k in keys], keys)
+        with store.read() as txn:
+            readable = sum(store.get_record(txn, key) is not None for key in keys)
+        report.put(
+            {
+                "filled": filled,
+                "full_errors": sorted(type(e).__name__ for e in full.errors.values()),
+                "full_committed": sorted(full.committed_on_return.values()),
+                "room_errors": [repr(e) for e in room.errors.values()],
+                "room_committed": sorted(room.committed_on_return.values()),
+                "readable": readable,
+                "verify_problems": verify.verify(store).problems,
+            }
+        )
+    finally:
+        store.close()
+
+
+def _fill(store: Store, records: int, data_bytes: int) -> int:
+    """Write `records` records a commit until a commit fails; returns how many committed."""
+    for commits in itertools.count():
+        keys = [f"88.118/fill{data_bytes}-{commits}-{n}" for n in range(records)]
+
+        def work(batch: WriteBatch, keys: list[str] = keys) -> None:
+            for key in keys:
+                groups.put(key, os.urandom(data_bytes))(batch)
+
+        try:
+            store.write(work)
+        except StoreError:
+            return commits
+    raise AssertionError("unreachable")
 
 
 class _Refusals(logging.Handler):

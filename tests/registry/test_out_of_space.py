@@ -54,6 +54,29 @@ def test_full_disk_is_store_out_of_space_logged_once_counted_and_loses_nothing(
     ]
 
 
+def test_a_group_commit_on_a_full_disk_fails_every_write_of_the_group_and_loses_nothing(
+    tmp_path: Path,
+) -> None:
+    report = SPAWN.Queue()
+    process = SPAWN.Process(
+        target=full_disk.group_on_full_disk, args=(str(tmp_path / "data"), DISK_BYTES, report)
+    )
+    process.start()
+    try:
+        result: dict[str, Any] = report.get(timeout=120)
+    finally:
+        process.join(timeout=60)
+    assert process.exitcode == 0
+    assert result["filled"] > 0
+    # The write held in flight, and the eight that queued behind it: one commit each time.
+    assert result["full_errors"] == ["StoreOutOfSpace"] * 9
+    assert result["full_committed"] == [False] * 8
+    assert result["room_errors"] == []
+    assert result["room_committed"] == [True] * 8
+    assert result["readable"] == 8
+    assert result["verify_problems"] == []
+
+
 READERS_SCRIPT = """
 import sys
 from registry.store import Store, StoreOptions

@@ -1,0 +1,154 @@
+"""Group commit: a process's writes that arrive while a commit is in flight share the next one.
+
+A durable commit waits for the disk (an fsync, about a millisecond here) and LMDB has one
+writer at a time, so one commit per request caps a node near a thousand writes a second
+however many callers wait. Here every write queues; the first writer to find no commit
+in flight leads: it takes the queue (its own write first), runs each write in a nested
+transaction of one LMDB write transaction, commits once, then hands leadership to the
+oldest write that queued meanwhile and wakes the writers of its group. A writer that
+did not lead sleeps until then. No thread is started and nothing polls: a write that
+finds nothing in flight commits at once, alone.
+
+Every write is acknowledged (its call returns) only after the commit that holds it.
+A write that raises fails alone: its nested transaction is aborted, its caller gets
+its own exception, the rest of the group commits. A write that finds the map full
+makes the whole group run again in a larger map; a commit the disk refuses fails
+every write of the group with that error.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+import lmdb
+
+import metrics
+from registry.writebatch import WriteBatch, put_sequence
+
+if TYPE_CHECKING:
+    from registry.store import Store
+
+T = TypeVar("T")
+MAX_GROUP_WRITES = 64  # per commit; more would only make the group's writers wait longer
+
+_GROUP_SIZES = metrics.LocalHistogram(metrics.STORE_COMMIT_WRITES, ())
+metrics.on_flush(_GROUP_SIZES.flush)
+
+
+class _Write(Generic[T]):
+    """One queued write, its outcome, and the lock its writer sleeps on."""
+
+    __slots__ = ("done", "error", "result", "wake", "work")
+
+    def __init__(self, work: Callable[[WriteBatch], T]) -> None:
+        self.work = work
+        self.result: T | None = None
+        self.error: BaseException | None = None
+        self.done = False
+        self.wake = threading.Lock()
+        self.wake.acquire()  # released by the leader: done, or lead now
+
+    def outcome(self) -> T:
+        if self.error is not None:
+            raise self.error
+        return self.result  # type: ignore[return-value]  # set when no error was
+
+
+class GroupCommit:
+    """Commits the writes of the threads of one process in groups (module docstring)."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._lock = threading.Lock()
+        self._queue: list[_Write[Any]] = []
+        self._leading = False  # a commit is in flight, or its successor is about to start
+
+    @property
+    def queued(self) -> int:
+        """Writes waiting for a commit to take them (the one in flight excluded)."""
+        with self._lock:
+            return len(self._queue)
+
+    def write(self, work: Callable[[WriteBatch], T]) -> T:
+        """Run `work` in a write transaction shared with the writes queued beside it; return
+        its result, or raise its exception, once the transaction is committed.
+
+        `work` may run more than once (when the map grows) and in another thread: it must
+        have no effect outside the transaction.
+        """
+        write = _Write(work)
+        with self._lock:
+            self._queue.append(write)
+            follower = self._leading
+            self._leading = True
+        if follower:
+            write.wake.acquire()
+            if write.done:
+                return write.outcome()
+        self._lead()
+        return write.outcome()
+
+    def _lead(self) -> None:
+        with self._lock:
+            group = self._queue[:MAX_GROUP_WRITES]
+            del self._queue[:MAX_GROUP_WRITES]
+        try:
+            self._commit(group)
+        finally:
+            with self._lock:
+                successor = self._queue[0] if self._queue else None
+                self._leading = successor is not None
+            if successor is not None:
+                successor.wake.release()  # not done: it leads the next group
+            for write in group:
+                write.done = True
+                write.wake.release()
+
+    def _commit(self, group: list[_Write[Any]]) -> None:
+        """Run and commit `group`; every write ends with a result or an error."""
+        body = _alone if len(group) == 1 else _nested
+        try:
+            self._store.transact(lambda txn: body(self._store, txn, group))
+        except BaseException as error:
+            for write in group:
+                if write.error is None:
+                    write.result, write.error = None, error
+            return
+        _GROUP_SIZES.observe(len(group))
+
+
+def _alone(store: Store, txn: lmdb.Transaction, group: list[_Write[Any]]) -> None:
+    """A write with nothing queued beside it runs in the transaction itself: when it
+    raises, the transaction is aborted with nothing else in it."""
+    write = group[0]
+    batch = WriteBatch(store, txn)
+    write.result, write.error = write.work(batch), None
+    batch.finish()
+
+
+def _nested(store: Store, txn: lmdb.Transaction, group: list[_Write[Any]]) -> None:
+    """Each write in a nested transaction of `txn`, so that one that raises fails alone."""
+    sequence = first = store.last_sequence(txn)
+    for write in group:
+        write.result, write.error = None, None  # from an earlier run (the map grew)
+        child = store.env.begin(write=True, parent=txn)
+        try:
+            batch = WriteBatch(store, child, sequence)
+            result = write.work(batch)
+        except lmdb.Error:
+            child.abort()
+            raise  # the map is full, or the store failed: the group runs again or fails
+        except Exception as error:
+            child.abort()
+            write.error = error
+            continue
+        except BaseException:
+            child.abort()
+            raise
+        child.commit()
+        write.result = result
+        sequence = batch.sequence
+    if sequence != first:
+        put_sequence(store, txn, sequence)
