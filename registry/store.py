@@ -301,12 +301,16 @@ class Store:
             with self.read() as snapshot:  # adopts a map grown by another process, or raises
                 return self.get_record(snapshot, key)
         try:
-            return self.get_record(txn, key)
+            raw = txn.get(key.encode(), db=self.records)
         except lmdb.Error as error:
             raise StoreError(f"store error: {type(error).__name__}: {error}") from error
         finally:
             txn.abort()
+            del txn  # a traceback kept of this frame must not hold the reader slot (Snapshot)
             self._gate.leave()
+        # Decoded once the transaction is gone: a DecodeError's traceback holds no frame
+        # that holds it.
+        return packing.decode(raw) if raw is not None else None
 
     def write(self, work: Callable[[WriteBatch], T]) -> T:
         """Run `work` in a write transaction; return its result once that is committed.

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from google.protobuf.message import DecodeError
 
 from proto import handle_pb2
 from registry.errors import HandleNotFound, StoreError
@@ -373,5 +374,22 @@ def test_a_snapshot_kept_after_its_block_holds_no_reader_slot(data_dir: str) -> 
             assert store.last_sequence(txn) == 0
         with pytest.raises(StoreError, match="used after its block ended"):
             kept[0].get(b"sequence", db=store.meta)
+    finally:
+        store.close()
+
+
+def test_a_failed_read_record_kept_with_its_traceback_holds_no_reader_slot(data_dir: str) -> None:
+    store = Store(data_dir, StoreOptions(durable=False, max_readers=8))
+    kept: list[BaseException] = []
+    try:
+        with store.env.begin(write=True) as txn:  # a damaged record: not protobuf
+            txn.put(b"88.118/damaged", b"\xff\xff\xff", db=store.records)
+        for _ in range(40):
+            try:
+                store.read_record("88.118/damaged")
+            except DecodeError as error:
+                kept.append(error)  # its traceback holds read_record's frame
+        assert len(kept) == 40
+        assert store.read_record("88.118/absent") is None
     finally:
         store.close()
