@@ -33,11 +33,12 @@ class Identifier:
         return f"{self.prefix}/{self.suffix}"
 
 
-def parse(text: str) -> Identifier:
+def parse(text: str, prefixes: dict[str, str] | None = None) -> Identifier:
     """Parse `prefix/suffix` into its canonical form.
 
-    Raises InvalidIdentifier naming the rule that failed. An input longer than the
-    limit is refused before anything else is looked at.
+    `prefixes` remembers prefixes as written -> canonical across calls (a batch repeats
+    a few). Raises InvalidIdentifier naming the rule that failed. An input longer than
+    the limit is refused before anything else is looked at.
     """
     if len(text) > MAX_IDENTIFIER_BYTES:  # more characters than bytes allowed: too long
         raise InvalidIdentifier(
@@ -46,7 +47,12 @@ def parse(text: str) -> Identifier:
     slash = text.find("/")
     if slash < 0:
         raise InvalidIdentifier(f"identifier {excerpt(text)} has no '/' between prefix and suffix")
-    prefix = parse_prefix(text[:slash])
+    written = text[:slash]
+    prefix = prefixes.get(written) if prefixes is not None else None
+    if prefix is None:
+        prefix = parse_prefix(written)
+        if prefixes is not None:
+            prefixes[written] = prefix
     suffix = text[slash + 1 :]
     check_suffix(suffix)
     size = len(prefix) + 1 + utf8_length(suffix)
@@ -142,6 +148,8 @@ def check_suffix(suffix: str) -> None:
             f"suffix contains a control character (U+{ord(bad.group()):04X}) "
             f"at position {bad.start() + 1}"
         )
+    if suffix.isascii():
+        return
     try:
         suffix.encode("utf-8")
     except UnicodeEncodeError as error:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from proto import handle_pb2
-from registry import accounts, credentials, packing, sites, twins, values
+from registry import accounts, bulk, credentials, packing, sites, twins, values
 from registry.accounts import Account
+from registry.bulk import BatchResult as BatchResult  # what batch_register returns
 from registry.errors import (
     AuthenticationRequired,
     HandleAlreadyExists,
@@ -59,19 +60,6 @@ class WriteResult:
     operation: str  # created, values_added, values_modified, values_removed, deleted
     sequence: int
     values: list[HandleValue]
-
-
-@dataclass(slots=True)
-class BatchResult:
-    """What a batch register did, item by item (None: accepted)."""
-
-    created: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    rejected: int = 0
-    sequence: int = 0
-    outcomes: list[str] = field(default_factory=list)  # created|updated|unchanged|rejected
-    errors: list[str] = field(default_factory=list)  # reason per item, "" when accepted
 
 
 @dataclass(frozen=True, slots=True)
@@ -334,44 +322,19 @@ class Registry:
             raise TooLarge(f"batch has {len(records)} records, more than {MAX_BATCH_RECORDS}")
         if caller is None:
             raise AuthenticationRequired("batch register needs a bearer token")
-        now = self._now()
-        prepared: list[tuple[Identifier, list[HandleValue]] | str] = []
-        for record in records:
-            try:
-                prepared.append((parse(record.identifier), values.normalise(record.values, now)))
-            except IdnodeError as error:
-                prepared.append(f"{excerpt(record.identifier)}: {error}")
+        ready, refused = bulk.prepare(records, self._now(), self.store.page_bytes)
 
         def work(batch: WriteBatch) -> BatchResult:
-            result = BatchResult()
             allowed: dict[str, IdnodeError | None] = {}
-            for item in prepared:
-                if isinstance(item, str):
-                    self._tally(result, "rejected", item)
-                    continue
-                parsed, stamped = item
-                key = str(parsed)
-                try:
-                    self._authorize(batch, caller, parsed.prefix, allowed)
-                except IdnodeError as error:
-                    self._tally(result, "rejected", f"{key!r}: {error}")
-                    continue
-                existing = batch.get_record(key)
-                if existing is not None and values.same_content(existing.values, stamped):
-                    self._tally(result, "unchanged", "")
-                    continue
-                batch.put_record(key, Record(values=stamped), created=existing is None)
-                self._tally(result, "updated" if existing is not None else "created", "")
-            result.sequence = batch.sequence
-            return result
+            return bulk.write(
+                batch,
+                ready,
+                lambda prefix: self._authorize(batch, caller, prefix, allowed),
+                len(records),
+                refused,
+            )
 
         return self.store.write(work)
-
-    @staticmethod
-    def _tally(result: BatchResult, outcome: str, error: str) -> None:
-        setattr(result, outcome, getattr(result, outcome) + 1)
-        result.outcomes.append(outcome)
-        result.errors.append(error)
 
     # Listing ----------------------------------------------------------------
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import struct
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import lmdb
 
@@ -33,13 +33,10 @@ class WriteBatch:
         self.sequence = store.last_sequence(txn) if sequence is None else sequence
         self._stored_sequence = self.sequence
         self.now_ns = time.time_ns()
-        self._last_keys: dict[str, bytes] = {}  # per database: no key sorts after this one
+        self._last_keys: dict[Any, bytes] = {}  # per database: no key sorts after this one
         # One entry per operation, refilled for each record written: a fresh message
         # per record cost five times as much (this runs once per record of an import).
-        self._entries = {
-            op: handle_pb2.ChangeEntry(operation=op, timestamp_ns=self.now_ns)
-            for op in (_Op.CREATE, _Op.UPDATE)
-        }
+        self._entries: dict[handle_pb2.ChangeEntry.Operation, handle_pb2.ChangeEntry] = {}
 
     def finish(self) -> None:
         """Note the newest sequence in `meta` (once per transaction, before its commit)."""
@@ -65,38 +62,46 @@ class WriteBatch:
         encoded = packing.encode(stored, len(key.encode()), self.store.page_bytes)
         return self.put_encoded(key, encoded, created)
 
-    def put_encoded(self, key: str, encoded: bytes, created: bool) -> int:
+    def put_encoded(self, key: str, encoded: bytes, created: bool, absent: bool = False) -> int:
         """Store a record already encoded for `records` (registry.packing) under `key`
-        and log it; returns the change's sequence."""
-        store = self.store
+        and log it; returns the change's sequence. `absent`: the caller has just seen
+        that no record is stored under `key` (so no change-log entry borrows one)."""
+        store, txn = self.store, self.txn
         identifier = key.encode()
-        if store.options.changelog:
-            changelog.supersede(self.txn, store, identifier)
-        self._put_sorted("records", identifier, encoded)
-        if not store.options.changelog:
+        logged = store.options.changelog
+        if logged and not absent:
+            changelog.supersede(txn, store, identifier)
+        self._put_sorted(store.records, identifier, encoded)
+        if not logged:
             return 0
         # The entry borrows its record from `records` (registry.changelog).
-        self.sequence += 1
-        entry = self._entries[_Op.CREATE if created else _Op.UPDATE]
-        entry.sequence = self.sequence
+        sequence = self.sequence = self.sequence + 1
+        entry = self._entry(_Op.CREATE if created else _Op.UPDATE)
+        entry.sequence = sequence
         entry.identifier = key
-        logged = sequence_key(self.sequence)
-        self.txn.put(logged, entry.SerializeToString(), db=store.changelog, append=True)
-        self._put_sorted("borrowed", identifier, logged)
-        return self.sequence
+        sequence_bytes = _SEQ.pack(sequence)
+        txn.put(sequence_bytes, entry.SerializeToString(), db=store.changelog, append=True)
+        self._put_sorted(store.borrowed, identifier, sequence_bytes)
+        return sequence
 
-    def _put_sorted(self, name: str, key: bytes, value: bytes) -> None:
+    def _entry(self, operation: handle_pb2.ChangeEntry.Operation) -> handle_pb2.ChangeEntry:
+        entry = self._entries.get(operation)
+        if entry is None:
+            entry = handle_pb2.ChangeEntry(operation=operation, timestamp_ns=self.now_ns)
+            self._entries[operation] = entry
+        return entry
+
+    def _put_sorted(self, db: Any, key: bytes, value: bytes) -> None:
         """Put, as an append when `key` sorts after every key of the database: LMDB then
         leaves full pages behind it, where a plain put splits them in half, so a bulk
         import in key order would fill its pages only half."""
-        db = getattr(self.store, name)
-        last = self._last_keys.get(name)
+        last = self._last_keys.get(db)
         if last is None:
             with self.txn.cursor(db=db) as cursor:
                 last = bytes(cursor.key()) if cursor.last() else b""
         append = key > last
         self.txn.put(key, value, db=db, append=append)
-        self._last_keys[name] = key if append else last
+        self._last_keys[db] = key if append else last
 
     def delete_record(self, key: str) -> int:
         identifier = key.encode()

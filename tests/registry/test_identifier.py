@@ -256,3 +256,18 @@ def test_cache_key_is_the_canonical_form_of_whatever_parses(text: str) -> None:
                 parse(key)
         return
     assert key == str(parsed)
+
+
+@settings(max_examples=300)
+@given(st.lists(_any_text, max_size=8))
+def test_parse_remembering_prefixes_agrees_with_parse(texts: list[str]) -> None:
+    remembered: dict[str, str] = {}
+    for text in texts * 2:  # the second time round, prefixes come from the memo
+        try:
+            expected = parse(text)
+        except InvalidIdentifier as error:
+            with pytest.raises(InvalidIdentifier, match=re.escape(str(error))):
+                parse(text, remembered)
+            continue
+        assert parse(text, remembered) == expected
+    assert all(parse_prefix(written) == canonical for written, canonical in remembered.items())

@@ -245,3 +245,50 @@ def test_normalise_is_idempotent_and_content_does_not_depend_on_the_time(
     assert [values.is_public(v) for v in once] == [
         values.is_public(v) for v in sorted(given_values, key=lambda v: v.index)
     ]
+
+
+# A batch's fast path agrees with normalise, value for value and error for error --------
+
+_types = st.sampled_from(["URL", "EMAIL", "batch", "HS_ADMIN", "hs_site.1", "a b", "", "t" * 129])
+_values = st.builds(
+    lambda index, type_name, data, ttl, public, stamp: value(
+        index=index, type=type_name, data=data, timestamp=stamp,
+        **({} if ttl is None else {"ttl": ttl}), **({} if public is None else {"public_read": public}),
+    ),
+    st.sampled_from([0, 1, 2, 3, 7, values.MAX_INDEX, values.MAX_INDEX + 1]),
+    _types,
+    st.sampled_from([b"", b"x", b"x" * values.MAX_DATA_BYTES, b"x" * (values.MAX_DATA_BYTES + 1)]),
+    st.sampled_from([None, 0, 60, values.MAX_TTL_SECONDS, values.MAX_TTL_SECONDS + 1]),
+    st.sampled_from([None, True, False]),
+    st.sampled_from([0, 5]),
+)  # fmt: skip
+
+
+@settings(max_examples=400)
+@given(st.lists(_values, max_size=6), st.booleans())
+def test_stamped_record_is_normalise_as_a_record(given: list[Any], types_seen: bool) -> None:
+    if types_seen:  # the fast path takes only types normalise accepted before
+        for type_name in ("URL", "EMAIL", "batch"):
+            values.normalise([value(type=type_name)], NOW)
+            values.stamped_record(handle_pb2.Record(values=[value(type=type_name)]), NOW)
+    record = handle_pb2.Record(identifier="88.118/x", values=given)
+    try:
+        expected = handle_pb2.Record(values=values.normalise(given, NOW))
+    except (InvalidValue, TooLarge) as error:
+        with pytest.raises(type(error)) as caught:
+            values.stamped_record(record, NOW)
+        assert str(caught.value) == str(error)
+        return
+    stamped = values.stamped_record(record, NOW)
+    assert stamped.SerializeToString() == expected.SerializeToString()
+    assert list(record.values) == given  # the caller's record is left as it was
+
+
+def test_stamped_record_past_the_size_limits_is_refused_as_normalise_refuses_it() -> None:
+    many = handle_pb2.Record(
+        values=[value(index=i) for i in range(1, values.MAX_VALUES_PER_RECORD + 2)]
+    )
+    values.stamped_record(handle_pb2.Record(values=[value()]), NOW)  # URL accepted before
+
+    with pytest.raises(TooLarge, match="1001 values, more than 1000"):
+        values.stamped_record(many, NOW)
