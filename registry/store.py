@@ -13,11 +13,12 @@ from typing import Any, TypeVar
 
 import lmdb
 
-import metrics
 from proto import handle_pb2
-from registry import changelog, packing, storefile
-from registry.errors import StoreError, StoreOutOfSpace
+from registry import changelog, packing, storefile, transactions
+from registry.errors import StoreError
 from registry.groupcommit import GroupCommit
+from registry.transactions import Snapshot
+from registry.transactions import Txn as Txn  # what the read methods take
 from registry.writebatch import SEQUENCE_KEY
 from registry.writebatch import WriteBatch as WriteBatch  # where the store's users find it
 
@@ -53,16 +54,6 @@ class StoreOptions:
 
 
 @contextlib.contextmanager
-def _translated() -> Iterator[None]:
-    """Where LMDB's exceptions become our own for reads (write() and copy_to() translate
-    theirs where they also decide to grow the map or re-raise in the caller's thread)."""
-    try:
-        yield
-    except lmdb.Error as error:
-        raise StoreError(f"store error: {type(error).__name__}: {error}") from error
-
-
-@contextlib.contextmanager
 def _opening(path: str) -> Iterator[None]:
     """Where opening the environment fails: one line naming the data dir and the cause."""
     try:
@@ -71,103 +62,6 @@ def _opening(path: str) -> Iterator[None]:
         cause = str(error.args[0]) if error.args else type(error).__name__
         cause = cause.removeprefix(f"{path}: ")
         raise StoreError(f"data dir {path}: cannot open the store: {cause}") from error
-
-
-class _Gate:
-    """Readers and writers share the map; a resize needs it to itself (LMDB's rule)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Condition(threading.Lock())
-        self._active = 0
-        self._resizing = False
-
-    def enter(self) -> None:
-        with self._lock:
-            while self._resizing:
-                self._lock.wait()
-            self._active += 1
-
-    def leave(self) -> None:
-        with self._lock:
-            self._active -= 1
-            if self._resizing and self._active == 0:
-                self._lock.notify_all()
-
-    @contextlib.contextmanager
-    def exclusive(self) -> Iterator[None]:
-        with self._lock:
-            while self._resizing:
-                self._lock.wait()
-            self._resizing = True
-            while self._active:
-                self._lock.wait()
-        try:
-            yield
-        finally:
-            with self._lock:
-                self._resizing = False
-                self._lock.notify_all()
-
-
-class _SpaceAlarm:
-    """Tells a full disk from other write failures; logs once when the disk fills and once
-    when writes succeed again, and counts every write refused meanwhile."""
-
-    def __init__(self, path: str) -> None:
-        self._path = path
-        self._full = False
-
-    def failed(self, error: lmdb.Error) -> StoreError:
-        """The domain error for a write that LMDB refused with `error`."""
-        reason = storefile.out_of_space(self._path, error)
-        if not reason:
-            return StoreError(f"store error: {type(error).__name__}: {error}")
-        metrics.STORE_OUT_OF_SPACE.inc()
-        if not self._full:
-            self._full = True
-            log.error(
-                "store is out of disk space: writes fail until space is freed; reads still work",
-                extra={"data_dir": self._path, "reason": reason, "error": str(error)},
-            )
-        return StoreOutOfSpace("store is out of disk space")
-
-    def committed(self) -> None:
-        if self._full:
-            self._full = False
-            log.warning("store writes succeed again", extra={"data_dir": self._path})
-
-
-class Snapshot:
-    """A read transaction as `Store.read()` lends it: get, cursor, stat, id, until the block
-    ends. Then it lets go of the LMDB transaction: py-lmdb keeps a finished read
-    transaction's reader slot for as long as the transaction object lives, so a reference
-    kept past the block (a traceback a cache holds, whose frames hold the snapshot) would
-    hold a slot, and a few hundred of them would leave no slot for any reader."""
-
-    __slots__ = ("_txn", "cursor", "get", "id", "stat")
-    get: Callable[..., Any]
-    cursor: Callable[..., Any]
-    stat: Callable[..., Any]
-    id: Callable[[], int]  # LMDB's id of the snapshot's transaction
-
-    def __init__(self, txn: lmdb.Transaction) -> None:
-        self._txn: lmdb.Transaction | None = txn
-        self.get, self.cursor, self.stat, self.id = txn.get, txn.cursor, txn.stat, txn.id
-
-    def end(self) -> None:
-        """Abort the transaction and drop every reference to it."""
-        txn, self._txn = self._txn, None
-        self.get = self.cursor = self.stat = self.id = _ended
-        if txn is not None:
-            txn.abort()
-
-
-def _ended(*_args: Any, **_kwargs: Any) -> Any:
-    raise StoreError("a read snapshot was used after its block ended")
-
-
-# What the store's read methods take: a snapshot, or the transaction of a write.
-Txn = Snapshot | lmdb.Transaction
 
 
 class Store:
@@ -181,8 +75,8 @@ class Store:
         self.path = path
         self.options = options
         self.closed = False
-        self._gate = _Gate()
-        self._space = _SpaceAlarm(path)
+        self._gate = transactions.Gate()
+        self._space = storefile.SpaceAlarm(path)
         self._group = GroupCommit(self)
         storefile.prepare(path, create=not options.readonly)
         with _opening(path):
@@ -271,7 +165,7 @@ class Store:
         """
         self._gate.enter()
         try:
-            with _translated():
+            with transactions.translated():
                 try:
                     snapshot = Snapshot(self.env.begin(buffers=False))
                 except lmdb.MapResizedError:
@@ -282,7 +176,7 @@ class Store:
                         self._gate.enter()  # the outer finally leaves it exactly once
                     snapshot = Snapshot(self.env.begin(buffers=False))
             try:
-                with _translated():
+                with transactions.translated():
                     yield snapshot
             finally:
                 snapshot.end()
@@ -368,12 +262,12 @@ class Store:
         raise StoreError("store could not grow its map to fit the write")
 
     def _grow(self) -> None:
-        with self._gate.exclusive(), _translated():
+        with self._gate.exclusive(), transactions.translated():
             size = self.env.info()["map_size"]
             self.env.set_mapsize(size * 2)
 
     def _adopt_map_size(self) -> None:
-        with self._gate.exclusive(), _translated():
+        with self._gate.exclusive(), transactions.translated():
             self.env.set_mapsize(0)
 
     # Reads ------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
+import logging
 import os
 import resource
 import stat
@@ -13,8 +14,10 @@ import sys
 from collections.abc import Iterator
 from typing import BinaryIO
 
-from registry.errors import StoreError
+import metrics
+from registry.errors import StoreError, StoreOutOfSpace
 
+log = logging.getLogger("registry.store")  # the store's own logger: one name for operators
 DATA_FILE = "data.mdb"
 LOCK_FILE = "lock.mdb"
 DIR_MODE = 0o700
@@ -310,3 +313,31 @@ def _cause(error: OSError, path: str) -> str:
     """An OSError as a short cause: its strerror, and the file it concerns unless that is `path`."""
     text = error.strerror or str(error)
     return f"{text} ({error.filename})" if error.filename and error.filename != path else text
+
+
+class SpaceAlarm:
+    """Tells a full disk from other write failures; logs once when the disk fills and once
+    when writes succeed again, and counts every write refused meanwhile."""
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._full = False
+
+    def failed(self, error: Exception) -> StoreError:
+        """The domain error for a write that LMDB refused with `error`."""
+        reason = out_of_space(self._path, error)
+        if not reason:
+            return StoreError(f"store error: {type(error).__name__}: {error}")
+        metrics.STORE_OUT_OF_SPACE.inc()
+        if not self._full:
+            self._full = True
+            log.error(
+                "store is out of disk space: writes fail until space is freed; reads still work",
+                extra={"data_dir": self._path, "reason": reason, "error": str(error)},
+            )
+        return StoreOutOfSpace("store is out of disk space")
+
+    def committed(self) -> None:
+        if self._full:
+            self._full = False
+            log.warning("store writes succeed again", extra={"data_dir": self._path})
