@@ -2,25 +2,23 @@
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from proto import handle_pb2
-from registry import accounts, bulk, credentials, packing, sites, twins, values
+from registry import accounts, bulk, enterprises, packing, sites, twins, values
 from registry.accounts import Account
 from registry.bulk import BatchResult as BatchResult  # what batch_register returns
+from registry.enterprises import Enterprise as Enterprise  # what create_enterprise returns
 from registry.errors import (
     AuthenticationRequired,
     HandleAlreadyExists,
     HandleNotFound,
     IdnodeError,
-    InvalidIdentifier,
     InvalidRequest,
     NotResponsible,
     PermissionDenied,
-    PrefixAlreadyExists,
     PrefixNotFound,
     Referred,
     TooLarge,
@@ -28,10 +26,7 @@ from registry.errors import (
     ValueNotFound,
 )
 from registry.identifier import (
-    MAX_SEGMENT_CHARS,
     Identifier,
-    excerpt,
-    fold_case,
     is_under,
     parent_prefixes,
     parse,
@@ -45,7 +40,6 @@ DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
 DEFAULT_PAGE_BYTES = 4 << 20  # a page stops before this many bytes of records (one at least)
 REFERRAL_TTL_SECONDS = 3600
-_CODE = re.compile(r"[A-Za-z0-9-]{1,32}\Z")  # ASCII only: no \w, no IGNORECASE
 
 Record = handle_pb2.Record
 HandleValue = handle_pb2.HandleValue
@@ -70,13 +64,6 @@ class Referral:
     prefix: str
     sites: tuple[handle_pb2.Site, ...]
     ttl_seconds: int
-
-
-@dataclass(frozen=True, slots=True)
-class Enterprise:
-    prefix: str
-    account: str
-    token: str
 
 
 class Registry:
@@ -395,53 +382,13 @@ class Registry:
         Raises PermissionDenied unless the caller is the administrator, PrefixAlreadyExists,
         InvalidRequest for a bad expiry.
         """
-        accounts.require_admin(caller, "create enterprises")
-        credentials.check_duration(expires_in_seconds, "the expiry")
-        parent_prefix = parse_prefix(parent) if parent else self.node_prefix
-        if not is_under(parent_prefix, self.node_prefix):
-            raise NotResponsible(f"prefix {parent_prefix} is not under {self.node_prefix}")
-        if code and not _CODE.match(code):
-            raise InvalidIdentifier(
-                f"enterprise code {excerpt(code)} may contain only letters, digits, '-' "
-                f"(at most {MAX_SEGMENT_CHARS})"
-            )
-        code = fold_case(code)  # after the check: str.lower() maps U+212A KELVIN SIGN to "k"
-        now = self._now()
-
-        def work(batch: WriteBatch) -> Enterprise:
-            if code:
-                prefix = parse_prefix(f"{parent_prefix}.{code}")
-                if batch.get_prefix(prefix) is not None:
-                    raise PrefixAlreadyExists(f"prefix {prefix} is already allocated")
-                _refuse_twin(batch, prefix, prefix.count("."))
-            else:
-                prefix = self._next_free(batch, parent_prefix)
-            batch.put_prefix(
-                handle_pb2.PrefixInfo(
-                    prefix=prefix, owner=prefix, created=now, name=name, contact=contact
-                )
-            )
-            account = Account(
-                name=prefix, role=accounts.ENTERPRISE, prefixes=[prefix], contact=contact,
-                created=now,
-            )  # fmt: skip
-            token = credentials.grant(batch, account, now, expires_in_seconds, "created")
-            credentials.store_account(batch, account)  # logged: the account syncs upstream
-            return Enterprise(prefix, prefix, token)
-
-        return self.store.write(work)
-
-    @staticmethod
-    def _next_free(batch: WriteBatch, parent: str) -> str:
-        counter_key = f"next_code:{parent}"
-        raw = batch.get_meta(counter_key)
-        code = int(raw) if raw else 1
-        while batch.get_prefix(f"{parent}.{code}") is not None or twins.find(
-            batch, f"{parent}.{code}", parent.count(".") + 1
-        ):
-            code += 1
-        batch.put_meta(counter_key, str(code + 1).encode())
-        return parse_prefix(f"{parent}.{code}")
+        return enterprises.create(
+            self.store,
+            self.node_prefix,
+            caller,
+            enterprises.Onboarding(code, name, contact, parent, expires_in_seconds),
+            self._now(),
+        )
 
     def put_prefix(
         self, caller: Account | None, prefix: str, new_sites: Sequence[handle_pb2.Site]
@@ -506,18 +453,10 @@ class Registry:
                 "allocate it first (idnode enterprise create --code …)"
             )
         if home.prefix != prefix:
-            _refuse_twin(batch, prefix, home.prefix.count(".") + 1)
+            twins.refuse(batch, prefix, home.prefix.count(".") + 1)
             batch.put_prefix(
                 handle_pb2.PrefixInfo(prefix=prefix, owner=home.owner, created=self._now())
             )
 
     def _now(self) -> int:
         return int(self._clock())
-
-
-def _refuse_twin(batch: WriteBatch, prefix: str, new_from: int) -> None:
-    twin = twins.find(batch, prefix, new_from)
-    if twin is not None:
-        raise PrefixAlreadyExists(
-            f"prefix {prefix} differs from the allocated prefix {twin} only by leading zeros"
-        )

@@ -6,6 +6,7 @@ taken for one another; the second one is refused when it would be created.
 
 from __future__ import annotations
 
+from registry.errors import PrefixAlreadyExists
 from registry.identifier import MAX_SEGMENT_CHARS
 from registry.writebatch import WriteBatch
 
@@ -25,6 +26,15 @@ def find(batch: WriteBatch, prefix: str, new_from: int) -> str | None:
             if batch.get_prefix(candidate) is not None or batch.has_prefix_under(candidate):
                 return candidate
     return None
+
+
+def refuse(batch: WriteBatch, prefix: str, new_from: int) -> None:
+    """Raise PrefixAlreadyExists when `prefix` has a twin (`find`)."""
+    twin = find(batch, prefix, new_from)
+    if twin is not None:
+        raise PrefixAlreadyExists(
+            f"prefix {prefix} differs from the allocated prefix {twin} only by leading zeros"
+        )
 
 
 def variants(code: str) -> list[str]:
