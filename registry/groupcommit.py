@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 import lmdb
 
 import metrics
+from registry.errors import StoreError
 from registry.writebatch import WriteBatch, put_sequence
 
 if TYPE_CHECKING:
@@ -65,6 +66,7 @@ class GroupCommit:
         self._lock = threading.Lock()
         self._queue: list[_Write[Any]] = []
         self._leading = False  # a commit is in flight, or its successor is about to start
+        self._leader = 0  # the thread running the group in flight (0: none)
 
     @property
     def queued(self) -> int:
@@ -77,8 +79,11 @@ class GroupCommit:
         its result, or raise its exception, once the transaction is committed.
 
         `work` may run more than once (when the map grows) and in another thread: it must
-        have no effect outside the transaction.
+        have no effect outside the transaction. Raises StoreError when called from inside
+        a `work` (it would wait for its own commit).
         """
+        if self._leader == threading.get_ident():
+            raise StoreError("a write inside a write: it would wait for its own commit")
         write = _Write(work)
         with self._lock:
             self._queue.append(write)
@@ -95,9 +100,11 @@ class GroupCommit:
         with self._lock:
             group = self._queue[:MAX_GROUP_WRITES]
             del self._queue[:MAX_GROUP_WRITES]
+        self._leader = threading.get_ident()
         try:
             self._commit(group)
         finally:
+            self._leader = 0
             with self._lock:
                 successor = self._queue[0] if self._queue else None
                 self._leading = successor is not None

@@ -10,7 +10,7 @@ import pytest
 
 import metrics
 from proto import handle_pb2
-from registry.errors import HandleAlreadyExists
+from registry.errors import HandleAlreadyExists, StoreError
 from registry.registry import Registry
 from registry.store import Store, StoreOptions
 from tests.registry.conftest import NODE_PREFIX
@@ -137,3 +137,12 @@ def test_concurrent_creates_of_one_identifier_make_exactly_one(
     assert sorted(outcomes) == ["created"] + ["exists"] * 7
     creates = [e for e in logged(registry.store) if e.operation == Op.CREATE]
     assert [e.identifier for e in creates] == [f"{NODE_PREFIX}/same"]
+
+
+def test_a_write_inside_a_write_is_refused_instead_of_waiting_for_itself(store: Store) -> None:
+    def outer(batch: Any) -> None:
+        store.write(put("88.118/inner"))
+
+    with pytest.raises(StoreError, match="a write inside a write"):
+        store.write(outer)
+    assert store.write(put("88.118/after"))[0] == 1  # and the store writes on
