@@ -69,12 +69,13 @@ def stamped_record(record: handle_pb2.Record, timestamp: int) -> handle_pb2.Reco
     total_bytes = previous = 0
     ordered = True
     for value in stored.values:
-        index = value.index
+        index, type_name = value.index, value.type
+        data_bytes = len(value.data)  # each read of a bytes field is a copy: read it once
         if (
-            value.type not in _ACCEPTED_TYPES
+            type_name not in _ACCEPTED_TYPES
             or not 1 <= index <= MAX_INDEX
             or index in seen
-            or len(value.data) > MAX_DATA_BYTES
+            or data_bytes > MAX_DATA_BYTES
         ):
             return _normalised_record(record.values, timestamp)
         if value.HasField("ttl"):
@@ -88,7 +89,7 @@ def stamped_record(record: handle_pb2.Record, timestamp: int) -> handle_pb2.Reco
         ordered = ordered and index > previous
         previous = index
         seen.add(index)
-        total_bytes += len(value.data) + len(value.type) + 16  # as check_limits counts
+        total_bytes += data_bytes + len(type_name) + 16  # as check_limits counts
     if len(seen) > MAX_VALUES_PER_RECORD or total_bytes > MAX_RECORD_BYTES:
         return _normalised_record(record.values, timestamp)
     if not ordered:
