@@ -1,20 +1,19 @@
 """Group commit: a process's writes that arrive while a commit is in flight share the next one.
 
-A durable commit waits for the disk (an fsync, about a millisecond here) and LMDB has one
-writer at a time, so one commit per request caps a node near a thousand writes a second
-however many callers wait. Here every write queues; the first writer to find no commit
-in flight leads: it takes the queue (its own write first), runs the writes in one LMDB
-write transaction, commits once, then hands leadership to the oldest write that queued
-meanwhile and wakes the writers of its group. A writer that
-did not lead sleeps until then. No thread is started and nothing polls: a write that
-finds nothing in flight commits at once, alone.
+A durable commit waits for the disk (two fsyncs, a millisecond or more here) and LMDB has
+one writer at a time, so one commit per request caps a node near a thousand writes a
+second however many callers wait. Here every write queues; the first writer to find no
+commit in flight leads: it takes the queue (its own write first), runs the writes in one
+LMDB write transaction, commits once, then hands the lead to the oldest write that queued
+meanwhile and wakes the writers of its group, who sleep on a lock of their own until then.
+No thread is started and nothing polls: a write that finds nothing in flight commits at
+once, alone.
 
-Every write is acknowledged (its call returns) only after the commit that holds it.
-A write that raises fails alone: the group runs again with each write in a nested
-transaction, the failing one's is aborted, its caller gets its own exception, the rest
-of the group commits. A write that finds the map full
-makes the whole group run again in a larger map; a commit the disk refuses fails
-every write of the group with that error.
+Every write is acknowledged (its call returns) only after the commit that holds it. A
+write that raises fails alone: the group runs again with each write in a nested
+transaction, the failing one's is aborted, its caller gets its own exception, the rest of
+the group commits. A group that finds the map full runs again, all of it, in a larger
+map; a commit the disk refuses fails every write of the group with that error.
 """
 
 from __future__ import annotations
@@ -134,6 +133,9 @@ class GroupCommit:
         _GROUP_SIZES.observe(len(group))
 
 
+_REGROW = (lmdb.MapFullError, lmdb.MapResizedError)  # Store.transact grows or adopts the map
+
+
 class _Isolate(Exception):
     """A write of a group raised: the group runs again with each write isolated."""
 
@@ -145,8 +147,8 @@ def _together(store: Store, txn: lmdb.Transaction, group: list[_Write[Any]]) -> 
     for write in group:
         try:
             write.result, write.error = write.work(batch), None
-        except lmdb.Error:
-            raise  # the map is full, or the store failed: for the whole group
+        except _REGROW:
+            raise  # the whole group runs again, in a map that fits it
         except Exception as error:
             if len(group) == 1:
                 raise
@@ -163,9 +165,13 @@ def _nested(store: Store, txn: lmdb.Transaction, group: list[_Write[Any]]) -> No
         try:
             batch = WriteBatch(store, child, sequence)
             result = write.work(batch)
-        except lmdb.Error:
+        except _REGROW:
             child.abort()
-            raise  # the map is full, or the store failed: the group runs again or fails
+            raise
+        except lmdb.Error as error:
+            child.abort()
+            write.error = store.refused(error)  # what LMDB refused in this write alone
+            continue
         except Exception as error:
             child.abort()
             write.error = error

@@ -235,7 +235,7 @@ class Store:
                 continue
             except lmdb.Error as error:
                 self._gate.leave()
-                raise self._space.failed(error) from error
+                raise self.refused(error) from error
             try:
                 result = body(txn)
                 txn.commit()
@@ -249,7 +249,7 @@ class Store:
                 adopt = True
             except lmdb.Error as error:
                 txn.abort()
-                raise self._space.failed(error) from error
+                raise self.refused(error) from error
             except BaseException:
                 txn.abort()
                 raise
@@ -260,6 +260,11 @@ class Store:
             elif adopt:
                 self._adopt_map_size()
         raise StoreError("store could not grow its map to fit the write")
+
+    def refused(self, error: lmdb.Error) -> StoreError:
+        """The domain error for a write LMDB refused with `error` (StoreOutOfSpace for a
+        full disk, logged and counted; StoreError otherwise)."""
+        return self._space.failed(error)
 
     def _grow(self) -> None:
         with self._gate.exclusive(), transactions.translated():

@@ -92,6 +92,21 @@ def test_a_write_that_raises_fails_alone_and_leaves_nothing(store: Store, error:
     assert last_sequence(store) == 3
 
 
+def test_a_write_lmdb_refuses_fails_alone_with_a_store_error(store: Store) -> None:
+    def too_long_a_key(batch: Any) -> None:
+        batch.txn.put(b"k" * 600, b"v", db=batch.store.records)  # LMDB keys: 511 bytes
+
+    keys = ["88.118/g0", "88.118/never", "88.118/g2"]
+    outcomes = one_group(store, [put(keys[0]), too_long_a_key, put(keys[2])], keys)
+
+    assert set(outcomes.errors) == {1}
+    assert isinstance(outcomes.errors[1], StoreError)
+    assert "BadValsizeError" in str(outcomes.errors[1])
+    assert outcomes.committed_on_return == {0: True, 1: False, 2: True}
+    with pytest.raises(StoreError, match="BadValsizeError"):  # and alone in its group
+        store.write(too_long_a_key)
+
+
 @pytest.fixture
 def tiny_store(data_dir: str) -> Iterator[Store]:
     opened = Store(data_dir, StoreOptions(map_size_bytes=TINY_MAP_BYTES, durable=False))
