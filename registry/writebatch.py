@@ -47,11 +47,6 @@ class WriteBatch:
     def get_record(self, key: str) -> handle_pb2.Record | None:
         return self.store.get_record(self.txn, key)
 
-    def get_raw_record(self, identifier: bytes) -> bytes | None:
-        """The record stored under `identifier` as stored (see registry.packing)."""
-        raw = self.txn.get(identifier, db=self.store.records)
-        return bytes(raw) if raw is not None else None
-
     def get_prefix(self, prefix: str) -> handle_pb2.PrefixInfo | None:
         return self.store.get_prefix(self.txn, prefix)
 
