@@ -26,7 +26,7 @@ import lmdb
 
 import metrics
 from registry.errors import StoreError
-from registry.writebatch import WriteBatch, put_sequence
+from registry.writebatch import WriteBatch
 
 if TYPE_CHECKING:
     from registry.store import Store
@@ -142,9 +142,10 @@ class _Isolate(Exception):
 
 def _together(store: Store, txn: lmdb.Transaction, group: list[_Write[Any]]) -> None:
     """Every write in the transaction itself; a write alone that raises aborts it with
-    nothing else in it, and gets its own error."""
-    batch = WriteBatch(store, txn)
+    nothing else in it, and gets its own error. Each write notes its newest sequence in
+    `meta` as it ends, so the next one reads the store as if the first had committed."""
     for write in group:
+        batch = WriteBatch(store, txn)
         try:
             write.result, write.error = write.work(batch), None
         except _REGROW:
@@ -153,18 +154,18 @@ def _together(store: Store, txn: lmdb.Transaction, group: list[_Write[Any]]) -> 
             if len(group) == 1:
                 raise
             raise _Isolate from error
-    batch.finish()
+        batch.finish()
 
 
 def _nested(store: Store, txn: lmdb.Transaction, group: list[_Write[Any]]) -> None:
     """Each write in a nested transaction of `txn`, so that one that raises fails alone."""
-    sequence = first = store.last_sequence(txn)
     for write in group:
         write.result, write.error = None, None  # from an earlier run (the map grew)
         child = store.env.begin(write=True, parent=txn)
         try:
-            batch = WriteBatch(store, child, sequence)
+            batch = WriteBatch(store, child)
             result = write.work(batch)
+            batch.finish()
         except _REGROW:
             child.abort()
             raise
@@ -181,6 +182,3 @@ def _nested(store: Store, txn: lmdb.Transaction, group: list[_Write[Any]]) -> No
             raise
         child.commit()
         write.result = result
-        sequence = batch.sequence
-    if sequence != first:
-        put_sequence(store, txn, sequence)

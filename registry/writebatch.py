@@ -23,14 +23,15 @@ sequence_key = changelog.sequence_key
 class WriteBatch:
     """One open write transaction; every change it makes is appended to the change log.
 
-    `sequence` is the newest sequence so far; the store writes it to `meta` once,
-    before the commit (`finish`), not once per change.
+    `sequence` is the newest sequence so far. It goes to `meta` once, when the write ends
+    (`finish`, which the store calls), not once per change: code that logs a change and
+    then needs the newest sequence in the same write reads `sequence`, not the store.
     """
 
-    def __init__(self, store: Store, txn: lmdb.Transaction, sequence: int | None = None) -> None:
+    def __init__(self, store: Store, txn: lmdb.Transaction) -> None:
         self.store = store
         self.txn = txn
-        self.sequence = store.last_sequence(txn) if sequence is None else sequence
+        self.sequence = store.last_sequence(txn)
         self._stored_sequence = self.sequence
         self.now_ns = time.time_ns()
         self._last_keys: dict[Any, bytes] = {}  # per database: no key sorts after this one

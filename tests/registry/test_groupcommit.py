@@ -107,6 +107,24 @@ def test_a_write_lmdb_refuses_fails_alone_with_a_store_error(store: Store) -> No
         store.write(too_long_a_key)
 
 
+@pytest.mark.parametrize("isolated", [False, True], ids=["side-by-side", "isolated"])
+def test_each_write_of_a_group_reads_the_store_as_the_ones_before_left_it(
+    store: Store, isolated: bool
+) -> None:
+    seen: list[int] = []
+
+    def newest_sequence(batch: Any) -> None:  # as the DNS serial and the replica read it
+        seen.append(batch.store.last_sequence(batch.txn))
+
+    works = [put("88.118/g0"), put("88.118/g1"), newest_sequence]
+    if isolated:  # a failing write makes the group run again, each write nested
+        works.insert(1, put_then_fail("88.118/never", ValueError("a bug")))
+    keys = ["88.118/g0", "88.118/g1", "88.118/never", "88.118/none"][: len(works)]
+    one_group(store, works, keys)
+
+    assert seen[-1] == 3 == last_sequence(store)  # the first write, g0 and g1 before it
+
+
 @pytest.fixture
 def tiny_store(data_dir: str) -> Iterator[Store]:
     opened = Store(data_dir, StoreOptions(map_size_bytes=TINY_MAP_BYTES, durable=False))
