@@ -5,6 +5,7 @@ The CSV has a header with `identifier`, `type`, `data` and optionally `index`,
 form its complete record, which replaces what is stored (idempotent upsert). A
 first pass finds identifiers whose rows are not adjacent, and where each one's
 last row is; their rows are gathered until then, so only those are held in memory.
+A batch is built while the one before it is stored: two are in flight at most.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from registry.values import check
 
 REQUIRED_COLUMNS = ("identifier", "type", "data")
 OPTIONAL_COLUMNS = ("index", "ttl", "public_read")
+KNOWN_COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
 _TRUE = {"1", "true", "yes", "y", "t"}
 _FALSE = {"0", "false", "no", "n", "f"}
 
@@ -64,7 +66,9 @@ class _Group:
     record: handle_pb2.Record
 
 
-Send = Callable[[registry_pb2.BatchRegisterRequest], registry_pb2.BatchRegisterResponse]
+Reply = Callable[[], registry_pb2.BatchRegisterResponse]  # waits for the answer
+# Sends a batch and returns at once; the node stores it meanwhile.
+Send = Callable[[registry_pb2.BatchRegisterRequest], Reply]
 
 
 def run(
@@ -76,53 +80,69 @@ def run(
 ) -> Summary:
     """Import every record of the CSV stream through `send`, `batch_size` records per call.
 
-    Counts into `summary` as batches are acknowledged, so a caller that sees `send`
+    Counts into `summary` as batches are acknowledged, so a caller that sees a reply
     fail knows what was stored before.
     """
     summary = summary if summary is not None else Summary()
     scattered = _scattered(text)
     text.seek(0)
     batch: list[_Group] = []
+    in_flight: tuple[list[_Group], Reply] | None = None
     for group in _groups(text, summary, scattered):
         batch.append(group)
         if len(batch) >= batch_size:
-            _flush(batch, send, summary)
-            on_rows(summary.rows)
-    if batch:
-        _flush(batch, send, summary)
+            sent = (batch, send(_request(batch)))
+            batch = []
+            if in_flight is not None:
+                _count(*in_flight, summary)
+                on_rows(summary.rows)
+            in_flight = sent
+    last = (batch, send(_request(batch))) if batch else None
+    for sent_batch in (in_flight, last):
+        if sent_batch is not None:
+            _count(*sent_batch, summary)
     on_rows(summary.rows)
     return summary
 
 
-def _flush(batch: list[_Group], send: Send, summary: Summary) -> None:
-    reply = send(registry_pb2.BatchRegisterRequest(records=[g.record for g in batch]))
-    summary.created += reply.created
-    summary.updated += reply.updated
-    summary.unchanged += reply.unchanged
-    summary.sequence = max(summary.sequence, reply.sequence)
-    for group, result in zip(batch, reply.results, strict=True):
+def _request(batch: list[_Group]) -> registry_pb2.BatchRegisterRequest:
+    return registry_pb2.BatchRegisterRequest(records=[group.record for group in batch])
+
+
+def _count(batch: list[_Group], reply: Reply, summary: Summary) -> None:
+    """Wait for `batch`'s answer and count it (its rejected items with their lines)."""
+    answer = reply()
+    summary.created += answer.created
+    summary.updated += answer.updated
+    summary.unchanged += answer.unchanged
+    summary.sequence = max(summary.sequence, answer.sequence)
+    for group, result in zip(batch, answer.results, strict=True):
         if result.outcome == registry_pb2.BatchItemResult.REJECTED:
             summary.rejected.append(Rejected(group.first_line, group.identifier, result.error))
-    batch.clear()
 
 
-def _reader(text: io.TextIOBase) -> csv.DictReader[str]:
-    reader = csv.DictReader(text)
-    columns = reader.fieldnames or []
-    missing = [c for c in REQUIRED_COLUMNS if c not in columns]
-    if missing:
-        raise BadImportFile(
-            f"CSV header lacks column(s) {', '.join(missing)}; "
-            f"expected {', '.join(REQUIRED_COLUMNS)} and optionally {', '.join(OPTIONAL_COLUMNS)}"
-        )
-    return reader
+Row = dict[str, str]  # column -> text, for the columns the import reads
 
 
-def _rows(reader: csv.DictReader[str]) -> Iterator[tuple[int, dict[str, str | None]]]:
-    """(line, row) pairs; a file that is not CSV stops the import, naming the line."""
+def _rows(text: io.TextIOBase) -> Iterator[tuple[int, Row]]:
+    """(line, row) pairs, each row holding the known columns present; a header without
+    the required columns or a file that is not CSV stops the import, naming the line."""
+    reader = csv.reader(text)
     try:
-        for row in reader:
-            yield reader.line_num, row
+        header = next(reader, [])
+        columns = [(name, header.index(name)) for name in KNOWN_COLUMNS if name in header]
+        missing = [name for name in REQUIRED_COLUMNS if name not in header]
+        if missing:
+            raise BadImportFile(
+                f"CSV header lacks column(s) {', '.join(missing)}; expected "
+                f"{', '.join(REQUIRED_COLUMNS)} and optionally {', '.join(OPTIONAL_COLUMNS)}"
+            )
+        for fields in reader:
+            width = len(fields)
+            yield (
+                reader.line_num,
+                {name: fields[position] for name, position in columns if position < width},
+            )
     except csv.Error as error:
         raise BadImportFile(f"line {reader.line_num}: {error}") from None
 
@@ -132,8 +152,8 @@ def _scattered(text: io.TextIOBase) -> dict[str, int]:
     last_line: dict[str, int] = {}
     scattered: set[str] = set()
     previous = None
-    for line, row in _rows(_reader(text)):
-        identifier = (row.get("identifier") or "").strip()
+    for line, row in _rows(text):
+        identifier = row.get("identifier", "").strip()
         if identifier != previous and identifier in last_line:
             scattered.add(identifier)
         last_line[identifier] = line
@@ -148,9 +168,10 @@ def _groups(text: io.TextIOBase, summary: Summary, scattered: dict[str, int]) ->
     current: _Group | None = None
     gathering: dict[str, _Group] = {}
     broken: set[str] = set()
-    for line, row in _rows(_reader(text)):
+    prefixes: dict[str, str] = {}  # as written -> canonical: a file repeats a few
+    for line, row in _rows(text):
         summary.rows += 1
-        identifier = (row.get("identifier") or "").strip()
+        identifier = row.get("identifier", "").strip()
         if current is not None and identifier != current.identifier:
             if current.identifier not in broken:
                 yield current
@@ -163,7 +184,7 @@ def _groups(text: io.TextIOBase, summary: Summary, scattered: dict[str, int]) ->
             if current is None:
                 current = _Group(identifier, line, [], handle_pb2.Record(identifier=identifier))
             group = current
-        _add_row(group, line, row, broken, summary)
+        _add_row(group, line, row, broken, summary, prefixes)
         if scattered.get(identifier) == line:
             finished = gathering.pop(identifier)
             if identifier not in broken:
@@ -173,31 +194,36 @@ def _groups(text: io.TextIOBase, summary: Summary, scattered: dict[str, int]) ->
 
 
 def _add_row(
-    group: _Group, line: int, row: dict[str, str | None], broken: set[str], summary: Summary
+    group: _Group,
+    line: int,
+    row: Row,
+    broken: set[str],
+    summary: Summary,
+    prefixes: dict[str, str],
 ) -> None:
     group.lines.append(line)
     if group.identifier in broken:
         return
     try:
         if len(group.lines) == 1:
-            parse(group.identifier)
+            parse(group.identifier, prefixes)
         group.record.values.append(_value(row, len(group.record.values) + 1))
     except (IdnodeError, ValueError) as error:
         broken.add(group.identifier)
         summary.rejected.append(Rejected(line, group.identifier, str(error)))
 
 
-def _value(row: dict[str, str | None], position: int) -> handle_pb2.HandleValue:
-    index_text = (row.get("index") or "").strip()
+def _value(row: Row, position: int) -> handle_pb2.HandleValue:
+    index_text = row.get("index", "").strip()
     value = handle_pb2.HandleValue(
         index=_number("index", index_text) if index_text else position,
-        type=(row.get("type") or "").strip(),
-        data=(row.get("data") or "").encode("utf-8"),
+        type=row.get("type", "").strip(),
+        data=row.get("data", "").encode("utf-8"),
     )
-    ttl_text = (row.get("ttl") or "").strip()
+    ttl_text = row.get("ttl", "").strip()
     if ttl_text:
         value.ttl = _number("ttl", ttl_text)
-    public = (row.get("public_read") or "").strip().lower()
+    public = row.get("public_read", "").strip().lower()
     if public in _FALSE:
         value.public_read = False
     elif public and public not in _TRUE:

@@ -165,11 +165,11 @@ def import_csv(args: argparse.Namespace, opened: grpc.Channel) -> int:
         handle.seek(0)
         progress = Progress(f"importing {os.path.basename(args.file)}", total, "rows")
 
-        def send(request: registry_pb2.BatchRegisterRequest) -> registry_pb2.BatchRegisterResponse:
-            reply: registry_pb2.BatchRegisterResponse = stub.BatchRegister(
+        def send(request: registry_pb2.BatchRegisterRequest) -> importer.Reply:
+            future = stub.BatchRegister.future(
                 request, metadata=meta, timeout=max(args.timeout, 120.0)
             )
-            return reply
+            return future.result  # type: ignore[no-any-return]
 
         summary = importer.Summary()
         try:
