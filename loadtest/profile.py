@@ -2,6 +2,7 @@
 
     python -m loadtest.profile resolve    # cached gRPC Resolve hits, 16 clients
     python -m loadtest.profile register   # BatchRegister of 1000 records, one client
+    python -m loadtest.profile create     # durable single Creates, 16 clients
     python -m loadtest.profile resolve --native --svg resolve.svg
 
 Starts a node with one worker (pinned apart from the clients where there are
@@ -31,6 +32,7 @@ from loadtest.report import say
 LOADS = {
     "resolve": (Call("resolve", "", count=grpc_bench.RESOLVE_IDENTIFIERS), 16),
     "register": (Call("batch_register", "", batch=grpc_bench.BATCH_REGISTER_RECORDS), 1),
+    "create": (Call("create", ""), 16),
 }
 
 
