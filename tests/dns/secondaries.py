@@ -1,4 +1,5 @@
-"""Real secondaries (Knot DNS, NSD, BIND) and Unbound on loopback, each in its own temp dir."""
+"""Real secondaries (Knot DNS, NSD, BIND) and Unbound on loopback, each in its own temp dir,
+and idnode as their primary."""
 
 from __future__ import annotations
 
@@ -6,7 +7,6 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -16,8 +16,11 @@ from pathlib import Path
 import dns.exception
 import dns.message
 import dns.query
+import dns.rcode
 
-from tests.dns.nodes import ZONE
+from resolver.dns import DnsOptions, DnsServer, Notifier
+from tests.dns.nodes import NODE_PREFIX, ZONE, Node
+from tests.ports import free_port as free_port
 
 
 def tool(name: str) -> str | None:
@@ -26,21 +29,6 @@ def tool(name: str) -> str | None:
         if found and os.path.exists(found):
             return found
     return None
-
-
-def free_port() -> int:
-    """A port free for UDP and TCP on 127.0.0.1 (tried, then released)."""
-    for _attempt in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-            udp.bind(("127.0.0.1", 0))
-            port = int(udp.getsockname()[1])
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
-                try:
-                    tcp.bind(("127.0.0.1", port))
-                except OSError:
-                    continue
-                return port
-    raise RuntimeError("no free port")
 
 
 @dataclass
@@ -160,10 +148,17 @@ def secondary(kind: str, tmp: Path, primary_port: int, port: int = 0) -> Iterato
     port = port or free_port()
     command, zone_file = _STARTERS[kind][1](directory, port, primary_port)
     log = directory / "log"
+    with _running(command, log):
+        yield Secondary(kind, port, directory, zone_file, log)
+
+
+@contextlib.contextmanager
+def _running(command: list[str], log: Path) -> Iterator[None]:
+    """`command` with its output in `log`, ended by SIGTERM (SIGKILL after 10 s)."""
     with open(log, "w") as log_file:
         process = subprocess.Popen(command, stdout=log_file, stderr=log_file)
     try:
-        yield Secondary(kind, port, directory, zone_file, log)
+        yield
     finally:
         process.send_signal(signal.SIGTERM)
         try:
@@ -173,14 +168,41 @@ def secondary(kind: str, tmp: Path, primary_port: int, port: int = 0) -> Iterato
             process.wait(timeout=5)
 
 
-def soa_serial(port: int) -> int | None:
+@contextlib.contextmanager
+def primary(node: Node, options: DnsOptions, port: int = 0) -> Iterator[tuple[DnsServer, int]]:
+    """idnode's DNS face for `node` on 127.0.0.1:`port` (0: any), and the port it bound."""
+    server = DnsServer(node.store, NODE_PREFIX, node.follower, options)
+    bound = server.start([f"127.0.0.1:{port}"])[0][1]
     try:
-        reply = dns.query.udp(
-            dns.message.make_query(ZONE, "SOA"), "127.0.0.1", port=port, timeout=0.5
+        yield server, bound
+    finally:
+        server.stop()
+
+
+@contextlib.contextmanager
+def notifying(node: Node, options: DnsOptions) -> Iterator[Notifier]:
+    """The NOTIFY sender of `options.notify`, for as long as the block runs."""
+    notifier = Notifier(node.store, options)
+    notifier.start()
+    try:
+        yield notifier
+    finally:
+        notifier.stop()
+
+
+def ask(port: int, name: str, rdtype: str) -> dns.message.Message | None:
+    """The answer of the server on 127.0.0.1:`port` over UDP; None when it does not answer."""
+    try:
+        return dns.query.udp(
+            dns.message.make_query(name, rdtype), "127.0.0.1", port=port, timeout=0.5
         )
     except (dns.exception.Timeout, OSError):
         return None
-    if reply.rcode() != 0 or not reply.answer:
+
+
+def soa_serial(port: int) -> int | None:
+    reply = ask(port, ZONE, "SOA")
+    if reply is None or reply.rcode() != 0 or not reply.answer:
         return None
     return int(reply.answer[0][0].serial)
 
@@ -193,6 +215,20 @@ def wait_for_serial(port: int, serial: int, seconds: float, log: Path | None = N
         time.sleep(0.1)
     tail = log.read_text()[-3000:] if log is not None else ""
     raise AssertionError(f"serial {serial} not served on port {port} within {seconds} s\n{tail}")
+
+
+def wait_for_txt(
+    port: int, name: str, seconds: float, log: Path | None = None
+) -> list[list[bytes]]:
+    """The TXT strings the server on `port` answers for `name`, once it answers NOERROR."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        reply = ask(port, name, "TXT")
+        if reply is not None and reply.rcode() == dns.rcode.NOERROR and reply.answer:
+            return [list(r.strings) for r in reply.answer[0]]
+        time.sleep(0.1)
+    tail = log.read_text()[-3000:] if log is not None else ""
+    raise AssertionError(f"{name} not answered on port {port} within {seconds} s\n{tail}")
 
 
 @contextlib.contextmanager
@@ -227,25 +263,8 @@ remote-control:
     control-enable: no
 """
     )
-    log = directory / "log"
-    with open(log, "w") as log_file:
-        process = subprocess.Popen(
-            [str(tool("unbound")), "-d", "-c", str(config)], stdout=log_file, stderr=log_file
-        )
-    try:
+    with _running([str(tool("unbound")), "-d", "-c", str(config)], directory / "log"):
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                dns.query.udp(dns.message.make_query("unbound-ready.invalid.", "A"), "127.0.0.1",
-                              port=port, timeout=0.3)  # fmt: skip
-                break
-            except (dns.exception.Timeout, OSError):
-                time.sleep(0.1)
+        while time.monotonic() < deadline and ask(port, "unbound-ready.invalid.", "A") is None:
+            time.sleep(0.1)
         yield port
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)

@@ -3,6 +3,7 @@ secondary answers a generated set of names exactly as idnode does, over UDP and 
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 from pathlib import Path
 
@@ -13,10 +14,10 @@ import dns.rdatatype
 import dns.zone
 import pytest
 
-from resolver.dns import DnsServer, Notifier, dns_name
+from resolver.dns import dns_name
 from resolver.dns.handler import Handler
 from tests.dns import secondaries
-from tests.dns.nodes import NODE_PREFIX, ZONE, Node, make_options, value, zone_serial
+from tests.dns.nodes import ZONE, Node, make_options, value, zone_serial
 from tests.dns.zonecheck import LONG_SUFFIX, LONGER_SUFFIX, axfr_zone, names_to_ask, populate
 
 KINDS = ["knot", "nsd", "bind"]
@@ -73,26 +74,24 @@ def test_a_secondary_loads_the_zone_and_answers_as_idnode(
     deleted = _populate_all(node)
     port = secondaries.free_port()
     options = make_options(notify=(f"127.0.0.1:{port}",))
-    primary = DnsServer(node.store, NODE_PREFIX, node.follower, options)
-    primary_port = primary.start(["127.0.0.1:0"])[0][1]
-    try:
-        with secondaries.secondary(kind, tmp_path, primary_port, port) as second:
-            secondaries.wait_for_serial(port, zone_serial(node), 20, second.log)
-            _check_zone(second.zone_file or _dump(port, tmp_path / "dump.zone"))
-            names = names_to_ask(axfr_zone(primary.handler), deleted)
-            differ: list[tuple[object, ...]] = []
-            for qname in names:
-                for qtype, tcp in (("TXT", False), ("TXT", True), ("URI", True), ("AAAA", False)):
-                    ours = _ask(primary_port, qname, qtype, tcp)
-                    theirs = _ask(port, qname, qtype, tcp)
-                    if ours != theirs:
-                        differ.append((qname, qtype, tcp, ours, theirs))
-            for qname, qtype in ((ZONE, "SOA"), (ZONE, "NS"), ("ns1." + ZONE, "A")):
-                if _ask(primary_port, qname, qtype, True) != _ask(port, qname, qtype, True):
-                    differ.append((qname, qtype, True, None, None))
-            assert differ == [], f"{len(differ)} answers differ, first: {differ[:3]}"
-    finally:
-        primary.stop()
+    with (
+        secondaries.primary(node, options) as (primary, primary_port),
+        secondaries.secondary(kind, tmp_path, primary_port, port) as second,
+    ):
+        secondaries.wait_for_serial(port, zone_serial(node), 20, second.log)
+        _check_zone(second.zone_file or _dump(port, tmp_path / "dump.zone"))
+        names = names_to_ask(axfr_zone(primary.handler), deleted)
+        differ: list[tuple[object, ...]] = []
+        for qname in names:
+            for qtype, tcp in (("TXT", False), ("TXT", True), ("URI", True), ("AAAA", False)):
+                ours = _ask(primary_port, qname, qtype, tcp)
+                theirs = _ask(port, qname, qtype, tcp)
+                if ours != theirs:
+                    differ.append((qname, qtype, tcp, ours, theirs))
+        for qname, qtype in ((ZONE, "SOA"), (ZONE, "NS"), ("ns1." + ZONE, "A")):
+            if _ask(primary_port, qname, qtype, True) != _ask(port, qname, qtype, True):
+                differ.append((qname, qtype, True, None, None))
+        assert differ == [], f"{len(differ)} answers differ, first: {differ[:3]}"
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -101,32 +100,24 @@ def test_a_nameserver_change_reaches_the_secondary(node: Node, tmp_path: Path, k
         pytest.skip(f"{kind} is not installed (make system-deps)")
     port = secondaries.free_port()
     first = make_options(notify=(f"127.0.0.1:{port}",))
-    primary = DnsServer(node.store, NODE_PREFIX, node.follower, first)
-    primary_port = primary.start(["127.0.0.1:0"])[0][1]
-    with secondaries.secondary(kind, tmp_path, primary_port, port) as second:
-        try:
+    with contextlib.ExitStack() as running:
+        with secondaries.primary(node, first) as (_, primary_port):
+            second = running.enter_context(
+                secondaries.secondary(kind, tmp_path, primary_port, port)
+            )
             secondaries.wait_for_serial(port, zone_serial(node), 20, second.log)
-            primary.stop()  # the node restarts with other nameservers
-            changed = make_options(
-                notify=(f"127.0.0.1:{port}",), nameservers=("a.ns.example.", "b.ns.example.")
-            )
-            primary = DnsServer(node.store, NODE_PREFIX, node.follower, changed)
-            primary.start([f"127.0.0.1:{primary_port}"])
-            notifier = Notifier(node.store, changed)
-            notifier.start()
-            try:
-                secondaries.wait_for_serial(port, zone_serial(node), 20, second.log)
-            finally:
-                notifier.stop()
-            ns = dns.query.tcp(
-                dns.message.make_query(ZONE, "NS"), "127.0.0.1", port=port, timeout=3
-            )
-            assert sorted(r.target.to_text() for r in ns.answer[0]) == [
-                "a.ns.example.",
-                "b.ns.example.",
-            ]
-        finally:
-            primary.stop()
+        # The node restarts with other nameservers.
+        changed = make_options(
+            notify=(f"127.0.0.1:{port}",), nameservers=("a.ns.example.", "b.ns.example.")
+        )
+        running.enter_context(secondaries.primary(node, changed, primary_port))
+        running.enter_context(secondaries.notifying(node, changed))
+        secondaries.wait_for_serial(port, zone_serial(node), 20, second.log)
+        ns = dns.query.tcp(dns.message.make_query(ZONE, "NS"), "127.0.0.1", port=port, timeout=3)
+        assert sorted(r.target.to_text() for r in ns.answer[0]) == [
+            "a.ns.example.",
+            "b.ns.example.",
+        ]
 
 
 def test_unbound_with_strict_qname_minimisation_resolves_long_names(
@@ -135,20 +126,18 @@ def test_unbound_with_strict_qname_minimisation_resolves_long_names(
     if not secondaries.tool("unbound"):
         pytest.skip("unbound is not installed (make system-deps)")
     populate(node)
-    primary = DnsServer(node.store, NODE_PREFIX, node.follower, make_options())
-    primary_port = primary.start(["127.0.0.1:0"])[0][1]
-    handler: Handler = primary.handler
-    try:
-        with secondaries.unbound(tmp_path, primary_port) as resolver:
-            for suffix in (LONG_SUFFIX, LONGER_SUFFIX):
-                name = dns_name(f"88.118.8/{suffix}", ZONE) or ""
-                query = dns.message.make_query(name, "TXT")
-                query.flags |= dns.flags.RD
-                reply = dns.query.udp(query, "127.0.0.1", port=resolver, timeout=5)
-                assert reply.rcode() == 0 and reply.answer, (name, reply)
-            missing = dns.message.make_query("private-only.8.118.88." + ZONE, "TXT")
-            reply = dns.query.udp(missing, "127.0.0.1", port=resolver, timeout=5)
-            assert reply.rcode() == 3
+    with (
+        secondaries.primary(node, make_options()) as (primary, primary_port),
+        secondaries.unbound(tmp_path, primary_port) as resolver,
+    ):
+        for suffix in (LONG_SUFFIX, LONGER_SUFFIX):
+            name = dns_name(f"88.118.8/{suffix}", ZONE) or ""
+            query = dns.message.make_query(name, "TXT")
+            query.flags |= dns.flags.RD
+            reply = dns.query.udp(query, "127.0.0.1", port=resolver, timeout=5)
+            assert reply.rcode() == 0 and reply.answer, (name, reply)
+        missing = dns.message.make_query("private-only.8.118.88." + ZONE, "TXT")
+        reply = dns.query.udp(missing, "127.0.0.1", port=resolver, timeout=5)
+        assert reply.rcode() == 3
+        handler: Handler = primary.handler
         assert handler.stats is not None
-    finally:
-        primary.stop()

@@ -7,7 +7,6 @@ import json
 import os
 import select
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -29,6 +28,7 @@ from proto import (
 )
 from registry.store import Store, StoreOptions
 from sync.toplevel.mirror import Mirror
+from tests.ports import free_port as free_port
 
 ADMIN_TOKEN = "admin-token-for-sync-tests"
 IDNODE = str(Path(sys.executable).parent / "idnode")
@@ -41,13 +41,6 @@ ADMIN: Metadata = (("authorization", f"Bearer {ADMIN_TOKEN}"),)
 
 def bearer(token: str) -> Metadata:
     return (("authorization", f"Bearer {token}"),)
-
-
-def free_port() -> int:
-    """A loopback port free now (for a node that must come back on the same address)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_until(what: str, check: Callable[[], bool], timeout_seconds: float = 30.0) -> None:
