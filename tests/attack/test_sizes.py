@@ -6,26 +6,18 @@ from __future__ import annotations
 from pathlib import Path
 
 import grpc
-import pytest
 
 from proto import handle_pb2, resolver_pb2
 from tests.attack.conftest import Target, attacked, bearer, verify
 from tests.node.conftest import run_cli
+from tests.rpc import failure
 
 ResolveRequest = resolver_pb2.ResolveRequest
 MB = 1 << 20
 
 
-def refused(call: object) -> tuple[grpc.StatusCode, str]:
-    with pytest.raises(grpc.RpcError) as caught:
-        call()  # type: ignore[operator]
-    error = caught.value
-    assert isinstance(error, grpc.Call)
-    return error.code(), error.details() or ""
-
-
 def resolve_refused(target: Target, identifier: str) -> tuple[grpc.StatusCode, str]:
-    return refused(lambda: target.resolver.Resolve(ResolveRequest(identifier=identifier)))
+    return failure(lambda: target.resolver.Resolve(ResolveRequest(identifier=identifier)))
 
 
 def test_huge_identifiers_leave_the_worker_memory_where_it_was(
@@ -45,7 +37,7 @@ def test_huge_identifiers_leave_the_worker_memory_where_it_was(
         requests=[ResolveRequest(identifier=f"{n}" + "w" * 30_000) for n in range(1000)]
     )
     for _ in range(3):  # 1,000 x 30 KB: these took a worker from 79 MB to ~1 GB
-        code, _ = refused(lambda: target.resolver.BatchResolve(flood))
+        code, _ = failure(lambda: target.resolver.BatchResolve(flood))
         assert code == grpc.StatusCode.RESOURCE_EXHAUSTED
     smaller = resolver_pb2.BatchResolveRequest(
         requests=[ResolveRequest(identifier=f"88.118.1/{n}" + "v" * 3000) for n in range(1000)]

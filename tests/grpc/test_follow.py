@@ -15,17 +15,10 @@ from proto import handle_pb2, registry_pb2, resolver_pb2
 from resolver.grpc_follow import BUSY, UNANSWERED
 from tests.grpc.conftest import Node, running_node
 from tests.grpc.hostile_sites import closed_port, oversized_answerer, tcp_site
+from tests.rpc import failure
 
 Site = handle_pb2.Site
 ResolveRequest = resolver_pb2.ResolveRequest
-
-
-def failure(call: object) -> tuple[grpc.StatusCode, str]:
-    with pytest.raises(grpc.RpcError) as caught:
-        call()  # type: ignore[operator]
-    error = caught.value
-    assert isinstance(error, grpc.Call)
-    return error.code(), error.details() or ""
 
 
 def delegate(node: Node, sites: list[Site], code: str = "8") -> str:

@@ -13,6 +13,7 @@ from proto import handle_pb2, registry_pb2, resolver_pb2
 from registry import accounts, errors
 from resolver.grpc_errors import STATUS_BY_ERROR
 from tests.grpc.conftest import Node, bearer
+from tests.rpc import failure
 
 HandleValue = handle_pb2.HandleValue
 Record = handle_pb2.Record
@@ -20,14 +21,6 @@ Record = handle_pb2.Record
 
 def values(*pairs: tuple[str, str]) -> list[HandleValue]:
     return [HandleValue(index=i, type=t, data=d.encode()) for i, (t, d) in enumerate(pairs, 1)]
-
-
-def status_of(call: object) -> tuple[grpc.StatusCode, str]:
-    with pytest.raises(grpc.RpcError) as caught:
-        call()  # type: ignore[operator]
-    error = caught.value
-    assert isinstance(error, grpc.Call)
-    return error.code(), error.details() or ""
 
 
 def test_register_then_resolve_round_trip(node: Node) -> None:
@@ -56,7 +49,7 @@ def test_prefix_is_case_insensitive_and_suffix_is_not(node: Node) -> None:
     )
 
     assert node.resolver.Resolve(resolver_pb2.ResolveRequest(identifier="88.118.AB/Mixed")).values
-    code, _ = status_of(
+    code, _ = failure(
         lambda: node.resolver.Resolve(resolver_pb2.ResolveRequest(identifier="88.118.ab/mixed"))
     )
     assert code == grpc.StatusCode.NOT_FOUND
@@ -93,7 +86,7 @@ def test_filter_matching_nothing_is_not_found(node: Node) -> None:
     node.registry.Create(
         Record(identifier=f"{prefix}/F", values=values(("URL", "u"))), metadata=token
     )
-    code, details = status_of(
+    code, details = failure(
         lambda: node.resolver.Resolve(
             resolver_pb2.ResolveRequest(identifier=f"{prefix}/F", types=["EMAIL"])
         )
@@ -117,7 +110,7 @@ def test_resolve_errors_have_status_and_message(
 ) -> None:
     node.enterprise()
     for _ in range(2):  # the second answer comes from the negative cache
-        code, details = status_of(
+        code, details = failure(
             lambda: node.resolver.Resolve(resolver_pb2.ResolveRequest(identifier=identifier))
         )
         assert code == status
@@ -160,7 +153,7 @@ def test_write_errors_have_status_and_message(node: Node) -> None:
          grpc.StatusCode.INVALID_ARGUMENT, "page_size"),
     ]  # fmt: skip
     for call, status, message in cases:
-        code, details = status_of(call)
+        code, details = failure(call)
         assert (code, message in details) == (status, True), (code, details)
 
 
@@ -183,9 +176,7 @@ def test_modify_add_remove_delete(node: Node) -> None:
     )
     assert [v.index for v in removed.values] == [5]
     node.registry.Delete(registry_pb2.DeleteRequest(identifier=ident), metadata=token)
-    code, _ = status_of(
-        lambda: node.resolver.Resolve(resolver_pb2.ResolveRequest(identifier=ident))
-    )
+    code, _ = failure(lambda: node.resolver.Resolve(resolver_pb2.ResolveRequest(identifier=ident)))
     assert code == grpc.StatusCode.NOT_FOUND
 
 
@@ -281,7 +272,7 @@ def test_enterprise_cannot_write_under_another_prefix(node: Node) -> None:
         lambda: node.registry.List(registry_pb2.ListRequest(prefix=b_prefix), metadata=a),
     ]  # fmt: skip
     for attempt in attempts:
-        code, details = status_of(attempt)
+        code, details = failure(attempt)
         assert code == grpc.StatusCode.PERMISSION_DENIED
         assert b_prefix in details
     reply = node.resolver.Resolve(resolver_pb2.ResolveRequest(identifier=f"{b_prefix}/mine"))
@@ -311,9 +302,7 @@ def test_restricted_values_only_for_owner_and_admin(node: Node) -> None:
 def test_write_from_another_handle_is_seen_at_once(node: Node) -> None:
     prefix, _ = node.enterprise()
     ident = f"{prefix}/C"
-    code, _ = status_of(
-        lambda: node.resolver.Resolve(resolver_pb2.ResolveRequest(identifier=ident))
-    )
+    code, _ = failure(lambda: node.resolver.Resolve(resolver_pb2.ResolveRequest(identifier=ident)))
     assert code == grpc.StatusCode.NOT_FOUND  # now negatively cached
     node.worker.registry.create(_admin(), ident, values(("URL", "v1")))
     assert (
@@ -351,7 +340,7 @@ def test_unexpected_exception_is_internal_and_server_keeps_serving(node: Node) -
         raise RuntimeError("boom")
 
     node.worker.registry.locate = broken  # type: ignore[method-assign,assignment]
-    code, details = status_of(
+    code, details = failure(
         lambda: node.resolver.Resolve(resolver_pb2.ResolveRequest(identifier=f"{prefix}/boom"))
     )
     assert (code, details) == (grpc.StatusCode.INTERNAL, "internal error")
@@ -384,7 +373,7 @@ def test_cache_follows_writes_made_by_another_process(node: Node) -> None:
     data_dir = node.worker.config.data_dir
     context = multiprocessing.get_context("spawn")
     request = resolver_pb2.ResolveRequest(identifier=ident)
-    code, _ = status_of(lambda: node.resolver.Resolve(request))
+    code, _ = failure(lambda: node.resolver.Resolve(request))
     assert code == grpc.StatusCode.NOT_FOUND  # negatively cached in this process
     for version in (b"v1", b"v2", b"v3"):
         writer = context.Process(

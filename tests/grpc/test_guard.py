@@ -22,6 +22,7 @@ from resolver.auth import (
 )
 from resolver.grpc_auth import source_of
 from tests.grpc.conftest import Node, bearer
+from tests.rpc import failure
 
 
 def counter(metric: Counter, *labels: str) -> float:
@@ -33,11 +34,7 @@ def raw_call(node: Node, method: str, payload: bytes) -> tuple[grpc.StatusCode, 
     call = node.channel.unary_unary(
         method, request_serializer=lambda data: data, response_deserializer=lambda data: data
     )
-    with pytest.raises(grpc.RpcError) as caught:
-        call(payload, timeout=10)
-    error = caught.value
-    assert isinstance(error, grpc.Call)
-    return error.code(), error.details() or ""
+    return failure(lambda: call(payload, timeout=10))
 
 
 # Malformed protobuf -----------------------------------------------------------------
@@ -73,11 +70,12 @@ def test_malformed_requests_are_refused_counted_and_logged_once(
 
 def who_am_i(node: Node, token: str) -> tuple[grpc.StatusCode, str, float]:
     started = time.monotonic()
-    with pytest.raises(grpc.RpcError) as caught:
-        node.registry.WhoAmI(registry_pb2.WhoAmIRequest(), metadata=bearer(token), timeout=10)
-    error = caught.value
-    assert isinstance(error, grpc.Call)
-    return error.code(), error.details() or "", time.monotonic() - started
+    code, details = failure(
+        lambda: node.registry.WhoAmI(
+            registry_pb2.WhoAmIRequest(), metadata=bearer(token), timeout=10
+        )
+    )
+    return code, details, time.monotonic() - started
 
 
 def test_failed_authentications_are_counted_logged_once_and_slowed(

@@ -12,18 +12,11 @@ import metrics
 from proto import handle_pb2, registry_pb2, resolver_pb2
 from resolver.grpc_resolve import CUT
 from tests.grpc.conftest import Node, running_node
+from tests.rpc import failure
 
 HandleValue = handle_pb2.HandleValue
 Record = handle_pb2.Record
 ResolveRequest = resolver_pb2.ResolveRequest
-
-
-def failure(call: object) -> tuple[grpc.StatusCode, str]:
-    with pytest.raises(grpc.RpcError) as caught:
-        call()  # type: ignore[operator]
-    error = caught.value
-    assert isinstance(error, grpc.Call)
-    return error.code(), error.details() or ""
 
 
 def resolve_failure(node: Node, identifier: str) -> tuple[grpc.StatusCode, str]:
