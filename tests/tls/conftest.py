@@ -13,6 +13,7 @@ import pytest
 
 from registry.crypto import certificates
 from registry.crypto.certificates import Issued
+from tests.sync.conftest import secondary as secondary  # the fixture, for the sync over TLS
 
 HOSTS = ("localhost", "127.0.0.1", "::1")
 

@@ -17,21 +17,12 @@ from resolver.tls import ClientTls, ServerTls, open_channel
 from sync.pusher import Pusher, PushOptions
 from sync.toplevel.server import TopLevelNode
 from tests.node.conftest import run_cli, start_node
-from tests.sync.conftest import Secondary, open_secondary
+from tests.sync.conftest import Secondary
 from tests.sync.nodes import ADMIN_TOKEN, wait_until
 from tests.tls.conftest import Pki
 
 FAST = PushOptions(backoff_initial_seconds=0.05, backoff_max_seconds=0.2)
 NODE_ID = "0123456789abcdef0123456789abcdef"
-
-
-@pytest.fixture
-def secondary(tmp_path: Path) -> Iterator[Secondary]:
-    opened = open_secondary(tmp_path / "node")
-    try:
-        yield opened
-    finally:
-        opened.store.close()
 
 
 @pytest.fixture
