@@ -20,11 +20,11 @@ from registry.errors import (
     InvalidRequest,
     NotResponsible,
     Referred,
-    TooLarge,
     ValueNotFound,
 )
 from registry.identifier import cache_key, excerpt, is_under, parse
 from registry.registry import Referral, Registry
+from resolver import batch
 from resolver.cache import AnswerCache
 from resolver.follow import ChangeFollower
 from resolver.grpc_auth import Authenticator
@@ -34,14 +34,10 @@ from resolver.readonly import SequenceGate
 
 log = logging.getLogger(__name__)
 
-MAX_BATCH_RESOLVE = 1000
 SUCCESS = 1
 DEFAULT_CACHE_BYTES = 256 << 20
 DEFAULT_NEGATIVE_CACHE_BYTES = 32 << 20
 DEFAULT_MAX_RESPONSE_BYTES = 32 << 20  # the gRPC message limit (grpc_max_message_bytes)
-RESPONSE_SLACK_BYTES = 4096  # what the budget keeps back for framing
-CUT = "not answered: the response reached its size limit; ask for this identifier again"
-_CUT_STATUS = grpc.StatusCode.RESOURCE_EXHAUSTED.value[0]
 
 Referrer = Callable[[str], Referral | None]
 """Where a prefix outside this node lives (asks the top-level node); None: unknown."""
@@ -95,10 +91,7 @@ class ResolverService:
         )
         self._referrals = referrals or ReferralFollower()
         self._gate = gate or SequenceGate(follower, 0.0, replica=False)
-        self._budget_bytes = max_response_bytes - RESPONSE_SLACK_BYTES
-        self._cut_entry_bytes = _entry_bytes(
-            resolver_pb2.BatchResolveResult(status=_CUT_STATUS, error=CUT).ByteSize()
-        )
+        self._budget = batch.ReplyBudget(max_response_bytes)
         follower.subscribe(self._invalidate)
         self._limits = metrics.Tally(metrics.LIMIT_HITS)
         self._requests = metrics.Tally(metrics.RESOLVE_REQUESTS)
@@ -133,10 +126,9 @@ class ResolverService:
         self, request: resolver_pb2.BatchResolveRequest, context: grpc.ServicerContext
     ) -> resolver_pb2.BatchResolveResponse:
         """One result per identifier, in order. Entries stop being answered where the reply
-        would outgrow the message limit: those left are marked RESOURCE_EXHAUSTED (CUT)."""
-        count = len(request.requests)
-        if count > MAX_BATCH_RESOLVE:
-            raise TooLarge(f"batch has {count} identifiers, more than {MAX_BATCH_RESOLVE}")
+        would outgrow the message limit: those left are marked RESOURCE_EXHAUSTED
+        (resolver.batch.ReplyBudget). Raises TooLarge past MAX_BATCH_RESOLVE identifiers."""
+        batch.check_count(request)
         started = time.perf_counter()
         self._follower.poll()
         wanted = max((item.min_sequence for item in request.requests), default=0)
@@ -146,20 +138,13 @@ class ResolverService:
         caller = self._auth.caller(context)
         deadline = self._referrals.deadline()  # one for every recursive item together
         reply = resolver_pb2.BatchResolveResponse()
-        spent = 0
         try:
-            for position, item in enumerate(request.requests):
-                result = reply.results.add()
-                entry_bytes = self._one_of_batch(item, caller, deadline, result)
-                # What is left must still fit, each cut entry saying it was cut.
-                reserve = (count - position - 1) * self._cut_entry_bytes
-                if spent + entry_bytes + reserve > self._budget_bytes:
-                    self._limits.add(("batch_response_bytes",))
-                    del reply.results[position:]
-                    for _ in range(count - position):
-                        reply.results.add(status=_CUT_STATUS, error=CUT)
-                    break
-                spent += entry_bytes
+            if not self._budget.fill(
+                reply,
+                request.requests,
+                lambda item, result: self._one_of_batch(item, caller, deadline, result),
+            ):
+                self._limits.add(("batch_response_bytes",))
         finally:
             self._duration.observe(time.perf_counter() - started)
         return reply
@@ -184,7 +169,7 @@ class ResolverService:
                     result.response.CopyFrom(self._follow(item, answer, deadline))
                 elif answer.record is None or not (item.types or item.indexes or caller):
                     result.response.MergeFromString(answer.public_bytes)
-                    return _entry_bytes(_entry_bytes(len(answer.public_bytes)))
+                    return batch.entry_bytes(batch.entry_bytes(len(answer.public_bytes)))
                 else:
                     result.response.CopyFrom(self._tailored(item, answer, caller))
             except IdnodeError as error:
@@ -193,7 +178,7 @@ class ResolverService:
             result.Clear()
             result.status = status_of(failure).value[0]
             result.error = str(failure)
-        return _entry_bytes(result.ByteSize())
+        return batch.entry_bytes(result.ByteSize())
 
     def _reach(self, min_sequence: int, context: grpc.ServicerContext) -> None:
         """Read-your-writes: wait (bounded, within the call's deadline) for `min_sequence`."""
@@ -329,11 +314,6 @@ def _detached(error: IdnodeError) -> IdnodeError:
     LMDB read transactions, and each of those a reader slot, alive as long as the entry."""
     error.__traceback__ = error.__context__ = error.__cause__ = None
     return error
-
-
-def _entry_bytes(size: int) -> int:
-    """Bytes of a length-delimited field holding `size` bytes (tag, length varint, data)."""
-    return 1 + (size.bit_length() + 6) // 7 + size if size else 2
 
 
 _RESULT_LABELS: dict[type[IdnodeError], str] = {

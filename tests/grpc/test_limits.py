@@ -10,7 +10,7 @@ import pytest
 
 import metrics
 from proto import handle_pb2, registry_pb2, resolver_pb2
-from resolver.grpc_resolve import CUT
+from resolver.batch import cut_message
 from tests.grpc.conftest import Node, running_node
 from tests.rpc import failure
 
@@ -165,7 +165,7 @@ def test_batch_resolve_stops_at_the_message_limit_and_marks_the_cut_entries(
     assert [r.response.identifier for r in answered] == names[:4]
     assert all(len(r.response.values) == 16 for r in answered)
     assert {(r.status, r.error) for r in cut} == {
-        (grpc.StatusCode.RESOURCE_EXHAUSTED.value[0], CUT)
+        (grpc.StatusCode.RESOURCE_EXHAUSTED.value[0], cut_message(4 << 20))
     }
 
 
