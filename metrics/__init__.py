@@ -280,13 +280,28 @@ class Tally:
 
 
 class LocalHistogram:
-    """Bucket counts in a list, flushed into a Prometheus histogram child."""
+    """Bucket counts in a list, flushed into a Prometheus histogram child.
 
-    def __init__(self, histogram: Histogram, labels: Sequence[str]) -> None:
+    `also` names more histograms (each with its label values) that the same
+    observations are flushed into: a duration that two metrics report is observed
+    once on the hot path. They must have the same buckets."""
+
+    def __init__(
+        self,
+        histogram: Histogram,
+        labels: Sequence[str],
+        also: Sequence[tuple[Histogram, Sequence[str]]] = (),
+    ) -> None:
         self._child = histogram.labels(*labels) if labels else histogram
         # The child's own bounds (the last is +Inf), so a histogram declared with
         # other buckets than LATENCY_BUCKETS_SECONDS is still filled correctly.
         self._bounds = list(self._child._upper_bounds[:-1])
+        self._children = [self._child]
+        for other, other_labels in also:
+            child = other.labels(*other_labels) if other_labels else other
+            if child._upper_bounds != self._child._upper_bounds:
+                raise ValueError(f"{other._name} has other buckets than {histogram._name}")
+            self._children.append(child)
         self._counts = [0] * (len(self._bounds) + 1)
         self._sum = 0.0
         self._lock = threading.Lock()
@@ -318,11 +333,12 @@ class LocalHistogram:
             return
         # prometheus_client has no bulk observe; its per-bucket values are what
         # observe() itself increments (stable since 0.4).
-        buckets = self._child._buckets
-        for index, amount in enumerate(counts):
-            if amount:
-                buckets[index].inc(amount)
-        self._child._sum.inc(total)
+        for child in self._children:
+            buckets = child._buckets
+            for index, amount in enumerate(counts):
+                if amount:
+                    buckets[index].inc(amount)
+            child._sum.inc(total)
 
 
 log = logging.getLogger("idnode.metrics")

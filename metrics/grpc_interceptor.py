@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import grpc
+from prometheus_client import Histogram
 
 import metrics
 
@@ -54,10 +55,16 @@ class MetricsInterceptor(_Interceptor):
 
     Records into plain recorders (`metrics.Tally`, `metrics.LocalHistogram`)
     that `metrics.flush()` moves into Prometheus, never into Prometheus objects
-    on the call path.
+    on the call path. `also_timed` maps a full method name
+    (`/idnode.v1.Resolver/Resolve`) to another histogram (and its label values)
+    that its handling time is flushed into as well: one observation per call
+    feeds both.
     """
 
-    def __init__(self) -> None:
+    def __init__(
+        self, also_timed: Mapping[str, tuple[Histogram, Sequence[str]]] | None = None
+    ) -> None:
+        self._also_timed = dict(also_timed or {})
         self._started = metrics.Tally(metrics.GRPC_SERVER_STARTED)
         self._handled = metrics.Tally(metrics.GRPC_SERVER_HANDLED)
         self._histograms: dict[str, metrics.LocalHistogram] = {}  # one per served method
@@ -97,7 +104,10 @@ class MetricsInterceptor(_Interceptor):
         with self._lock:
             histogram = self._histograms.get(method)
             if histogram is None:
-                histogram = metrics.LocalHistogram(metrics.GRPC_SERVER_HANDLING, labels)
+                also = self._also_timed.get(method)
+                histogram = metrics.LocalHistogram(
+                    metrics.GRPC_SERVER_HANDLING, labels, also=(also,) if also else ()
+                )
                 self._histograms[method] = histogram
         assert handler.unary_unary is not None
         behavior = _recording(handler.unary_unary, labels, self._started, self._handled, histogram)

@@ -38,7 +38,14 @@ from resolver.grpc_auth import Authenticator
 from resolver.grpc_follow import ReferralFollower
 from resolver.grpc_registry import RegistryService
 from resolver.grpc_resolve import ResolverService
-from resolver.grpc_server import REGISTRY, RESOLVER, GrpcServer, registry_handler, resolver_handler
+from resolver.grpc_server import (
+    REGISTRY,
+    RESOLVER,
+    GrpcServer,
+    registry_handler,
+    resolution_timing,
+    resolver_handler,
+)
 from resolver.http import HttpApp, HttpServer
 from resolver.readonly import SequenceGate
 from sync.replica.source import SERVICE as REPLICATION
@@ -108,7 +115,7 @@ class Worker:
             [RESOLVER, REGISTRY, REPLICATION],
             threads=config.grpc_threads,
             max_message_bytes=config.grpc_max_message_bytes,
-            interceptors=[MetricsInterceptor()],
+            interceptors=[MetricsInterceptor(also_timed=resolution_timing())],
         )
         self.dns: DnsServer | None = None
         self.http: HttpServer | None = None

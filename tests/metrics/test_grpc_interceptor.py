@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections.abc
 from concurrent import futures
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -13,6 +14,9 @@ from prometheus_client import REGISTRY
 
 import metrics
 from metrics.grpc_interceptor import GO_CODE_NAMES, MetricsInterceptor
+from proto import handle_pb2, resolver_pb2
+from resolver.grpc_server import RESOLVER
+from tests.grpc.conftest import running_node
 
 SERVICE = "test.v1.Echo"
 
@@ -187,3 +191,45 @@ def test_a_handler_built_anew_for_every_call_is_counted_without_growing_state() 
     assert sample("grpc_server_handled_total", **labels, grpc_code="OK") - before == 50
     assert len(interceptor._histograms) == 1
     assert len(interceptor._wrapped) == 1
+
+
+class _NoMetadata:
+    """The one ServicerContext method a cached anonymous Resolve asks."""
+
+    def invocation_metadata(self) -> tuple[tuple[str, str], ...]:
+        return ()
+
+
+def test_a_resolution_is_timed_once_and_reported_in_both_latency_histograms(
+    tmp_path: Path,
+) -> None:
+    resolution = {"proto": "grpc"}
+    with running_node(tmp_path / "data") as node:
+        prefix, token = node.enterprise("8")
+        value = handle_pb2.HandleValue(index=1, type="URL", data=b"https://a/")
+        node.registry.Create(handle_pb2.Record(identifier=f"{prefix}/a", values=[value]),
+                             metadata=token)  # fmt: skip
+        request = resolver_pb2.ResolveRequest(identifier=f"{prefix}/a")
+        metrics.flush()
+        duration = sample("idnode_resolve_duration_seconds_count", **resolution)
+        resolves = sample("grpc_server_handling_seconds_count", **labels_of(RESOLVER, "Resolve"))
+        batches = sample(
+            "grpc_server_handling_seconds_count", **labels_of(RESOLVER, "BatchResolve")
+        )
+        # The handler itself records no latency: its call is timed by the interceptor.
+        context: Any = _NoMetadata()
+        for _ in range(5):
+            node.worker.resolver.resolve(request, context)
+        metrics.flush()
+        assert sample("idnode_resolve_duration_seconds_count", **resolution) == duration
+        for _ in range(7):
+            node.resolver.Resolve(request, timeout=10)
+        node.resolver.BatchResolve(
+            resolver_pb2.BatchResolveRequest(requests=[request, request]), timeout=10
+        )
+        metrics.flush()
+    assert sample("idnode_resolve_duration_seconds_count", **resolution) - duration == 8
+    handled = sample("grpc_server_handling_seconds_count", **labels_of(RESOLVER, "Resolve"))
+    assert handled - resolves == 7
+    batched = sample("grpc_server_handling_seconds_count", **labels_of(RESOLVER, "BatchResolve"))
+    assert batched - batches == 1

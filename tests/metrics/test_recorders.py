@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 import metrics
@@ -93,6 +94,31 @@ def test_local_histogram_uses_the_buckets_of_its_histogram() -> None:
     assert value(registry, "custom_bucket", le="5.0") == 4
     assert value(registry, "custom_bucket", le="+Inf") == 5
     assert value(registry, "custom_sum") == 16.5
+
+
+def test_local_histogram_flushes_one_observation_into_every_histogram_it_feeds() -> None:
+    registry = CollectorRegistry()
+    buckets = (1.0, 5.0)
+    handling = Histogram("handling", "test", ["method"], registry=registry, buckets=buckets)
+    resolution = Histogram("resolution", "test", ["proto"], registry=registry, buckets=buckets)
+    recorder = metrics.LocalHistogram(handling, ("Resolve",), also=((resolution, ("grpc",)),))
+    for observed in (0.5, 3.0, 7.0):
+        recorder.observe(observed)
+    recorder.flush()
+    recorder.flush()  # nothing new: nothing added twice
+    for name, labels in (("handling", {"method": "Resolve"}), ("resolution", {"proto": "grpc"})):
+        assert value(registry, f"{name}_bucket", le="1.0", **labels) == 1
+        assert value(registry, f"{name}_bucket", le="5.0", **labels) == 2
+        assert value(registry, f"{name}_count", **labels) == 3
+        assert value(registry, f"{name}_sum", **labels) == 10.5
+
+
+def test_local_histogram_refuses_to_feed_a_histogram_with_other_buckets() -> None:
+    registry = CollectorRegistry()
+    one = Histogram("one", "test", registry=registry, buckets=(1.0, 5.0))
+    other = Histogram("other", "test", registry=registry, buckets=(1.0, 2.0))
+    with pytest.raises(ValueError, match="other buckets"):
+        metrics.LocalHistogram(one, (), also=((other, ()),))
 
 
 def test_local_histogram_counts_exactly_with_threads_observing_while_flushing() -> None:
