@@ -31,7 +31,7 @@ def test_a_commit_seen_by_the_probe_before_the_snapshot_is_not_skipped(tmp_path:
     store = AheadProbe(str(tmp_path / "data"), StoreOptions(durable=False))
     try:
         _put(store, "88.118/a")
-        follower = ChangeFollower(store)
+        follower = ChangeFollower(store, last_txn_id=store.last_txn_id)
         seen: list[str] = []
         follower.subscribe(lambda entry: seen.append(entry.identifier if entry else "*"))
         store.ahead = 1  # the next commit shows in the probe, not yet in snapshots
