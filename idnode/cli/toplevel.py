@@ -65,6 +65,11 @@ def add_parsers(commands: Any) -> None:
         help="CAs for the nodes' gRPC sites that announce TLS (health probes, followed "
         "referrals; default: the system's)",
     )  # fmt: skip
+    toplevel.add_argument(
+        "--metrics-listen", metavar="HOST:PORT", default=env("IDNODE_TOPLEVEL_METRICS_LISTEN", ""),
+        help="serve Prometheus /metrics here: failed authentications, limits hit "
+        "(default $IDNODE_TOPLEVEL_METRICS_LISTEN, else none)",
+    )  # fmt: skip
     toplevel.add_argument("--log-format", choices=["text", "json"], default="text")
     toplevel.add_argument(
         "--log-level", choices=["debug", "info", "warning", "error"], default="info"
@@ -163,6 +168,7 @@ def _run_toplevel(args: argparse.Namespace) -> int:
             client_ca_file=args.client_ca_file,
             require_client_cert=args.require_client_cert,
             sites_ca_file=args.sites_ca_file,
+            metrics_listen=args.metrics_listen,
         )
     )
 

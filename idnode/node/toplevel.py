@@ -35,6 +35,7 @@ class TopLevelSettings:
     client_ca_file: str = ""  # verify nodes' client certificates against these CAs
     require_client_cert: bool = False
     sites_ca_file: str = ""  # CAs of the nodes' TLS sites (probes, followed referrals)
+    metrics_listen: str = ""  # HOST:PORT for /metrics; "" serves none
 
     def server_tls(self) -> ServerTls | None:
         if not self.tls_cert_file:
@@ -83,15 +84,44 @@ def main(settings: TopLevelSettings) -> int:
         raise SystemExit(f"idnode: {error}") from None
     if node.tls is None:
         _warn_plain(bound)
-    ready = {"event": "ready", "role": "toplevel", "version": __version__, "pid": os.getpid()}
+    ready: dict[str, object] = {
+        "event": "ready", "role": "toplevel", "version": __version__, "pid": os.getpid()
+    }  # fmt: skip
     ready["grpc"] = bound
+    if settings.metrics_listen:
+        try:
+            ready["metrics"] = _serve_metrics(settings.metrics_listen)
+        except (OSError, ValueError) as error:
+            node.stop(0)
+            where = settings.metrics_listen
+            raise SystemExit(f"idnode: cannot serve /metrics on {where}: {error}") from None
     print(json.dumps(ready), flush=True)
     while not stopping.wait(0.5):
         if reloading.is_set():  # SIGHUP: new handshakes get the certificate files' pair
             reloading.clear()
             node.reload()
     node.stop()
+    if settings.metrics_listen:
+        from metrics import exposition
+
+        exposition.stop_serving()
     return 0
+
+
+def _serve_metrics(listen: str) -> str:
+    """/metrics of this one process (the top-level node has no workers); returns the bound
+    HOST:PORT. The series of its own failures exist at 0 from the first scrape."""
+    import metrics
+    from metrics import exposition
+
+    exposition.set_build_info(__version__)
+    for reason in metrics.AUTH_FAILURE_REASONS:
+        metrics.AUTH_FAILURES.labels(reason)
+    for limit in ("request_bytes", "batch_response_bytes"):
+        metrics.LIMIT_HITS.labels(limit)
+    metrics.start_flusher()
+    host, port = exposition.serve_metrics(listen)
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def _warn_plain(bound: Sequence[str]) -> None:

@@ -11,14 +11,18 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from proto import handle_pb2
 from registry import accounts
 from registry.store import Store, StoreOptions
+from resolver.grpc_resolve import DEFAULT_MAX_RESPONSE_BYTES
 from resolver.grpc_server import enable_reflection
 from resolver.tls import CertificateSource, ClientTls, ServerTls
+from sync.toplevel import resolve
 from sync.toplevel.health import Prober
 from sync.toplevel.mirror import Mirror
-from sync.toplevel.service import RESOLVER, TOPLEVEL, TopLevelResolver, TopLevelService, handlers
+from sync.toplevel.resolve import RESOLVER, TopLevelResolver
+from sync.toplevel.service import TOPLEVEL, TopLevelService, handlers
 
 # Admits the largest legal change-log entry (a record of about 1 MiB) many times over;
-# nodes bound their batches and snapshot chunks far below it (sync.batches).
+# nodes bound their batches and snapshot chunks far below it (sync.batches). A
+# BatchResolve reply is held to the node's own bound, DEFAULT_MAX_RESPONSE_BYTES.
 MAX_MESSAGE_BYTES = 64 << 20
 
 
@@ -34,6 +38,7 @@ class TopLevelNode:
         threads: int = 16,
         map_size_bytes: int = 1 << 30,
         max_message_bytes: int = MAX_MESSAGE_BYTES,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         tls: ServerTls | None = None,
         sites_tls: ClientTls | None = None,
     ) -> None:
@@ -50,7 +55,14 @@ class TopLevelNode:
         self.health = health.HealthServicer()
         self.server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="toplevel"),
-            handlers=handlers(self.service, TopLevelResolver(self.service, sites_tls)),
+            handlers=[
+                *handlers(self.service),
+                resolve.handler(
+                    TopLevelResolver(
+                        self.service, sites_tls, min(max_response_bytes, max_message_bytes)
+                    )
+                ),
+            ],
             options=[
                 ("grpc.max_receive_message_length", max_message_bytes),
                 ("grpc.max_send_message_length", max_message_bytes),

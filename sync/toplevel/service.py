@@ -1,4 +1,4 @@
-"""The top-level node's gRPC face: the TopLevel service and a Resolver answering from homing.
+"""The top-level node's TopLevel service: homing, sync, takeover state, node administration.
 
 Servicers stay thin: protobuf in, a Mirror call, protobuf out. Domain errors end the
 call through the gRPC front end's one table (resolver.grpc_errors).
@@ -14,15 +14,13 @@ from typing import Any
 
 import grpc
 
-from proto import handle_pb2, resolver_pb2, sync_pb2
-from registry import accounts, audit, errors, values
-from registry.identifier import parse, parse_prefix
+from proto import handle_pb2, sync_pb2
+from registry import accounts, audit, errors
+from registry.identifier import parse_prefix
 from registry.identity import check_node_id
 from resolver.grpc_auth import bearer_token
-from resolver.grpc_errors import status_of
-from resolver.grpc_follow import ReferralFollower
 from resolver.grpc_server import guarded, unary
-from resolver.tls import ClientTls, peer_fingerprint
+from resolver.tls import peer_fingerprint
 from sync.toplevel import pins
 from sync.toplevel.health import Prober
 from sync.toplevel.mirror import (
@@ -36,8 +34,6 @@ from sync.toplevel.mirror import (
 log = logging.getLogger(__name__)
 
 TOPLEVEL = "idnode.v1.TopLevel"
-RESOLVER = "idnode.v1.Resolver"
-SUCCESS = 1
 
 
 class TopLevelService:
@@ -249,68 +245,8 @@ class TopLevelService:
         return home.code == 302 and not self.prober.reachable(home.node_prefix)
 
 
-class TopLevelResolver:
-    """`idnode.v1.Resolver` on the top-level node: referrals, or the mirror during takeover."""
-
-    def __init__(self, service: TopLevelService, sites_tls: ClientTls | None = None) -> None:
-        self._service = service
-        self._referrals = ReferralFollower(tls=sites_tls)
-
-    def resolve(
-        self, request: resolver_pb2.ResolveRequest, context: grpc.ServicerContext
-    ) -> resolver_pb2.ResolveResponse:
-        del context
-        return self._resolve(request, self._referrals.deadline())
-
-    def _resolve(
-        self, request: resolver_pb2.ResolveRequest, deadline: float
-    ) -> resolver_pb2.ResolveResponse:
-        parsed = parse(request.identifier)
-        home = self._service.mirror.home(parsed.prefix)
-        if home is None:
-            raise errors.NotResponsible(f"no node is homed for prefix {parsed.prefix}")
-        if self._service.in_takeover(home):
-            return self._from_mirror(request)
-        reply = resolver_pb2.ResolveResponse(identifier=str(parsed), code=home.code)
-        reply.referral.code = home.code
-        reply.referral.prefix = home.prefix
-        reply.referral.sites.extend(home.sites)
-        reply.referral.ttl = (
-            DELEGATION_TTL_SECONDS if home.code == 303 else NODE_REFERRAL_TTL_SECONDS
-        )
-        if request.recursive:
-            return self._referrals.follow(request, reply, deadline)
-        return reply
-
-    def batch_resolve(
-        self, request: resolver_pb2.BatchResolveRequest, context: grpc.ServicerContext
-    ) -> resolver_pb2.BatchResolveResponse:
-        reply = resolver_pb2.BatchResolveResponse()
-        deadline = self._referrals.deadline()  # one for every recursive item together
-        for item in request.requests:
-            result = reply.results.add()
-            try:
-                result.response.CopyFrom(self._resolve(item, deadline))
-            except errors.IdnodeError as error:
-                result.status = status_of(error).value[0]
-                result.error = str(error)
-        return reply
-
-    def _from_mirror(self, request: resolver_pb2.ResolveRequest) -> resolver_pb2.ResolveResponse:
-        record = self._service.mirror.record(request.identifier)
-        selected = values.select(
-            record.values, request.types, request.indexes, include_restricted=False
-        )
-        if (request.types or request.indexes) and not selected:
-            raise errors.ValueNotFound(f"identifier {record.identifier} has no matching value")
-        reply = resolver_pb2.ResolveResponse(
-            identifier=record.identifier, code=SUCCESS, takeover=True
-        )
-        reply.values.extend(selected)
-        return reply
-
-
-def handlers(service: TopLevelService, resolver: TopLevelResolver) -> list[Any]:
+def handlers(service: TopLevelService) -> list[Any]:
+    """The TopLevel service's methods (the Resolver's are sync.toplevel.resolve's)."""
     top = grpc.method_handlers_generic_handler(
         TOPLEVEL,
         {
@@ -329,11 +265,4 @@ def handlers(service: TopLevelService, resolver: TopLevelResolver) -> list[Any]:
             "PinNode": unary(service.pin_node, sync_pb2.PinNodeRequest),
         },
     )
-    resolve = grpc.method_handlers_generic_handler(
-        RESOLVER,
-        {
-            "Resolve": unary(resolver.resolve, resolver_pb2.ResolveRequest),
-            "BatchResolve": unary(resolver.batch_resolve, resolver_pb2.BatchResolveRequest),
-        },
-    )
-    return [top, resolve]
+    return [top]

@@ -10,7 +10,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -129,11 +129,13 @@ def _start(args: list[str], log_path: Path) -> Proc:
     raise AssertionError(f"{args[0]} did not become ready:\n{log_path.read_text()[-3000:]}")
 
 
-def start_toplevel(data_dir: Path, port: int = 0, probe_interval: float = 0.25) -> Proc:
+def start_toplevel(
+    data_dir: Path, port: int = 0, probe_interval: float = 0.25, extra: Sequence[str] = ()
+) -> Proc:
     return _start(
         [
             "toplevel", "--data-dir", str(data_dir), "--grpc-listen", f"127.0.0.1:{port}",
-            "--probe-interval", str(probe_interval), "--probe-failures", "2",
+            "--probe-interval", str(probe_interval), "--probe-failures", "2", *extra,
         ],
         data_dir.parent / f"{data_dir.name}.log",
     )  # fmt: skip
