@@ -1,7 +1,9 @@
 """The top-level node's TopLevel service: homing, sync, takeover state, node administration.
 
 Servicers stay thin: protobuf in, a Mirror call, protobuf out. Domain errors end the
-call through the gRPC front end's one table (resolver.grpc_errors).
+call through the gRPC front end's one table (resolver.grpc_errors). Credentials are
+checked as the node checks them (resolver.auth: failures counted, logged once per
+source and minute, and slowed).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from proto import handle_pb2, sync_pb2
 from registry import accounts, audit, errors
 from registry.identifier import parse_prefix
 from registry.identity import check_node_id
-from resolver.grpc_auth import bearer_token
+from resolver.grpc_auth import Authenticator
 from resolver.grpc_server import guarded, unary
 from resolver.tls import peer_fingerprint
 from sync.toplevel import pins
@@ -45,8 +47,10 @@ class TopLevelService:
         prober: Prober,
         own_sites: list[handle_pb2.Site],
         asks_client_certs: bool = False,
+        authenticator: Authenticator | None = None,
     ) -> None:
         self.mirror = mirror
+        self._auth = authenticator or Authenticator(mirror.store)
         self.asks_client_certs = asks_client_certs  # mutual TLS required: pins can be met
         self.prober = prober
         self.own_sites = own_sites  # filled in once the server is bound
@@ -56,10 +60,12 @@ class TopLevelService:
     # Credentials ----------------------------------------------------------------
 
     def _caller(self, context: grpc.ServicerContext) -> accounts.Account:
-        token = bearer_token(context)
-        if token is None:
+        """The calling account. Raises AuthenticationRequired without a token,
+        AuthenticationFailed for a wrong one or a source that failed too often."""
+        caller = self._auth.caller(context)
+        if caller is None:
             raise errors.AuthenticationRequired("this call needs a bearer token")
-        return accounts.authenticate(self.mirror.store, token)
+        return caller
 
     def _node(self, context: grpc.ServicerContext, node_prefix: str) -> str:
         """The caller's node prefix: its token's (when it sends one) must be `node_prefix`,
@@ -69,14 +75,12 @@ class TopLevelService:
         Raises AuthenticationRequired / AuthenticationFailed / PermissionDenied.
         """
         prefix = parse_prefix(node_prefix)
-        token = bearer_token(context)
-        if token is not None:
-            caller = accounts.authenticate(self.mirror.store, token)
-            if caller.role != accounts.ENTERPRISE or caller.name != prefix:
-                raise errors.PermissionDenied(f"account {caller.name} may not sync node {prefix}")
+        caller = self._auth.caller(context)
+        if caller is not None and (caller.role != accounts.ENTERPRISE or caller.name != prefix):
+            raise errors.PermissionDenied(f"account {caller.name} may not sync node {prefix}")
         pinned = self.mirror.pins(prefix)
         try:
-            pins.check(prefix, pinned, peer_fingerprint(context), token is not None)
+            pins.check(prefix, pinned, peer_fingerprint(context), caller is not None)
         except errors.IdnodeError as refusal:
             if pinned:
                 self._note_refusal(prefix, str(refusal))

@@ -1,10 +1,12 @@
-"""A real `idnode toplevel` attacked from outside: a BatchResolve never builds a reply past
-its byte budget."""
+"""A real `idnode toplevel` attacked from outside: wrong tokens are counted, logged once and
+slowed as on a node; a BatchResolve never builds a reply past its byte budget."""
 
 from __future__ import annotations
 
+import time
 import urllib.request
 from collections.abc import Iterator
+from concurrent import futures
 from pathlib import Path
 
 import grpc
@@ -52,6 +54,11 @@ def scraped(toplevel: Proc, name: str, **labels: str) -> float:
         return sample(page.read().decode(), name, **labels) or 0.0
 
 
+def failures_counted(toplevel: Proc) -> dict[str, float]:
+    reasons = ("malformed", "invalid", "throttled")
+    return {r: scraped(toplevel, "idnode_auth_failures_total", reason=r) for r in reasons}
+
+
 def peak_rss_bytes(pid: int) -> int:
     """The process's high-water mark of resident memory (VmHWM)."""
     with open(f"/proc/{pid}/status") as status:
@@ -59,6 +66,41 @@ def peak_rss_bytes(pid: int) -> int:
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) * 1024
     raise AssertionError(f"no VmHWM for process {pid}")
+
+
+def test_wrong_tokens_from_one_peer_are_counted_logged_once_and_slowed(toplevel: Proc) -> None:
+    top, _ = stubs(toplevel)
+
+    def attempt(n: int) -> tuple[grpc.StatusCode, str]:
+        return failure(
+            lambda: top.ListNodes(
+                sync_pb2.ListNodesRequest(), metadata=bearer(f"guess-{n}"), timeout=30
+            )
+        )
+
+    started = time.monotonic()
+    one_by_one = [attempt(n) for n in range(9)]  # 5 free, then 50, 100, 200, 400 ms
+    slowed_seconds = time.monotonic() - started
+    with futures.ThreadPoolExecutor(max_workers=10) as pool:
+        at_once = list(pool.map(attempt, range(100, 160)))
+    malformed = failure(
+        lambda: top.Hello(sync_pb2.HelloRequest(node_prefix=NODE_PREFIX),
+                          metadata=(("authorization", "Basic x"),), timeout=30)
+    )  # fmt: skip
+
+    assert {code for code, _ in [*one_by_one, *at_once, malformed]} == {
+        grpc.StatusCode.UNAUTHENTICATED
+    }
+    assert slowed_seconds >= 0.7
+    refused = [d for _, d in at_once if "too many failed authentications" in d]
+    assert refused, "no call was refused without a look-up while two threads waited"
+    wait_until("the failures on /metrics", lambda: sum(failures_counted(toplevel).values()) >= 70)
+    counted = failures_counted(toplevel)
+    assert sum(counted.values()) == 70
+    assert counted["throttled"] == len(refused) and counted["malformed"] == 1
+    assert toplevel.log_path.read_text().count("authentication failed from 127.0.0.1") == 1
+    # The right token from the same address still gets through (held back a second at most).
+    assert top.ListNodes(sync_pb2.ListNodesRequest(), metadata=ADMIN, timeout=30).nodes == []
 
 
 def _mirror_large_records(toplevel: Proc, count: int) -> list[str]:
