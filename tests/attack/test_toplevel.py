@@ -15,6 +15,7 @@ import pytest
 from proto import handle_pb2, resolver_pb2, resolver_pb2_grpc, sync_pb2, sync_pb2_grpc
 from resolver.batch import MAX_BATCH_RESOLVE, cut_message
 from resolver.grpc_resolve import DEFAULT_MAX_RESPONSE_BYTES
+from tests.attack.conftest import rss_bytes
 from tests.metrics.scrape import sample
 from tests.ports import free_port
 from tests.rpc import failure
@@ -57,15 +58,6 @@ def scraped(toplevel: Proc, name: str, **labels: str) -> float:
 def failures_counted(toplevel: Proc) -> dict[str, float]:
     reasons = ("malformed", "invalid", "throttled")
     return {r: scraped(toplevel, "idnode_auth_failures_total", reason=r) for r in reasons}
-
-
-def peak_rss_bytes(pid: int) -> int:
-    """The process's high-water mark of resident memory (VmHWM)."""
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    raise AssertionError(f"no VmHWM for process {pid}")
 
 
 def test_wrong_tokens_from_one_peer_are_counted_logged_once_and_slowed(toplevel: Proc) -> None:
@@ -138,7 +130,7 @@ def test_a_batch_resolve_past_the_byte_budget_is_cut_naming_the_limit(toplevel: 
             return False
 
     wait_until("takeover of the unreachable node", taken_over, 15)
-    before = peak_rss_bytes(toplevel.process.pid)
+    before = rss_bytes(toplevel.process.pid, "VmHWM")
     flood = resolver_pb2.BatchResolveRequest(
         requests=[ResolveRequest(identifier=names[n % 3]) for n in range(MAX_BATCH_RESOLVE)]
     )
@@ -152,7 +144,7 @@ def test_a_batch_resolve_past_the_byte_budget_is_cut_naming_the_limit(toplevel: 
             (grpc.StatusCode.RESOURCE_EXHAUSTED.value[0], cut_message(DEFAULT_MAX_RESPONSE_BYTES))
         }
         assert reply.ByteSize() <= DEFAULT_MAX_RESPONSE_BYTES
-    assert peak_rss_bytes(toplevel.process.pid) - before < 200 * MB
+    assert rss_bytes(toplevel.process.pid, "VmHWM") - before < 200 * MB
     wait_until(
         "the cut on /metrics",
         lambda: scraped(toplevel, "idnode_limit_hits_total", limit="batch_response_bytes") == 3,
