@@ -73,12 +73,13 @@ def test_every_node_resolves_every_other_nodes_identifiers(
             assert referred.referral.prefix == prefix
             assert [s.grpc_address for s in referred.referral.sites] == [home.address]
             assert not recursive.HasField("referral") and not recursive.takeover
-    for prefix in PREFIXES:  # statistics: what each node holds and answered
-        nodes.wait_until(
-            f"{prefix} statistics",
-            lambda p=prefix: nodes.node_status(toplevel, p).last_stats.resolutions > 0,  # type: ignore[misc]
-            10,
-        )
+    for prefix in PREFIXES:  # statistics: what each node holds and answered in a period
+
+        def reported(prefix: str = prefix) -> bool:
+            nodes.resolve(secondaries[prefix], f"{prefix}.1/item")  # answered in every period
+            return nodes.node_status(toplevel, prefix).last_stats.resolutions > 0
+
+        nodes.wait_until(f"{prefix} statistics", reported, 10)
         assert nodes.node_status(toplevel, prefix).last_stats.identifiers == 1
     followed = subprocess.run(
         [nodes.IDNODE, "resolve", "88.102.1/item", "--server", secondaries["88.101"].address, "--json"],
