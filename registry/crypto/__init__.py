@@ -1,1 +1,1 @@
-"""Cryptography the node relies on: certificates for TLS (national algorithms to come)."""
+"""Cryptography the node relies on: certificates for TLS, SM3 and SM2 (the national algorithms)."""
