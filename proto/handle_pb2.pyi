@@ -144,3 +144,35 @@ class Credential(_message.Message):
     scrypt_key: bytes
     note: str
     def __init__(self, id: _Optional[str] = ..., created: _Optional[int] = ..., expires: _Optional[int] = ..., last_used: _Optional[int] = ..., revoked: _Optional[int] = ..., scheme: _Optional[str] = ..., salt: _Optional[bytes] = ..., scrypt_n: _Optional[int] = ..., scrypt_r: _Optional[int] = ..., scrypt_p: _Optional[int] = ..., scrypt_key: _Optional[bytes] = ..., note: _Optional[str] = ...) -> None: ...
+
+class Checkpoint(_message.Message):
+    __slots__ = ("first_sequence", "last_sequence", "previous_hash", "head_hash", "merkle_root", "signed_ns", "log_id", "signature")
+    FIRST_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    LAST_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    PREVIOUS_HASH_FIELD_NUMBER: _ClassVar[int]
+    HEAD_HASH_FIELD_NUMBER: _ClassVar[int]
+    MERKLE_ROOT_FIELD_NUMBER: _ClassVar[int]
+    SIGNED_NS_FIELD_NUMBER: _ClassVar[int]
+    LOG_ID_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    first_sequence: int
+    last_sequence: int
+    previous_hash: bytes
+    head_hash: bytes
+    merkle_root: bytes
+    signed_ns: int
+    log_id: str
+    signature: bytes
+    def __init__(self, first_sequence: _Optional[int] = ..., last_sequence: _Optional[int] = ..., previous_hash: _Optional[bytes] = ..., head_hash: _Optional[bytes] = ..., merkle_root: _Optional[bytes] = ..., signed_ns: _Optional[int] = ..., log_id: _Optional[str] = ..., signature: _Optional[bytes] = ...) -> None: ...
+
+class ChainProof(_message.Message):
+    __slots__ = ("entry", "previous_hash", "path", "checkpoint")
+    ENTRY_FIELD_NUMBER: _ClassVar[int]
+    PREVIOUS_HASH_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    CHECKPOINT_FIELD_NUMBER: _ClassVar[int]
+    entry: ChangeEntry
+    previous_hash: bytes
+    path: _containers.RepeatedScalarFieldContainer[bytes]
+    checkpoint: Checkpoint
+    def __init__(self, entry: _Optional[_Union[ChangeEntry, _Mapping]] = ..., previous_hash: _Optional[bytes] = ..., path: _Optional[_Iterable[bytes]] = ..., checkpoint: _Optional[_Union[Checkpoint, _Mapping]] = ...) -> None: ...

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from proto import handle_pb2 as proto_dot_handle__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14proto/resolver.proto\x12\tidnode.v1\x1a\x12proto/handle.proto\"m\n\x0eResolveRequest\x12\x12\n\nidentifier\x18\x01 \x01(\t\x12\r\n\x05types\x18\x02 \x03(\t\x12\x0f\n\x07indexes\x18\x03 \x03(\r\x12\x11\n\trecursive\x18\x04 \x01(\x08\x12\x14\n\x0cmin_sequence\x18\x05 \x01(\x04\"U\n\x08Referral\x12\x0c\n\x04\x63ode\x18\x01 \x01(\r\x12\x0e\n\x06prefix\x18\x02 \x01(\t\x12\x1e\n\x05sites\x18\x03 \x03(\x0b\x32\x0f.idnode.v1.Site\x12\x0b\n\x03ttl\x18\x04 \x01(\r\"\x94\x01\n\x0fResolveResponse\x12\x12\n\nidentifier\x18\x01 \x01(\t\x12&\n\x06values\x18\x02 \x03(\x0b\x32\x16.idnode.v1.HandleValue\x12%\n\x08referral\x18\x03 \x01(\x0b\x32\x13.idnode.v1.Referral\x12\x10\n\x08takeover\x18\x04 \x01(\x08\x12\x0c\n\x04\x63ode\x18\x05 \x01(\r\"X\n\x13\x42\x61tchResolveRequest\x12+\n\x08requests\x18\x01 \x03(\x0b\x32\x19.idnode.v1.ResolveRequest\x12\x14\n\x0cmin_sequence\x18\x02 \x01(\x04\"a\n\x12\x42\x61tchResolveResult\x12,\n\x08response\x18\x01 \x01(\x0b\x32\x1a.idnode.v1.ResolveResponse\x12\x0e\n\x06status\x18\x02 \x01(\r\x12\r\n\x05\x65rror\x18\x03 \x01(\t\"F\n\x14\x42\x61tchResolveResponse\x12.\n\x07results\x18\x01 \x03(\x0b\x32\x1d.idnode.v1.BatchResolveResult2\x9d\x01\n\x08Resolver\x12@\n\x07Resolve\x12\x19.idnode.v1.ResolveRequest\x1a\x1a.idnode.v1.ResolveResponse\x12O\n\x0c\x42\x61tchResolve\x12\x1e.idnode.v1.BatchResolveRequest\x1a\x1f.idnode.v1.BatchResolveResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14proto/resolver.proto\x12\tidnode.v1\x1a\x12proto/handle.proto\"|\n\x0eResolveRequest\x12\x12\n\nidentifier\x18\x01 \x01(\t\x12\r\n\x05types\x18\x02 \x03(\t\x12\x0f\n\x07indexes\x18\x03 \x03(\r\x12\x11\n\trecursive\x18\x04 \x01(\x08\x12\x14\n\x0cmin_sequence\x18\x05 \x01(\x04\x12\r\n\x05proof\x18\x06 \x01(\x08\"U\n\x08Referral\x12\x0c\n\x04\x63ode\x18\x01 \x01(\r\x12\x0e\n\x06prefix\x18\x02 \x01(\t\x12\x1e\n\x05sites\x18\x03 \x03(\x0b\x32\x0f.idnode.v1.Site\x12\x0b\n\x03ttl\x18\x04 \x01(\r\"\xba\x01\n\x0fResolveResponse\x12\x12\n\nidentifier\x18\x01 \x01(\t\x12&\n\x06values\x18\x02 \x03(\x0b\x32\x16.idnode.v1.HandleValue\x12%\n\x08referral\x18\x03 \x01(\x0b\x32\x13.idnode.v1.Referral\x12\x10\n\x08takeover\x18\x04 \x01(\x08\x12\x0c\n\x04\x63ode\x18\x05 \x01(\r\x12$\n\x05proof\x18\x06 \x01(\x0b\x32\x15.idnode.v1.ChainProof\"X\n\x13\x42\x61tchResolveRequest\x12+\n\x08requests\x18\x01 \x03(\x0b\x32\x19.idnode.v1.ResolveRequest\x12\x14\n\x0cmin_sequence\x18\x02 \x01(\x04\"a\n\x12\x42\x61tchResolveResult\x12,\n\x08response\x18\x01 \x01(\x0b\x32\x1a.idnode.v1.ResolveResponse\x12\x0e\n\x06status\x18\x02 \x01(\r\x12\r\n\x05\x65rror\x18\x03 \x01(\t\"F\n\x14\x42\x61tchResolveResponse\x12.\n\x07results\x18\x01 \x03(\x0b\x32\x1d.idnode.v1.BatchResolveResult2\x9d\x01\n\x08Resolver\x12@\n\x07Resolve\x12\x19.idnode.v1.ResolveRequest\x1a\x1a.idnode.v1.ResolveResponse\x12O\n\x0c\x42\x61tchResolve\x12\x1e.idnode.v1.BatchResolveRequest\x1a\x1f.idnode.v1.BatchResolveResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,17 +33,17 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'proto.resolver_pb2', _globa
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_RESOLVEREQUEST']._serialized_start=55
-  _globals['_RESOLVEREQUEST']._serialized_end=164
-  _globals['_REFERRAL']._serialized_start=166
-  _globals['_REFERRAL']._serialized_end=251
-  _globals['_RESOLVERESPONSE']._serialized_start=254
-  _globals['_RESOLVERESPONSE']._serialized_end=402
-  _globals['_BATCHRESOLVEREQUEST']._serialized_start=404
-  _globals['_BATCHRESOLVEREQUEST']._serialized_end=492
-  _globals['_BATCHRESOLVERESULT']._serialized_start=494
-  _globals['_BATCHRESOLVERESULT']._serialized_end=591
-  _globals['_BATCHRESOLVERESPONSE']._serialized_start=593
-  _globals['_BATCHRESOLVERESPONSE']._serialized_end=663
-  _globals['_RESOLVER']._serialized_start=666
-  _globals['_RESOLVER']._serialized_end=823
+  _globals['_RESOLVEREQUEST']._serialized_end=179
+  _globals['_REFERRAL']._serialized_start=181
+  _globals['_REFERRAL']._serialized_end=266
+  _globals['_RESOLVERESPONSE']._serialized_start=269
+  _globals['_RESOLVERESPONSE']._serialized_end=455
+  _globals['_BATCHRESOLVEREQUEST']._serialized_start=457
+  _globals['_BATCHRESOLVEREQUEST']._serialized_end=545
+  _globals['_BATCHRESOLVERESULT']._serialized_start=547
+  _globals['_BATCHRESOLVERESULT']._serialized_end=644
+  _globals['_BATCHRESOLVERESPONSE']._serialized_start=646
+  _globals['_BATCHRESOLVERESPONSE']._serialized_end=716
+  _globals['_RESOLVER']._serialized_start=719
+  _globals['_RESOLVER']._serialized_end=876
 # @@protoc_insertion_point(module_scope)

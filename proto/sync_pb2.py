@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from proto import handle_pb2 as proto_dot_handle__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x10proto/sync.proto\x12\tidnode.v1\x1a\x12proto/handle.proto\"\x8a\x01\n\x0e\x41\x64\x64NodeRequest\x12\x13\n\x0bnode_prefix\x18\x01 \x01(\t\x12\x1e\n\x05sites\x18\x02 \x03(\x0b\x32\x0f.idnode.v1.Site\x12\r\n\x05token\x18\x03 \x01(\t\x12\x1a\n\x12\x63lient_cert_sha256\x18\x04 \x03(\t\x12\x18\n\x10\x63\x65rtificate_only\x18\x05 \x01(\x08\"Q\n\x0f\x41\x64\x64NodeResponse\x12\x13\n\x0bnode_prefix\x18\x01 \x01(\t\x12\r\n\x05token\x18\x02 \x01(\t\x12\x1a\n\x12\x63lient_cert_sha256\x18\x03 \x03(\t\"\x93\x01\n\x0cHelloRequest\x12\x13\n\x0bnode_prefix\x18\x01 \x01(\t\x12\x0e\n\x06log_id\x18\x02 \x01(\t\x12\x1e\n\x05sites\x18\x03 \x03(\x0b\x32\x0f.idnode.v1.Site\x12\x16\n\x0e\x66irst_sequence\x18\x04 \x01(\x04\x12\x15\n\rlast_sequence\x18\x05 \x01(\x04\x12\x0f\n\x07node_id\x18\x06 \x01(\t\"\'\n\rHelloResponse\x12\x16\n\x0e\x61\x63ked_sequence\x18\x01 \x01(\x04\"l\n\x0bPushRequest\x12\x13\n\x0bnode_prefix\x18\x01 \x01(\t\x12\x0e\n\x06log_id\x18\x02 \x01(\t\x12\'\n\x07\x65ntries\x18\x03 \x03(\x0b\x32\x16.idnode.v1.ChangeEntry\x12\x0f\n\x07node_id\x18\x04 \x01(\t\"?\n\x0cPushResponse\x12\x16\n\x0e\x61\x63ked_sequence\x18\x01 \x01(\x04\x12\x17\n\x0fsnapshot_needed\x18\x02 \x01(\x08\"\xa4\x01\n\rSnapshotChunk\x12\x13\n\x0bnode_prefix\x18\x01 \x01(\t\x12\x0e\n\x06log_id\x18\x02 \x01(\t\x12\x10\n\x08sequence\x18\x03 \x01(\x04\x12\"\n\x07records\x18\x04 \x03(\x0b\x32\x11.idnode.v1.Record\x12\'\n\x08prefixes\x18\x05 \x03(\x0b\x32\x15.idnode.v1.PrefixInfo\x12\x0f\n\x07node_id\x18\x06 \x01(\t\"\xaa\x01\n\x0bStatsReport\x12\x13\n\x0bnode_prefix\x18\x01 \x01(\t\x12\x14\n\x0cperiod_start\x18\x02 \x01(\x03\x12\x12\n\nperiod_end\x18\x03 \x01(\x03\x12\x13\n\x0bidentifiers\x18\x04 \x01(\x04\x12\x15\n\rregistrations\x18\x05 \x01(\x04\x12\x13\n\x0bresolutions\x18\x06 \x01(\x04\x12\x1b\n\x13\x65nterprise_prefixes\x18\x07 \x01(\x04\"\n\n\x08StatsAck\"\x1f\n\rLocateRequest\x12\x0e\n\x06prefix\x18\x01 \x01(\t\"m\n\x0eLocateResponse\x12\x0c\n\x04\x63ode\x18\x01 \x01(\r\x12\x0e\n\x06prefix\x18\x02 \x01(\t\x12\x1e\n\x05sites\x18\x03 \x03(\x0b\x32\x0f.idnode.v1.Site\x12\x0b\n\x03ttl\x18\x04 \x01(\r\x12\x10\n\x08takeover\x18\x05 \x01(\x08\"\x12\n\x10ListNodesRequest\"\xb8\x02\n\nNodeStatus\x12\x13\n\x0bnode_prefix\x18\x01 \x01(\t\x12\x1e\n\x05sites\x18\x02 \x03(\x0b\x32\x0f.idnode.v1.Site\x12\x0e\n\x06log_id\x18\x03 \x01(\t\x12\x16\n\x0e\x61\x63ked_sequence\x18\x04 \x01(\x04\x12\x11\n\tlast_push\x18\x05 \x01(\x03\x12\x11\n\treachable\x18\x06 \x01(\x08\x12\x10\n\x08takeover\x18\x07 \x01(\x08\x12\x18\n\x10mirrored_records\x18\x08 \x01(\x04\x12*\n\nlast_stats\x18\t \x01(\x0b\x32\x16.idnode.v1.StatsReport\x12\x11\n\tsnapshots\x18\n \x01(\x04\x12\x0f\n\x07node_id\x18\x0b \x01(\t\x12\x0f\n\x07refusal\x18\x0c \x01(\t\x12\x1a\n\x12\x63lient_cert_sha256\x18\r \x03(\t\"9\n\x11ListNodesResponse\x12$\n\x05nodes\x18\x01 \x03(\x0b\x32\x15.idnode.v1.NodeStatus\"\'\n\x10ResetNodeRequest\x12\x13\n\x0bnode_prefix\x18\x01 \x01(\t\"c\n\x11ResetNodeResponse\x12\x13\n\x0bnode_prefix\x18\x01 \x01(\t\x12\x18\n\x10previous_node_id\x18\x02 \x01(\t\x12\x1f\n\x17previous_acked_sequence\x18\x03 \x01(\x04\"N\n\x0ePinNodeRequest\x12\x13\n\x0bnode_prefix\x18\x01 \x01(\t\x12\x1a\n\x12\x63lient_cert_sha256\x18\x02 \x03(\t\x12\x0b\n\x03\x61\x64\x64\x18\x03 \x01(\x08\"T\n\x0fPinNodeResponse\x12\x13\n\x0bnode_prefix\x18\x01 \x01(\t\x12\x10\n\x08previous\x18\x02 \x03(\t\x12\x1a\n\x12\x63lient_cert_sha256\x18\x03 \x03(\t2\xcf\x04\n\x08TopLevel\x12@\n\x07\x41\x64\x64Node\x12\x19.idnode.v1.AddNodeRequest\x1a\x1a.idnode.v1.AddNodeResponse\x12:\n\x05Hello\x12\x17.idnode.v1.HelloRequest\x1a\x18.idnode.v1.HelloResponse\x12\x37\n\x04Push\x12\x16.idnode.v1.PushRequest\x1a\x17.idnode.v1.PushResponse\x12?\n\x08Snapshot\x12\x18.idnode.v1.SnapshotChunk\x1a\x17.idnode.v1.PushResponse(\x01\x12:\n\x0bReportStats\x12\x16.idnode.v1.StatsReport\x1a\x13.idnode.v1.StatsAck\x12=\n\x06Locate\x12\x18.idnode.v1.LocateRequest\x1a\x19.idnode.v1.LocateResponse\x12\x46\n\tListNodes\x12\x1b.idnode.v1.ListNodesRequest\x1a\x1c.idnode.v1.ListNodesResponse\x12\x46\n\tResetNode\x12\x1b.idnode.v1.ResetNodeRequest\x1a\x1c.idnode.v1.ResetNodeResponse\x12@\n\x07PinNode\x12\x19.idnode.v1.PinNodeRequest\x1a\x1a.idnode.v1.PinNodeResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x10proto/sync.proto\x12\tidnode.v1\x1a\x12proto/handle.proto\"\x8a\x01\n\x0e\x41\x64\x64NodeRequest\x12\x13\n\x0bnode_prefix\x18\x01 \x01(\t\x12\x1e\n\x05sites\x18\x02 \x03(\x0b\x32\x0f.idnode.v1.Site\x12\r\n\x05token\x18\x03 \x01(\t\x12\x1a\n\x12\x63lient_cert_sha256\x18\x04 \x03(\t\x12\x18\n\x10\x63\x65rtificate_only\x18\x05 \x01(\x08\"Q\n\x0f\x41\x64\x64NodeResponse\x12\x13\n\x0bnode_prefix\x18\x01 \x01(\t\x12\r\n\x05token\x18\x02 \x01(\t\x12\x1a\n\x12\x63lient_cert_sha256\x18\x03 \x03(\t\"\xa7\x01\n\x0cHelloRequest\x12\x13\n\x0bnode_prefix\x18\x01 \x01(\t\x12\x0e\n\x06log_id\x18\x02 \x01(\t\x12\x1e\n\x05sites\x18\x03 \x03(\x0b\x32\x0f.idnode.v1.Site\x12\x16\n\x0e\x66irst_sequence\x18\x04 \x01(\x04\x12\x15\n\rlast_sequence\x18\x05 \x01(\x04\x12\x0f\n\x07node_id\x18\x06 \x01(\t\x12\x12\n\npublic_key\x18\x07 \x01(\x0c\"\'\n\rHelloResponse\x12\x16\n\x0e\x61\x63ked_sequence\x18\x01 \x01(\x04\"\x98\x01\n\x0bPushRequest\x12\x13\n\x0bnode_prefix\x18\x01 \x01(\t\x12\x0e\n\x06log_id\x18\x02 \x01(\t\x12\'\n\x07\x65ntries\x18\x03 \x03(\x0b\x32\x16.idnode.v1.ChangeEntry\x12\x0f\n\x07node_id\x18\x04 \x01(\t\x12*\n\x0b\x63heckpoints\x18\x05 \x03(\x0b\x32\x15.idnode.v1.Checkpoint\"?\n\x0cPushResponse\x12\x16\n\x0e\x61\x63ked_sequence\x18\x01 \x01(\x04\x12\x17\n\x0fsnapshot_needed\x18\x02 \x01(\x08\"\xcf\x01\n\rSnapshotChunk\x12\x13\n\x0bnode_prefix\x18\x01 \x01(\t\x12\x0e\n\x06log_id\x18\x02 \x01(\t\x12\x10\n\x08sequence\x18\x03 \x01(\x04\x12\"\n\x07records\x18\x04 \x03(\x0b\x32\x11.idnode.v1.Record\x12\'\n\x08prefixes\x18\x05 \x03(\x0b\x32\x15.idnode.v1.PrefixInfo\x12\x0f\n\x07node_id\x18\x06 \x01(\t\x12)\n\ncheckpoint\x18\x07 \x01(\x0b\x32\x15.idnode.v1.Checkpoint\"\xaa\x01\n\x0bStatsReport\x12\x13\n\x0bnode_prefix\x18\x01 \x01(\t\x12\x14\n\x0cperiod_start\x18\x02 \x01(\x03\x12\x12\n\nperiod_end\x18\x03 \x01(\x03\x12\x13\n\x0bidentifiers\x18\x04 \x01(\x04\x12\x15\n\rregistrations\x18\x05 \x01(\x04\x12\x13\n\x0bresolutions\x18\x06 \x01(\x04\x12\x1b\n\x13\x65nterprise_prefixes\x18\x07 \x01(\x04\"\n\n\x08StatsAck\"\x1f\n\rLocateRequest\x12\x0e\n\x06prefix\x18\x01 \x01(\t\"m\n\x0eLocateResponse\x12\x0c\n\x04\x63ode\x18\x01 \x01(\r\x12\x0e\n\x06prefix\x18\x02 \x01(\t\x12\x1e\n\x05sites\x18\x03 \x03(\x0b\x32\x0f.idnode.v1.Site\x12\x0b\n\x03ttl\x18\x04 \x01(\r\x12\x10\n\x08takeover\x18\x05 \x01(\x08\"\x12\n\x10ListNodesRequest\"\xfd\x02\n\nNodeStatus\x12\x13\n\x0bnode_prefix\x18\x01 \x01(\t\x12\x1e\n\x05sites\x18\x02 \x03(\x0b\x32\x0f.idnode.v1.Site\x12\x0e\n\x06log_id\x18\x03 \x01(\t\x12\x16\n\x0e\x61\x63ked_sequence\x18\x04 \x01(\x04\x12\x11\n\tlast_push\x18\x05 \x01(\x03\x12\x11\n\treachable\x18\x06 \x01(\x08\x12\x10\n\x08takeover\x18\x07 \x01(\x08\x12\x18\n\x10mirrored_records\x18\x08 \x01(\x04\x12*\n\nlast_stats\x18\t \x01(\x0b\x32\x16.idnode.v1.StatsReport\x12\x11\n\tsnapshots\x18\n \x01(\x04\x12\x0f\n\x07node_id\x18\x0b \x01(\t\x12\x0f\n\x07refusal\x18\x0c \x01(\t\x12\x1a\n\x12\x63lient_cert_sha256\x18\r \x03(\t\x12\x12\n\npublic_key\x18\x0e \x01(\x0c\x12\x12\n\nchain_hash\x18\x0f \x01(\x0c\x12\x1b\n\x13\x63heckpoint_sequence\x18\x10 \x01(\x04\"9\n\x11ListNodesResponse\x12$\n\x05nodes\x18\x01 \x03(\x0b\x32\x15.idnode.v1.NodeStatus\"\'\n\x10ResetNodeRequest\x12\x13\n\x0bnode_prefix\x18\x01 \x01(\t\"c\n\x11ResetNodeResponse\x12\x13\n\x0bnode_prefix\x18\x01 \x01(\t\x12\x18\n\x10previous_node_id\x18\x02 \x01(\t\x12\x1f\n\x17previous_acked_sequence\x18\x03 \x01(\x04\"N\n\x0ePinNodeRequest\x12\x13\n\x0bnode_prefix\x18\x01 \x01(\t\x12\x1a\n\x12\x63lient_cert_sha256\x18\x02 \x03(\t\x12\x0b\n\x03\x61\x64\x64\x18\x03 \x01(\x08\"T\n\x0fPinNodeResponse\x12\x13\n\x0bnode_prefix\x18\x01 \x01(\t\x12\x10\n\x08previous\x18\x02 \x03(\t\x12\x1a\n\x12\x63lient_cert_sha256\x18\x03 \x03(\t2\xcf\x04\n\x08TopLevel\x12@\n\x07\x41\x64\x64Node\x12\x19.idnode.v1.AddNodeRequest\x1a\x1a.idnode.v1.AddNodeResponse\x12:\n\x05Hello\x12\x17.idnode.v1.HelloRequest\x1a\x18.idnode.v1.HelloResponse\x12\x37\n\x04Push\x12\x16.idnode.v1.PushRequest\x1a\x17.idnode.v1.PushResponse\x12?\n\x08Snapshot\x12\x18.idnode.v1.SnapshotChunk\x1a\x17.idnode.v1.PushResponse(\x01\x12:\n\x0bReportStats\x12\x16.idnode.v1.StatsReport\x1a\x13.idnode.v1.StatsAck\x12=\n\x06Locate\x12\x18.idnode.v1.LocateRequest\x1a\x19.idnode.v1.LocateResponse\x12\x46\n\tListNodes\x12\x1b.idnode.v1.ListNodesRequest\x1a\x1c.idnode.v1.ListNodesResponse\x12\x46\n\tResetNode\x12\x1b.idnode.v1.ResetNodeRequest\x1a\x1c.idnode.v1.ResetNodeResponse\x12@\n\x07PinNode\x12\x19.idnode.v1.PinNodeRequest\x1a\x1a.idnode.v1.PinNodeResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,37 +37,37 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ADDNODERESPONSE']._serialized_start=192
   _globals['_ADDNODERESPONSE']._serialized_end=273
   _globals['_HELLOREQUEST']._serialized_start=276
-  _globals['_HELLOREQUEST']._serialized_end=423
-  _globals['_HELLORESPONSE']._serialized_start=425
-  _globals['_HELLORESPONSE']._serialized_end=464
-  _globals['_PUSHREQUEST']._serialized_start=466
-  _globals['_PUSHREQUEST']._serialized_end=574
-  _globals['_PUSHRESPONSE']._serialized_start=576
-  _globals['_PUSHRESPONSE']._serialized_end=639
-  _globals['_SNAPSHOTCHUNK']._serialized_start=642
-  _globals['_SNAPSHOTCHUNK']._serialized_end=806
-  _globals['_STATSREPORT']._serialized_start=809
-  _globals['_STATSREPORT']._serialized_end=979
-  _globals['_STATSACK']._serialized_start=981
-  _globals['_STATSACK']._serialized_end=991
-  _globals['_LOCATEREQUEST']._serialized_start=993
-  _globals['_LOCATEREQUEST']._serialized_end=1024
-  _globals['_LOCATERESPONSE']._serialized_start=1026
-  _globals['_LOCATERESPONSE']._serialized_end=1135
-  _globals['_LISTNODESREQUEST']._serialized_start=1137
-  _globals['_LISTNODESREQUEST']._serialized_end=1155
-  _globals['_NODESTATUS']._serialized_start=1158
-  _globals['_NODESTATUS']._serialized_end=1470
-  _globals['_LISTNODESRESPONSE']._serialized_start=1472
-  _globals['_LISTNODESRESPONSE']._serialized_end=1529
-  _globals['_RESETNODEREQUEST']._serialized_start=1531
-  _globals['_RESETNODEREQUEST']._serialized_end=1570
-  _globals['_RESETNODERESPONSE']._serialized_start=1572
-  _globals['_RESETNODERESPONSE']._serialized_end=1671
-  _globals['_PINNODEREQUEST']._serialized_start=1673
-  _globals['_PINNODEREQUEST']._serialized_end=1751
-  _globals['_PINNODERESPONSE']._serialized_start=1753
-  _globals['_PINNODERESPONSE']._serialized_end=1837
-  _globals['_TOPLEVEL']._serialized_start=1840
-  _globals['_TOPLEVEL']._serialized_end=2431
+  _globals['_HELLOREQUEST']._serialized_end=443
+  _globals['_HELLORESPONSE']._serialized_start=445
+  _globals['_HELLORESPONSE']._serialized_end=484
+  _globals['_PUSHREQUEST']._serialized_start=487
+  _globals['_PUSHREQUEST']._serialized_end=639
+  _globals['_PUSHRESPONSE']._serialized_start=641
+  _globals['_PUSHRESPONSE']._serialized_end=704
+  _globals['_SNAPSHOTCHUNK']._serialized_start=707
+  _globals['_SNAPSHOTCHUNK']._serialized_end=914
+  _globals['_STATSREPORT']._serialized_start=917
+  _globals['_STATSREPORT']._serialized_end=1087
+  _globals['_STATSACK']._serialized_start=1089
+  _globals['_STATSACK']._serialized_end=1099
+  _globals['_LOCATEREQUEST']._serialized_start=1101
+  _globals['_LOCATEREQUEST']._serialized_end=1132
+  _globals['_LOCATERESPONSE']._serialized_start=1134
+  _globals['_LOCATERESPONSE']._serialized_end=1243
+  _globals['_LISTNODESREQUEST']._serialized_start=1245
+  _globals['_LISTNODESREQUEST']._serialized_end=1263
+  _globals['_NODESTATUS']._serialized_start=1266
+  _globals['_NODESTATUS']._serialized_end=1647
+  _globals['_LISTNODESRESPONSE']._serialized_start=1649
+  _globals['_LISTNODESRESPONSE']._serialized_end=1706
+  _globals['_RESETNODEREQUEST']._serialized_start=1708
+  _globals['_RESETNODEREQUEST']._serialized_end=1747
+  _globals['_RESETNODERESPONSE']._serialized_start=1749
+  _globals['_RESETNODERESPONSE']._serialized_end=1848
+  _globals['_PINNODEREQUEST']._serialized_start=1850
+  _globals['_PINNODEREQUEST']._serialized_end=1928
+  _globals['_PINNODERESPONSE']._serialized_start=1930
+  _globals['_PINNODERESPONSE']._serialized_end=2014
+  _globals['_TOPLEVEL']._serialized_start=2017
+  _globals['_TOPLEVEL']._serialized_end=2608
 # @@protoc_insertion_point(module_scope)

@@ -32,20 +32,22 @@ class AddNodeResponse(_message.Message):
     def __init__(self, node_prefix: _Optional[str] = ..., token: _Optional[str] = ..., client_cert_sha256: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class HelloRequest(_message.Message):
-    __slots__ = ("node_prefix", "log_id", "sites", "first_sequence", "last_sequence", "node_id")
+    __slots__ = ("node_prefix", "log_id", "sites", "first_sequence", "last_sequence", "node_id", "public_key")
     NODE_PREFIX_FIELD_NUMBER: _ClassVar[int]
     LOG_ID_FIELD_NUMBER: _ClassVar[int]
     SITES_FIELD_NUMBER: _ClassVar[int]
     FIRST_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     LAST_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
     node_prefix: str
     log_id: str
     sites: _containers.RepeatedCompositeFieldContainer[_handle_pb2.Site]
     first_sequence: int
     last_sequence: int
     node_id: str
-    def __init__(self, node_prefix: _Optional[str] = ..., log_id: _Optional[str] = ..., sites: _Optional[_Iterable[_Union[_handle_pb2.Site, _Mapping]]] = ..., first_sequence: _Optional[int] = ..., last_sequence: _Optional[int] = ..., node_id: _Optional[str] = ...) -> None: ...
+    public_key: bytes
+    def __init__(self, node_prefix: _Optional[str] = ..., log_id: _Optional[str] = ..., sites: _Optional[_Iterable[_Union[_handle_pb2.Site, _Mapping]]] = ..., first_sequence: _Optional[int] = ..., last_sequence: _Optional[int] = ..., node_id: _Optional[str] = ..., public_key: _Optional[bytes] = ...) -> None: ...
 
 class HelloResponse(_message.Message):
     __slots__ = ("acked_sequence",)
@@ -54,16 +56,18 @@ class HelloResponse(_message.Message):
     def __init__(self, acked_sequence: _Optional[int] = ...) -> None: ...
 
 class PushRequest(_message.Message):
-    __slots__ = ("node_prefix", "log_id", "entries", "node_id")
+    __slots__ = ("node_prefix", "log_id", "entries", "node_id", "checkpoints")
     NODE_PREFIX_FIELD_NUMBER: _ClassVar[int]
     LOG_ID_FIELD_NUMBER: _ClassVar[int]
     ENTRIES_FIELD_NUMBER: _ClassVar[int]
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    CHECKPOINTS_FIELD_NUMBER: _ClassVar[int]
     node_prefix: str
     log_id: str
     entries: _containers.RepeatedCompositeFieldContainer[_handle_pb2.ChangeEntry]
     node_id: str
-    def __init__(self, node_prefix: _Optional[str] = ..., log_id: _Optional[str] = ..., entries: _Optional[_Iterable[_Union[_handle_pb2.ChangeEntry, _Mapping]]] = ..., node_id: _Optional[str] = ...) -> None: ...
+    checkpoints: _containers.RepeatedCompositeFieldContainer[_handle_pb2.Checkpoint]
+    def __init__(self, node_prefix: _Optional[str] = ..., log_id: _Optional[str] = ..., entries: _Optional[_Iterable[_Union[_handle_pb2.ChangeEntry, _Mapping]]] = ..., node_id: _Optional[str] = ..., checkpoints: _Optional[_Iterable[_Union[_handle_pb2.Checkpoint, _Mapping]]] = ...) -> None: ...
 
 class PushResponse(_message.Message):
     __slots__ = ("acked_sequence", "snapshot_needed")
@@ -74,20 +78,22 @@ class PushResponse(_message.Message):
     def __init__(self, acked_sequence: _Optional[int] = ..., snapshot_needed: _Optional[bool] = ...) -> None: ...
 
 class SnapshotChunk(_message.Message):
-    __slots__ = ("node_prefix", "log_id", "sequence", "records", "prefixes", "node_id")
+    __slots__ = ("node_prefix", "log_id", "sequence", "records", "prefixes", "node_id", "checkpoint")
     NODE_PREFIX_FIELD_NUMBER: _ClassVar[int]
     LOG_ID_FIELD_NUMBER: _ClassVar[int]
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     RECORDS_FIELD_NUMBER: _ClassVar[int]
     PREFIXES_FIELD_NUMBER: _ClassVar[int]
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    CHECKPOINT_FIELD_NUMBER: _ClassVar[int]
     node_prefix: str
     log_id: str
     sequence: int
     records: _containers.RepeatedCompositeFieldContainer[_handle_pb2.Record]
     prefixes: _containers.RepeatedCompositeFieldContainer[_handle_pb2.PrefixInfo]
     node_id: str
-    def __init__(self, node_prefix: _Optional[str] = ..., log_id: _Optional[str] = ..., sequence: _Optional[int] = ..., records: _Optional[_Iterable[_Union[_handle_pb2.Record, _Mapping]]] = ..., prefixes: _Optional[_Iterable[_Union[_handle_pb2.PrefixInfo, _Mapping]]] = ..., node_id: _Optional[str] = ...) -> None: ...
+    checkpoint: _handle_pb2.Checkpoint
+    def __init__(self, node_prefix: _Optional[str] = ..., log_id: _Optional[str] = ..., sequence: _Optional[int] = ..., records: _Optional[_Iterable[_Union[_handle_pb2.Record, _Mapping]]] = ..., prefixes: _Optional[_Iterable[_Union[_handle_pb2.PrefixInfo, _Mapping]]] = ..., node_id: _Optional[str] = ..., checkpoint: _Optional[_Union[_handle_pb2.Checkpoint, _Mapping]] = ...) -> None: ...
 
 class StatsReport(_message.Message):
     __slots__ = ("node_prefix", "period_start", "period_end", "identifiers", "registrations", "resolutions", "enterprise_prefixes")
@@ -136,7 +142,7 @@ class ListNodesRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class NodeStatus(_message.Message):
-    __slots__ = ("node_prefix", "sites", "log_id", "acked_sequence", "last_push", "reachable", "takeover", "mirrored_records", "last_stats", "snapshots", "node_id", "refusal", "client_cert_sha256")
+    __slots__ = ("node_prefix", "sites", "log_id", "acked_sequence", "last_push", "reachable", "takeover", "mirrored_records", "last_stats", "snapshots", "node_id", "refusal", "client_cert_sha256", "public_key", "chain_hash", "checkpoint_sequence")
     NODE_PREFIX_FIELD_NUMBER: _ClassVar[int]
     SITES_FIELD_NUMBER: _ClassVar[int]
     LOG_ID_FIELD_NUMBER: _ClassVar[int]
@@ -150,6 +156,9 @@ class NodeStatus(_message.Message):
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     REFUSAL_FIELD_NUMBER: _ClassVar[int]
     CLIENT_CERT_SHA256_FIELD_NUMBER: _ClassVar[int]
+    PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
+    CHAIN_HASH_FIELD_NUMBER: _ClassVar[int]
+    CHECKPOINT_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     node_prefix: str
     sites: _containers.RepeatedCompositeFieldContainer[_handle_pb2.Site]
     log_id: str
@@ -163,7 +172,10 @@ class NodeStatus(_message.Message):
     node_id: str
     refusal: str
     client_cert_sha256: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, node_prefix: _Optional[str] = ..., sites: _Optional[_Iterable[_Union[_handle_pb2.Site, _Mapping]]] = ..., log_id: _Optional[str] = ..., acked_sequence: _Optional[int] = ..., last_push: _Optional[int] = ..., reachable: _Optional[bool] = ..., takeover: _Optional[bool] = ..., mirrored_records: _Optional[int] = ..., last_stats: _Optional[_Union[StatsReport, _Mapping]] = ..., snapshots: _Optional[int] = ..., node_id: _Optional[str] = ..., refusal: _Optional[str] = ..., client_cert_sha256: _Optional[_Iterable[str]] = ...) -> None: ...
+    public_key: bytes
+    chain_hash: bytes
+    checkpoint_sequence: int
+    def __init__(self, node_prefix: _Optional[str] = ..., sites: _Optional[_Iterable[_Union[_handle_pb2.Site, _Mapping]]] = ..., log_id: _Optional[str] = ..., acked_sequence: _Optional[int] = ..., last_push: _Optional[int] = ..., reachable: _Optional[bool] = ..., takeover: _Optional[bool] = ..., mirrored_records: _Optional[int] = ..., last_stats: _Optional[_Union[StatsReport, _Mapping]] = ..., snapshots: _Optional[int] = ..., node_id: _Optional[str] = ..., refusal: _Optional[str] = ..., client_cert_sha256: _Optional[_Iterable[str]] = ..., public_key: _Optional[bytes] = ..., chain_hash: _Optional[bytes] = ..., checkpoint_sequence: _Optional[int] = ...) -> None: ...
 
 class ListNodesResponse(_message.Message):
     __slots__ = ("nodes",)
