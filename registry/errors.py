@@ -119,6 +119,27 @@ class SyncRefused(IdnodeError):
     handle_code = 2
 
 
+class ChainBroken(SyncRefused):
+    """The change log does not hash to its signed checkpoints: an entry was altered,
+    reordered or lost, or a checkpoint is not signed by the node's registered key."""
+
+    handle_code = 2
+
+
+class ProofUnavailable(IdnodeError):
+    """No signed proof can be given for this record (its change was trimmed from the
+    change log, or the store keeps no chain)."""
+
+    handle_code = 2
+
+
+class ProofNotReady(ProofUnavailable):
+    """The change that wrote this record is not signed yet: the node signs its change
+    log at most a second or so after each write; ask again."""
+
+    handle_code = 3
+
+
 class StoreOutOfSpace(StoreError):
     """The store's disk (or the process's file-size limit) is full: writes fail, reads work."""
 

@@ -29,6 +29,9 @@ STATUS_BY_ERROR: dict[type[errors.IdnodeError], grpc.StatusCode] = {
     errors.SyncRefused: grpc.StatusCode.FAILED_PRECONDITION,
     errors.ReadOnlyReplica: grpc.StatusCode.FAILED_PRECONDITION,  # names the primary
     errors.SequenceNotReached: grpc.StatusCode.UNAVAILABLE,  # retry, here or elsewhere
+    errors.ChainBroken: grpc.StatusCode.FAILED_PRECONDITION,
+    errors.ProofUnavailable: grpc.StatusCode.FAILED_PRECONDITION,
+    errors.ProofNotReady: grpc.StatusCode.UNAVAILABLE,
 }
 
 

@@ -29,5 +29,8 @@ ERROR_RCODES: dict[type[IdnodeError], int] = {
     errors.SyncRefused: wire.REFUSED,
     errors.ReadOnlyReplica: wire.REFUSED,  # DNS never writes; listed for completeness
     errors.SequenceNotReached: wire.SERVFAIL,
+    errors.ChainBroken: wire.REFUSED,
+    errors.ProofUnavailable: wire.SERVFAIL,  # DNS never asks for proofs
+    errors.ProofNotReady: wire.SERVFAIL,
 }
 """The rcode each domain error becomes when it escapes a lookup (a test checks it is complete)."""

@@ -32,6 +32,9 @@ STATUS_BY_ERROR: dict[type[errors.IdnodeError], int] = {
     # A replica answers a write with 307 to its primary's HTTP face; 503 when it knows none.
     errors.ReadOnlyReplica: 503,
     errors.SequenceNotReached: 503,  # with Retry-After: ask again, or ask another node
+    errors.ChainBroken: 409,
+    errors.ProofUnavailable: 409,  # no proof exists for this record
+    errors.ProofNotReady: 503,  # not signed yet: ask again
 }
 # A resolve that found the identifier but no value matching its filters is a success
 # with nothing to show (Handle code 200), not a failure.

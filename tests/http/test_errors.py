@@ -13,9 +13,11 @@ BY_HANDLE_CODE = {1: 200, 2: 500, 100: 404, 101: 409, 102: 400, 200: 400, 201: 4
 # Where HTTP itself decides: a refused credential is 401, an oversized request 413, a
 # sync copy the top-level node refuses as conflicting with what it holds 409, a full
 # disk 507 (Insufficient Storage), a write to a replica that knows no HTTP site of its
-# primary 503 (it answers 307 to the primary when it knows one).
+# primary 503 (it answers 307 to the primary when it knows one), a record whose signed
+# proof no longer exists 409.
 HTTP_SAYS = {errors.AuthenticationFailed: 401, errors.TooLarge: 413, errors.SyncRefused: 409,
-             errors.StoreOutOfSpace: 507, errors.ReadOnlyReplica: 503}  # fmt: skip
+             errors.StoreOutOfSpace: 507, errors.ReadOnlyReplica: 503, errors.ChainBroken: 409,
+             errors.ProofUnavailable: 409}  # fmt: skip
 
 
 @pytest.mark.parametrize("cls", errors.all_error_classes(), ids=lambda c: c.__name__)
