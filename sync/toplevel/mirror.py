@@ -32,7 +32,7 @@ from registry.errors import (
 )
 from registry.identifier import is_under, parent_prefixes, parse, parse_prefix
 from registry.store import Store, WriteBatch
-from sync.toplevel import guards
+from sync.toplevel import chaincheck, guards
 from sync.toplevel.pins import fingerprints
 
 NODE_KEY = "node:"
@@ -172,15 +172,23 @@ class Mirror:
             return sum(1 for _ in self._mirror_keys(txn, node_prefix))
 
     def hello(
-        self, node_prefix: str, log_id: str, sites: Iterable[handle_pb2.Site], node_id: str = ""
+        self,
+        node_prefix: str,
+        log_id: str,
+        sites: Iterable[handle_pb2.Site],
+        node_id: str = "",
+        public_key: bytes = b"",
     ) -> Hello:
         """Start a session: registers the node's identity at its first sync, announces its
         sites, and says what the mirror holds of this change log. For another log id that
         is 0, and the mirror stays until the node's snapshot replaces it (an empty mirror
         adopts the log id at once: the log may then start from its first entry).
 
-        Raises SyncRefused when the node prefix is homed to another identity, InvalidValue
-        or TooLarge for sites registry.sites refuses.
+        The node's SM2 public key is registered at its first sync too (its checkpoints
+        must verify under it from then on; sync.toplevel.chaincheck).
+
+        Raises SyncRefused when the node prefix is homed to another identity or key,
+        InvalidValue or TooLarge for sites registry.sites refuses.
         """
         announced = list(sites)
         sites_rule.check_sites(announced)
@@ -191,12 +199,15 @@ class Mirror:
             registered = bool(node_id) and not state.node_id
             if registered:
                 state.node_id = node_id
+            if chaincheck.register_key(state, public_key):
+                registered = True
             if announced:
                 del state.sites[:]
                 state.sites.extend(announced)
             if state.log_id != log_id and self._holds_nothing(batch.txn, node_prefix):
                 state.log_id = log_id  # nothing to replace: the log may start from 0
                 state.acked_sequence = 0
+                state.chain_hash, state.checkpoint_sequence = b"", 0
             self._put_state(batch, state)
             held = state.acked_sequence if state.log_id == log_id else 0
             return Hello(acked_sequence=held, registered=registered)
@@ -217,6 +228,7 @@ class Mirror:
             )
             state.node_id = state.log_id = ""
             state.acked_sequence = 0
+            chaincheck.forget(state)
             self._put_state(batch, state)
             return reply
 
@@ -230,22 +242,27 @@ class Mirror:
         log_id: str,
         entries: Iterable[handle_pb2.ChangeEntry],
         node_id: str = "",
+        checkpoints: Iterable[handle_pb2.Checkpoint] = (),
     ) -> sync_pb2.PushResponse:
         """Apply entries past the acknowledged sequence, in order, in one transaction.
 
         Entries already applied are skipped (at-least-once delivery); a gap stops
         the batch and the reply's acknowledged sequence tells the node where to
         resume. Raises PermissionDenied for an entry outside the node prefix (and
-        applies none of the batch), SyncRefused for another node identity.
+        applies none of the batch), SyncRefused for another node identity, ChainBroken
+        (applying none of the batch) when a signing node's entries do not hash to its
+        `checkpoints` (sync.toplevel.chaincheck).
         """
         batch_entries = list(entries)
+        signed = list(checkpoints)
 
         def work(batch: WriteBatch) -> sync_pb2.PushResponse:
             state = self._require(batch, node_prefix)
             guards.check_identity(state, node_id)
-            if state.log_id != log_id:
+            if state.log_id != log_id or chaincheck.needs_rebase(state):
                 return sync_pb2.PushResponse(acked_sequence=0, snapshot_needed=True)
             acked = state.acked_sequence
+            check = chaincheck.PushCheck(state, log_id)
             for entry in batch_entries:
                 guards.check_owned(node_prefix, entry)
                 if entry.sequence <= acked:
@@ -253,7 +270,9 @@ class Mirror:
                 if entry.sequence != acked + 1:
                     break  # a gap: the node resends from acked + 1 (or sends a snapshot)
                 self._apply_entry(batch, node_prefix, entry)
+                check.applied(entry)
                 acked = entry.sequence
+            check.finish(signed)
             if acked != state.acked_sequence:
                 state.acked_sequence = acked
                 state.last_push = self._now()
@@ -275,18 +294,28 @@ class Mirror:
         # mirror answers resolutions, and credentials stay with the node that checks them.
 
     def begin_snapshot(
-        self, node_prefix: str, log_id: str, sequence: int, node_id: str = ""
+        self,
+        node_prefix: str,
+        log_id: str,
+        sequence: int,
+        node_id: str = "",
+        checkpoint: handle_pb2.Checkpoint | None = None,
     ) -> None:
         """Discard the node's mirror before a snapshot's chunks arrive (acknowledged: 0).
 
         Raises SyncRefused, keeping the mirror, for another node identity, or for a
-        snapshot of the same change log older than what the mirror holds.
+        snapshot of the same change log older than what the mirror holds; ChainBroken
+        when a signing node's snapshot lacks its signed checkpoint at `sequence`.
         """
 
         def work(batch: WriteBatch) -> None:
             state = self._require(batch, node_prefix)
             guards.check_identity(state, node_id)
             guards.check_forward(state, log_id, sequence)
+            chaincheck.check_snapshot(
+                state, log_id, sequence, checkpoint or handle_pb2.Checkpoint()
+            )
+            state.chain_hash, state.checkpoint_sequence = b"", 0  # set when it is whole
             if node_id and not state.node_id:
                 state.node_id = node_id
             self._clear_mirror(batch, node_prefix)
@@ -310,14 +339,19 @@ class Mirror:
 
         self.store.write(work)
 
-    def finish_snapshot(self, node_prefix: str, log_id: str, sequence: int) -> int:
-        """The snapshot is complete: it stands for every entry up to `sequence`."""
+    def finish_snapshot(
+        self, node_prefix: str, log_id: str, sequence: int, chain_hash: bytes = b""
+    ) -> int:
+        """The snapshot is complete: it stands for every entry up to `sequence`, whose
+        chain hash (checked by begin_snapshot) is `chain_hash`."""
 
         def work(batch: WriteBatch) -> int:
             state = self._require(batch, node_prefix)
             if state.log_id != log_id:
                 raise InvalidRequest("another session replaced the node's change log meanwhile")
             state.acked_sequence = sequence
+            if state.public_key:
+                state.chain_hash, state.checkpoint_sequence = chain_hash, sequence
             state.last_push = self._now()
             state.snapshots += 1
             self._put_state(batch, state)

@@ -17,7 +17,7 @@ from typing import Any
 import grpc
 
 from proto import handle_pb2, sync_pb2
-from registry import accounts, audit, errors
+from registry import accounts, audit, chain, errors
 from registry.identifier import parse_prefix
 from registry.identity import check_node_id
 from resolver.grpc_auth import Authenticator
@@ -133,9 +133,14 @@ class TopLevelService:
         prefix = self._node(context, request.node_prefix)
         node_id = check_node_id(request.node_id)
         with self._refusing(prefix):
-            hello = self.mirror.hello(prefix, request.log_id, request.sites, node_id)
+            hello = self.mirror.hello(
+                prefix, request.log_id, request.sites, node_id, request.public_key
+            )
         if hello.registered:
-            log.info("node identity registered", extra={"node": prefix, "node_id": node_id})
+            log.info(
+                "node identity registered",
+                extra={"node": prefix, "node_id": node_id, "public_key": request.public_key.hex()},
+            )
         return sync_pb2.HelloResponse(acked_sequence=hello.acked_sequence)
 
     def push(
@@ -144,7 +149,9 @@ class TopLevelService:
         prefix = self._node(context, request.node_prefix)
         node_id = check_node_id(request.node_id)
         with self._refusing(prefix):
-            return self.mirror.apply(prefix, request.log_id, request.entries, node_id)
+            return self.mirror.apply(
+                prefix, request.log_id, request.entries, node_id, request.checkpoints
+            )
 
     def snapshot(
         self, chunks: Iterator[sync_pb2.SnapshotChunk], context: grpc.ServicerContext
@@ -155,13 +162,16 @@ class TopLevelService:
         prefix = self._node(context, first.node_prefix)
         node_id = check_node_id(first.node_id)
         with self._refusing(prefix):
-            self.mirror.begin_snapshot(prefix, first.log_id, first.sequence, node_id)
+            self.mirror.begin_snapshot(
+                prefix, first.log_id, first.sequence, node_id, first.checkpoint
+            )
         self.mirror.snapshot_chunk(prefix, first)
         for chunk in chunks:
             if chunk.node_prefix and parse_prefix(chunk.node_prefix) != prefix:
                 raise errors.PermissionDenied("a snapshot covers one node")
             self.mirror.snapshot_chunk(prefix, chunk)
-        acked = self.mirror.finish_snapshot(prefix, first.log_id, first.sequence)
+        head = first.checkpoint.head_hash if first.sequence else chain.GENESIS
+        acked = self.mirror.finish_snapshot(prefix, first.log_id, first.sequence, head)
         log.info("snapshot applied", extra={"node": prefix, "sequence": acked})
         return sync_pb2.PushResponse(acked_sequence=acked)
 
