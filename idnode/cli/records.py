@@ -10,7 +10,7 @@ from typing import Any
 
 import grpc
 
-from idnode.cli import client, importer, values
+from idnode.cli import client, importer, proofs, values
 from idnode.cli.client import add_parser
 from idnode.cli.output import (
     EXIT_FAILED,
@@ -80,6 +80,7 @@ def add_parsers(commands: Any) -> None:
     resolve_.add_argument(
         "--no-follow", action="store_true", help="print a referral instead of following it"
     )
+    proofs.add_flags(resolve_)
 
     add_parser(commands, "whoami", "show the account behind the token", whoami)
 
@@ -216,12 +217,10 @@ def _import_stopped(
 
 def resolve(args: argparse.Namespace, opened: grpc.Channel) -> int:
     request = resolver_pb2.ResolveRequest(
-        identifier=args.identifier, types=args.type, indexes=args.index
+        identifier=args.identifier, types=args.type, indexes=args.index, proof=args.verify
     )
     server = args.server
-    reply = client.resolver_stub(opened).Resolve(
-        request, metadata=client.metadata(args.token), timeout=args.timeout
-    )
+    reply = proofs.resolve_with_proof(client.resolver_stub(opened), request, args, args.token)
     hops = 0
     while reply.HasField("referral") and not args.no_follow and reply.referral.sites:
         hops += 1
@@ -232,7 +231,19 @@ def resolve(args: argparse.Namespace, opened: grpc.Channel) -> int:
         # A site that announces TLS is verified against --ca-file (else the system's CAs).
         tls = ClientTls(ca_file=args.ca_file) if site.grpc_tls else None
         with client.channel(server, tls) as referred:
-            reply = client.resolver_stub(referred).Resolve(request, timeout=args.timeout)
+            reply = proofs.resolve_with_proof(client.resolver_stub(referred), request, args, None)
+            if args.verify and not reply.HasField("referral"):
+                return _show(args, reply, server, proofs.check(args, reply, referred, server))
+    outcome = proofs.check(args, reply, opened, server) if args.verify else None
+    return _show(args, reply, server, outcome)
+
+
+def _show(
+    args: argparse.Namespace,
+    reply: resolver_pb2.ResolveResponse,
+    server: str,
+    outcome: proofs.Outcome | None,
+) -> int:
     document: dict[str, Any] = {
         "identifier": reply.identifier,
         "code": reply.code,
@@ -248,8 +259,13 @@ def resolve(args: argparse.Namespace, opened: grpc.Channel) -> int:
             "prefix": reply.referral.prefix,
             "sites": [{"grpc": s.grpc_address, "dns": s.dns_address} for s in reply.referral.sites],
         }
-    emit(args, document, _resolve_text(reply, server, args.server))
-    return 0
+    text = _resolve_text(reply, server, args.server)
+    if outcome is None:
+        emit(args, document, text)
+        return 0
+    document["proof"] = outcome.document
+    emit(args, document, "\n".join([text, *outcome.lines]))
+    return 0 if outcome.ok else EXIT_FAILED
 
 
 def _resolve_text(reply: resolver_pb2.ResolveResponse, server: str, asked: str) -> str:
