@@ -23,7 +23,11 @@ _NODE_HEADER_BYTES = 8
 
 def encode(record: handle_pb2.Record, key_bytes: int, page_bytes: int) -> bytes:
     """`record` as it is stored under a key of `key_bytes` in pages of `page_bytes`."""
-    plain = record.SerializeToString()
+    return pack(record.SerializeToString(), key_bytes, page_bytes)
+
+
+def pack(plain: bytes, key_bytes: int, page_bytes: int) -> bytes:
+    """A serialised record as it is stored (`encode` for a record serialised already)."""
     if _in_leaf(len(plain), key_bytes, page_bytes):
         return plain
     packed = DEFLATED + zlib.compress(plain, LEVEL)

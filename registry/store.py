@@ -31,8 +31,12 @@ MAX_DBS = 16
 # that reads 1 would pass such entries on empty, so it must refuse a store at 2.
 # 3: credentials have a life (registry.credentials): expiry, grace and scrypt-hashed tokens
 # a build that reads 2 would not enforce, so it must refuse a store at 3.
-SCHEMA_VERSION = b"3"
-_UPGRADES = {b"1": b"2", b"2": b"3"}  # schema -> the next, where nothing stored is rewritten
+# 4: the change log's SM3 hash chain and signed checkpoints (registry.chainlog), which a
+# build that reads 3 would leave behind as the log grows.
+SCHEMA_VERSION = b"4"
+# schema -> the next; registry.upgrade makes a backup first and does the work of the
+# steps that add data (3 -> 4 chains every entry kept).
+_UPGRADES = {b"1": b"2", b"2": b"3", b"3": b"4"}
 CHANGELOG_KEY = "changelog"
 CHANGELOG_OFF = b"off"
 
@@ -131,20 +135,38 @@ class Store:
             self.borrowed = self.env.open_db(b"borrowed", create=create)
         self.cursors = self.env.open_db(b"cursors", create=create)
         self.meta = self.env.open_db(b"meta", create=create)
+        # None below schema 4 (no chain yet): made by create_chain_dbs once the schema is
+        # known, so that the backup made before an upgrade is the older store untouched.
+        self.chain: Any = None
+        self.checkpoints: Any = None
+        with contextlib.suppress(lmdb.NotFoundError):
+            self.chain = self.env.open_db(b"chain", create=False)
+            self.checkpoints = self.env.open_db(b"checkpoints", create=False)
+
+    def create_chain_dbs(self) -> None:
+        """Make the chain's databases (a new store, or the upgrade to schema 4)."""
+        if self.chain is None:
+            self.chain = self.env.open_db(b"chain", create=True)
+            self.checkpoints = self.env.open_db(b"checkpoints", create=True)
 
     def _check_schema(self) -> None:
-        def work(batch: WriteBatch) -> None:  # through write(): it adopts or grows the map
-            found = batch.get_meta("schema")
-            while found in _UPGRADES:
-                found = _UPGRADES[found]
-                batch.put_meta("schema", found)
-            if found is None:
-                batch.put_meta("schema", SCHEMA_VERSION)
-            elif found != SCHEMA_VERSION:
+        from registry import upgrade  # it drives this store: imported once it exists
+
+        with self.read() as txn:
+            found = self.get_meta(txn, "schema")
+        if found is not None and found != SCHEMA_VERSION:
+            if found not in _UPGRADES:
                 raise StoreError(
-                    f"data dir {self.path} has schema version {found.decode()}, "
-                    f"this build reads {SCHEMA_VERSION.decode()}"
+                    f"data dir {self.path} has schema version {found.decode()}, this build "
+                    f"reads {SCHEMA_VERSION.decode()}: it was written by a newer idnode; run "
+                    "that version, or restore a backup made for this one"
                 )
+            upgrade.run(self, found, _UPGRADES)
+        self.create_chain_dbs()
+
+        def work(batch: WriteBatch) -> None:  # through write(): it adopts or grows the map
+            if batch.get_meta("schema") is None:
+                batch.put_meta("schema", SCHEMA_VERSION)
             if not self.options.changelog and batch.get_meta(CHANGELOG_KEY) != CHANGELOG_OFF:
                 batch.put_meta(CHANGELOG_KEY, CHANGELOG_OFF)  # so that `verify` expects none
 

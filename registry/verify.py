@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from google.protobuf.message import DecodeError
 
 from proto import handle_pb2
-from registry import changelog, packing, values
+from registry import changelog, packing, values, verifychain
 from registry.errors import IdnodeError
 from registry.identifier import parse, parse_prefix
 from registry.store import Store, Txn
@@ -29,6 +29,7 @@ class Report:
     first_sequence: int = 0
     last_sequence: int = 0
     problems: list[str] = field(default_factory=list)
+    chain: str = ""  # what the hash-chain check covered (registry.verifychain)
 
     def problem(self, text: str) -> None:
         if len(self.problems) < MAX_PROBLEMS:
@@ -68,6 +69,7 @@ def verify(store: Store, progress: Callable[[int], None] = lambda n: None) -> Re
                 report.prefixes += 1
                 _check_prefix(bytes(key).decode("utf-8", "replace"), bytes(raw), report)
         report.accounts = int(txn.stat(store.accounts)["entries"])
+        verifychain.check(store, txn, report)
     progress(report.records)
     return report
 

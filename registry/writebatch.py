@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any
 import lmdb
 
 from proto import handle_pb2
-from registry import changelog, packing
+from registry import chain, chainlog, changelog, packing
+from registry.crypto import sm3
 
 if TYPE_CHECKING:
     from registry.store import Store
@@ -38,6 +39,11 @@ class WriteBatch:
         # One entry per operation, refilled for each record written: a fresh message
         # per record cost five times as much (this runs once per record of an import).
         self._entries: dict[handle_pb2.ChangeEntry.Operation, handle_pb2.ChangeEntry] = {}
+        # The hash chain (registry.chainlog): the newest entry's chain hash once this write
+        # logged one; None before, read from the store (a write before it in the same
+        # transaction, under group commit, may have extended it).
+        self._head: bytes | None = None
+        self._chained = True  # False for a store that keeps no chain (a copy's without one)
 
     def finish(self) -> None:
         """Note the newest sequence in `meta` (once per transaction, before its commit)."""
@@ -76,8 +82,11 @@ class WriteBatch:
         entry.sequence = sequence
         entry.identifier = key
         sequence_bytes = _SEQ.pack(sequence)
-        txn.put(sequence_bytes, entry.SerializeToString(), db=store.changelog, append=True)
+        raw = entry.SerializeToString()
+        txn.put(sequence_bytes, raw, db=store.changelog, append=True)
         self._put_sorted(store.borrowed, identifier, sequence_bytes)
+        if self._chained:  # the canonical bytes: the entry, then its record (chain.entry_bytes)
+            self._chain(sequence, chain.with_record(raw, identifier, packing.plain(encoded)))
         return sequence
 
     def _entry(self, operation: handle_pb2.ChangeEntry.Operation) -> handle_pb2.ChangeEntry:
@@ -161,8 +170,23 @@ class WriteBatch:
         entry.sequence = self.sequence
         entry.timestamp_ns = self.now_ns
         key = sequence_key(self.sequence)
-        self.txn.put(key, entry.SerializeToString(), db=self.store.changelog, append=True)
+        raw = entry.SerializeToString()
+        self.txn.put(key, raw, db=self.store.changelog, append=True)
+        if self._chained:
+            self._chain(self.sequence, raw)
         return self.sequence
+
+    def _chain(self, sequence: int, canonical: bytes) -> None:
+        """Extend the hash chain by entry `sequence`, just logged: one SM3, one put. No
+        signature here: the signer covers new entries later (registry.signer)."""
+        head = self._head
+        if head is None:
+            if not chainlog.keeps_chain(self.txn, self.store):
+                self._chained = False
+                return
+            head = chainlog.hash_at(self.txn, self.store, sequence - 1)
+        self._head = head = sm3.digest(head + canonical)
+        self.txn.put(_SEQ.pack(sequence), head, db=self.store.chain, append=True)
 
     def trim_changelog(self, keep_from: int, limit: int | None = None) -> int:
         """Drop change-log entries older than `keep_from`, at most `limit` of them;
@@ -175,6 +199,8 @@ class WriteBatch:
                 changelog.forget(self.txn, self.store, bytes(cursor.value()), bytes(cursor.key()))
                 cursor.delete()
                 dropped += 1
+        if dropped and self.store.checkpoints is not None:
+            chainlog.trim(self.txn, self.store, self.store.first_sequence(self.txn))
         return dropped
 
 

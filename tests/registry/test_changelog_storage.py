@@ -179,7 +179,7 @@ def test_a_schema_1_store_reads_read_only_and_is_upgraded_in_place(tmp_path: Pat
     store = Store(str(tmp_path), StoreOptions(durable=False))
     try:
         with store.read() as txn:
-            assert store.get_meta(txn, "schema") == SCHEMA_VERSION  # 1 -> 2 -> 3
+            assert store.get_meta(txn, "schema") == SCHEMA_VERSION  # 1 -> 2 -> 3 -> 4
         assert verify.verify(store).ok
         third = put(store, KEY, "v3", created=False)  # nothing to fill: entry 2 has its record
         assert [data for _s, _o, _i, data in whole(store)] == [[b"v1"], [b"v2"], [b"v3"]]

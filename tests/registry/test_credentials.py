@@ -210,7 +210,7 @@ def test_a_schema_2_store_is_upgraded_and_its_tokens_still_work(tmp_path: Path) 
     store = Store(str(tmp_path / "old"), StoreOptions(durable=False))
     try:
         with store.read() as txn:
-            assert store.get_meta(txn, "schema") == SCHEMA_VERSION == b"3"
+            assert store.get_meta(txn, "schema") == SCHEMA_VERSION == b"4"  # 2 -> 3 -> 4
         assert authentication.authenticate(store, token, NOW).account.name == "admin"
         rotated = credentials.rotate(store, accounts.authenticate(store, token), "", 0, 0, NOW)
         with pytest.raises(AuthenticationFailed):

@@ -256,7 +256,10 @@ def test_store_of_another_schema_version_refuses_to_open(data_dir: str) -> None:
     first.write(lambda batch: batch.put_meta("schema", b"99"))
     first.close()
 
-    with pytest.raises(StoreError, match="has schema version 99, this build reads 3"):
+    with pytest.raises(
+        StoreError,
+        match="has schema version 99, this build reads 4: it was written by a newer idnode",
+    ):
         Store(data_dir)
 
 

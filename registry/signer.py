@@ -1,0 +1,101 @@
+"""The node signs its change log: checkpoints over the entries not yet covered, with SM2.
+
+Signing runs in the master, never on a write: every `interval` (and before each upward
+push, so that what is pushed is signed) it covers the new entries in ranges of at most
+registry.chain.MAX_RANGE_ENTRIES, one SM2 signature each, from the chain hashes the
+writes stored. The writes themselves only extend the chain (one SM3 per entry).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from proto import handle_pb2
+from registry import chain, chainlog
+from registry.crypto import sm2
+from registry.identity import ensure_log_id
+from registry.store import Store, WriteBatch
+
+log = logging.getLogger("registry.signer")
+
+
+class Signer:
+    """Signs the change log of `store` with `key`; thread-safe."""
+
+    def __init__(
+        self, store: Store, key: sm2.PrivateKey, clock: Callable[[], int] = time.time_ns
+    ) -> None:
+        self.store = store
+        self.key = key
+        self._clock = clock
+        self._lock = threading.Lock()
+
+    def sign_pending(self, up_to: int | None = None) -> list[handle_pb2.Checkpoint]:
+        """Sign the entries after the last checkpoint, up to `up_to` (default: the newest);
+        returns the checkpoints made. Raises ChainError when the store lacks chain hashes."""
+        with self._lock:
+            made = self._prepare(up_to)
+            if made:
+                self.store.write(lambda batch: self._put(batch, made))
+            return made
+
+    def _prepare(self, up_to: int | None) -> list[handle_pb2.Checkpoint]:
+        store = self.store
+        log_id = ensure_log_id(store)
+        with store.read() as txn:
+            if not chainlog.keeps_chain(txn, store) or not store.keeps_changelog(txn):
+                return []
+            last = store.last_sequence(txn)
+            end = last if up_to is None else min(up_to, last)
+            newest = chainlog.last_checkpoint(txn, store)
+            start = (
+                newest.last_sequence + 1 if newest is not None else chainlog.origin(txn, store)[0]
+            )
+            start = max(start, store.first_sequence(txn))
+            if start > end:
+                return []
+            previous = chainlog.hash_at(txn, store, start - 1)
+            ranges = []
+            for first in range(start, end + 1, chain.MAX_RANGE_ENTRIES):
+                last_of_range = min(first + chain.MAX_RANGE_ENTRIES - 1, end)
+                ranges.append((first, chainlog.leaves(txn, store, first, last_of_range)))
+        made = []
+        for first, leaves in ranges:
+            checkpoint = chain.make_checkpoint(
+                log_id, first, previous, leaves, self.key, self._clock()
+            )
+            made.append(checkpoint)
+            previous = leaves[-1]
+        return made
+
+    def _put(self, batch: WriteBatch, made: list[handle_pb2.Checkpoint]) -> None:
+        newest = chainlog.last_checkpoint(batch.txn, self.store)
+        if newest is not None and newest.last_sequence >= made[0].first_sequence:
+            return  # another signer got there first: its checkpoints stand
+        for checkpoint in made:
+            chainlog.put_checkpoint(batch.txn, self.store, checkpoint)
+
+
+class Signing:
+    """The master's signing thread: `sign_pending` every `interval_seconds`."""
+
+    def __init__(self, signer: Signer, interval_seconds: float) -> None:
+        self.signer = signer
+        self._interval = interval_seconds
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="chain-signer", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                self.signer.sign_pending()
+            except Exception:  # the node keeps serving; the next interval tries again
+                log.exception("signing the change log failed; retrying at the next interval")
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
