@@ -98,6 +98,9 @@ class Config:
     upstream_server_name: str = ""  # the name to verify, when not the upstream's host
     follow_ca_file: str = ""  # CAs for referred sites that serve TLS (default: system's)
     sync_stats_interval_seconds: float = 60.0
+    # How often the master signs the change log's new entries (SM2 checkpoints); a record's
+    # proof is available once its change is signed (docs/security.md).
+    sign_interval_seconds: float = 1.0
     replica_of: str = ""  # HOST:PORT of the primary this node is a read replica of
     replica_token: str = ""  # the replication credential at the primary
     replica_primary_http: str = ""  # the primary's HTTP base URL for 307s ("": learned)
@@ -286,6 +289,8 @@ def _validate(config: Any, prefix: str, sources: Mapping[str, str]) -> None:
             fail("changelog_max_entries", "must be at least changelog_keep_entries")
         if config.sync_stats_interval_seconds <= 0:
             fail("sync_stats_interval_seconds", "must be more than 0")
+        if not 0 < config.sign_interval_seconds <= 3600:
+            fail("sign_interval_seconds", "must be more than 0 and at most 3600")
         _validate_limits(config, fail)
         if config.upstream:
             try:

@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from proto import handle_pb2
-from registry import accounts, bulk, enterprises, packing, sites, twins, values
+from registry import accounts, bulk, enterprises, nodekey, packing, sites, twins, values
 from registry.accounts import Account
 from registry.bulk import BatchResult as BatchResult  # what batch_register returns
 from registry.enterprises import Enterprise as Enterprise  # what create_enterprise returns
@@ -74,6 +74,9 @@ class Registry:
     ) -> None:
         self.store = store
         self.node_prefix = parse_prefix(node_prefix)
+        # The node's own prefix record (its HS_PUBKEY, registry.nodekey): the one record
+        # outside the node prefix it answers for.
+        self.prefix_handle = nodekey.prefix_handle(self.node_prefix)
         self._clock = clock
 
     def ensure_node_prefix(self) -> None:
@@ -102,11 +105,11 @@ class Registry:
     def locate(self, identifier: Identifier) -> tuple[Record, str]:
         """The stored record of `identifier` and the account owning its prefix (who, with
         the administrator, may read its restricted values). Raises as `resolve`."""
-        if not is_under(identifier.prefix, self.node_prefix):
+        key = str(identifier)
+        if not is_under(identifier.prefix, self.node_prefix) and key != self.prefix_handle:
             raise NotResponsible(
                 f"prefix {identifier.prefix} is not under this node's prefix {self.node_prefix}"
             )
-        key = str(identifier)
         with self.store.read() as txn:
             raw = txn.get(key.encode(), db=self.store.records)
             home = self._home(lambda p: self.store.get_prefix(txn, p), identifier.prefix)

@@ -11,16 +11,13 @@ import lmdb
 from google.protobuf.message import DecodeError
 
 from proto import handle_pb2
-from registry import chain, chainlog
+from registry import chain, chainlog, nodekey
 from registry.crypto import sm2
 from registry.store import Store, Txn
 
 if TYPE_CHECKING:
     from registry.verify import Report
 
-KEY_FILE = "sm2-key.pem"
-PREFIX_HANDLE = "0.na/"
-KEY_TYPE = "HS_PUBKEY"
 _SEQ = struct.Struct(">Q")
 
 
@@ -28,16 +25,16 @@ def public_key(store: Store, txn: Txn) -> tuple[sm2.PublicKey | None, str]:
     """The node's key and where it was found: its HS_PUBKEY value, else its key file."""
     prefix = store.get_meta(txn, "node_prefix")
     if prefix is not None:
-        record = store.get_record(txn, PREFIX_HANDLE + prefix.decode())
+        handle = nodekey.prefix_handle(prefix.decode())
+        record = store.get_record(txn, handle)
         for value in record.values if record is not None else ():
-            if value.type.upper() == KEY_TYPE:
+            if value.type.upper() == nodekey.KEY_TYPE:
+                where = f"{nodekey.KEY_TYPE} of {handle}"
                 try:
-                    return sm2.PublicKey.from_text(
-                        value.data
-                    ), f"{KEY_TYPE} of 0.NA/{prefix.decode()}"
+                    return sm2.PublicKey.from_text(value.data), where
                 except sm2.SM2Error:
-                    return None, f"{KEY_TYPE} of 0.NA/{prefix.decode()} is not an SM2 key"
-    path = os.path.join(store.path, KEY_FILE)
+                    return None, f"{where} is not an SM2 key"
+    path = nodekey.key_path(store.path)
     if os.path.exists(path):
         try:
             return sm2.read_key_file(path).public_key, path

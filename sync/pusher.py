@@ -30,7 +30,9 @@ import grpc
 
 import metrics
 from proto import handle_pb2, sync_pb2, sync_pb2_grpc
+from registry import chainlog, nodekey
 from registry.identity import ensure_log_id, ensure_node_id
+from registry.signer import Signer
 from registry.store import Store
 from resolver.tls import ClientTls, open_channel
 from sync import batches, status
@@ -76,8 +78,11 @@ class Pusher:
         status_path: str | None = None,
         draw: Callable[[], float] = random.random,
         tls: ClientTls | None = None,
+        signer: Signer | None = None,
     ) -> None:
         self.store = store
+        # With a signer, only signed entries go up, each push with its checkpoints.
+        self._signer = signer
         self.node_prefix = node_prefix
         self.upstream = upstream
         self.options = options
@@ -219,6 +224,7 @@ class Pusher:
                 sites=self.sites,
                 first_sequence=first,
                 last_sequence=last,
+                public_key=self._signer.key.public_key.point if self._signer else b"",
             ),
         )
         resume = resume_point(self._acked, hello.acked_sequence, first, last)
@@ -245,12 +251,15 @@ class Pusher:
     def _push_once(self, stub: Any) -> bool:
         """Push the next batch; False when there was nothing to push."""
         options = self.options
+        if self._signer is not None:
+            self._signer.sign_pending()
         with self.store.read() as txn:
             self._read_txn_id = txn.id()  # what an idle wait compares with
             first = self.store.first_sequence(txn)
             entries = batches.next_batch(
                 self.store, txn, self._acked, options.batch_entries, options.batch_bytes
             )
+            checkpoints = self._signed(txn, entries)
         if self._acked + 1 < first:
             self._snapshot(stub)  # the log was trimmed past what the upstream holds
             return True
@@ -262,6 +271,7 @@ class Pusher:
             node_prefix=self.node_prefix, log_id=self._log_id, node_id=self.node_id
         )
         request.entries.extend(entries)
+        request.checkpoints.extend(checkpoints)
         reply = self._call(stub.Push, request)
         if reply.snapshot_needed or reply.acked_sequence < self._acked:
             self._snapshot(stub)
@@ -277,17 +287,41 @@ class Pusher:
         self._note("pushing")
         return True
 
+    def _signed(self, txn: Any, entries: list[handle_pb2.ChangeEntry]) -> list[Any]:
+        """Cut `entries` back to the signed ones (in place); the checkpoints ending among
+        them, for the upstream to check (registry.chain)."""
+        if self._signer is None or not entries:
+            return []
+        newest = chainlog.last_checkpoint(txn, self.store)
+        signed_to = newest.last_sequence if newest is not None else 0
+        while entries and entries[-1].sequence > signed_to:
+            entries.pop()
+        if not entries:
+            return []
+        return list(
+            c
+            for c in chainlog.checkpoints(txn, self.store, after=entries[0].sequence - 1)
+            if c.last_sequence <= entries[-1].sequence
+        )
+
     def _snapshot(self, stub: Any) -> None:
-        """Send every record and prefix as of one read snapshot, then resume after it."""
+        """Send every record and prefix as of one read snapshot, then resume after it; with
+        a signer, at the newest checkpoint, which the first chunk carries (the records may
+        be newer: the entries after it are pushed again, and applying them is idempotent)."""
         options = self.options
+        if self._signer is not None:
+            self._signer.sign_pending()
         with self.store.read() as txn:
             sequence = self.store.last_sequence(txn)
             first = sync_pb2.SnapshotChunk(
-                node_prefix=self.node_prefix,
-                log_id=self._log_id,
-                node_id=self.node_id,
-                sequence=sequence,
+                node_prefix=self.node_prefix, log_id=self._log_id, node_id=self.node_id
             )
+            if self._signer is not None:
+                newest = chainlog.last_checkpoint(txn, self.store)
+                sequence = newest.last_sequence if newest is not None else 0
+                if newest is not None:
+                    first.checkpoint.CopyFrom(newest)
+            first.sequence = sequence
             chunks = batches.snapshot_chunks(
                 first,
                 self.store.iter_prefixes(txn),
@@ -313,7 +347,9 @@ class Pusher:
             return
         started, sequence_then, resolved_then = self._stats_from
         with self.store.read() as txn:
-            identifiers = self.store.record_count(txn)
+            own = self.store.get_record(txn, nodekey.prefix_handle(self.node_prefix))
+            # the node's own prefix record (its HS_PUBKEY) is not a registered identifier
+            identifiers = self.store.record_count(txn) - (own is not None)
             sequence = self.store.last_sequence(txn)
             enterprises = sum(1 for _ in self.store.iter_prefixes(txn)) - 1
         resolved = self._resolved()

@@ -16,9 +16,11 @@ from idnode.config import Config, join_host_port
 from idnode.node import replicas, systemd, upstream
 from idnode.node.parts import Listen, certificate_source, dns_options, open_store
 from metrics import exposition
-from registry import accounts, identity, retention
+from registry import accounts, identity, nodekey, retention
+from registry.crypto import sm2
 from registry.errors import IdnodeError
 from registry.registry import Registry
+from registry.signer import Signer, Signing
 from registry.store import Store
 from resolver.dns import Notifier
 from sync.pusher import CURSOR as SYNC_CURSOR
@@ -87,10 +89,16 @@ def initialise(config: Config) -> Store:
         token = accounts.ensure_admin(store, os.environ.get("IDNODE_ADMIN_TOKEN") or None)
         created = identity.node_id(store) is None
         node_id = identity.ensure_node_id(store)
-    except IdnodeError as error:
+        _key, key_made = nodekey.ensure(store, registry.node_prefix)
+    except (IdnodeError, sm2.SM2Error) as error:
         raise SystemExit(f"idnode: cannot use data dir {config.data_dir}: {error}") from None
     if created:
         log.info("node identity created", extra={"node_id": node_id})
+    if key_made:
+        log.info(
+            "node SM2 key created; its public key is HS_PUBKEY of the node's prefix record",
+            extra={"key_file": nodekey.key_path(config.data_dir), "record": registry.prefix_handle},
+        )
     if token is not None:
         _hand_over_admin_token(config.data_dir, token)
     return store
@@ -166,7 +174,10 @@ def start_singletons(config: Config, store: Store, listen: Listen) -> Singletons
     if metrics_tls is not None:
         started.reloads.append(metrics_tls.reload)
     started.services.append(_Flusher())
-    sync = None if config.replica_of else upstream.start(config, store, listen)
+    signer = None if config.replica_of else _signer(config, store)
+    if signer is not None:
+        started.services.append(Signing(signer, config.sign_interval_seconds))
+    sync = None if config.replica_of else upstream.start(config, store, listen, signer)
     if sync is not None:  # only a primary syncs upward; its replicas follow it
         started.services.append(sync)
         started.reloads.append(sync.renew_channel)
@@ -176,6 +187,22 @@ def start_singletons(config: Config, store: Store, listen: Listen) -> Singletons
         notifier.start()
         started.services.append(notifier)
     return started
+
+
+def _signer(config: Config, store: Store) -> Signer:
+    """The master's signer, after signing what was written while no node ran (an import,
+    an upgrade). Exits naming the key file when it cannot be read."""
+    try:
+        signer = Signer(store, nodekey.load(config.data_dir))
+        signed = signer.sign_pending()
+    except (IdnodeError, sm2.SM2Error, ValueError) as error:
+        raise SystemExit(f"idnode: cannot sign the change log: {error}") from None
+    if signed:
+        log.info(
+            "change log signed",
+            extra={"checkpoints": len(signed), "up_to": signed[-1].last_sequence},
+        )
+    return signer
 
 
 class ChangelogTrimmer:

@@ -8,6 +8,7 @@ from idnode.config import Config, split_host_port, tls_pair
 from idnode.node.parts import Listen, upstream_tls
 from metrics.exposition import counter_total
 from proto import handle_pb2
+from registry.signer import Signer
 from registry.store import Store
 from sync.pusher import Pusher, PushOptions
 from sync.referrer import UpstreamReferrer
@@ -21,8 +22,11 @@ def status_path(data_dir: str) -> str:
     return os.path.join(data_dir, "run", STATUS_FILE)
 
 
-def start(config: Config, store: Store, listen: Listen | None = None) -> Pusher | None:
-    """Start the upstream sync in the master when `config.upstream` is set."""
+def start(
+    config: Config, store: Store, listen: Listen | None = None, signer: Signer | None = None
+) -> Pusher | None:
+    """Start the upstream sync in the master when `config.upstream` is set; with `signer`,
+    what it pushes is signed first (checkpoints the top-level node checks)."""
     if not config.upstream:
         return None
     pusher = Pusher(
@@ -35,6 +39,7 @@ def start(config: Config, store: Store, listen: Listen | None = None) -> Pusher 
         resolutions=lambda: counter_total("idnode_resolve_requests"),
         status_path=status_path(config.data_dir),
         tls=upstream_tls(config),
+        signer=signer,
     )
     pusher.start()
     return pusher

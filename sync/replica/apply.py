@@ -18,7 +18,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from proto import handle_pb2, replica_pb2, sync_pb2
-from registry import changelog, packing
+from registry import chainlog, changelog, packing
 from registry.changelog import RESTARTS_KEY, sequence_key
 from registry.store import Store, WriteBatch
 from resolver.dns import serial
@@ -39,6 +39,7 @@ def apply_entries(store: Store, entries: Sequence[handle_pb2.ChangeEntry]) -> in
 
     def work(batch: WriteBatch) -> int:
         last = store.last_sequence(batch.txn)
+        _no_chain(batch)
         for entry in entries:
             if entry.sequence != last + 1:
                 raise ApplyError(f"entry {entry.sequence} does not follow {last}")
@@ -47,6 +48,13 @@ def apply_entries(store: Store, entries: Sequence[handle_pb2.ChangeEntry]) -> in
         return last
 
     return store.write(work)
+
+
+def _no_chain(batch: WriteBatch) -> None:
+    """A replica keeps no hash chain of its own: its primary's is signed and checked there
+    (registry.chainlog); `verify` then expects none."""
+    if batch.get_meta(chainlog.STATE_KEY.decode()) != chainlog.OFF:
+        batch.put_meta(chainlog.STATE_KEY.decode(), chainlog.OFF)
 
 
 def apply_entry(batch: WriteBatch, entry: handle_pb2.ChangeEntry) -> None:
@@ -133,6 +141,7 @@ class SnapshotApplier:
             self._merge(batch, "records", [], to_end=True)
             txn.drop(store.changelog, delete=False)
             txn.drop(store.borrowed, delete=False)
+            _no_chain(batch)
             txn.put(b"sequence", sequence_key(end.sequence), db=store.meta)
             batch.sequence = end.sequence
             restarts = int(batch.get_meta(RESTARTS_KEY) or b"0") + 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 from proto import handle_pb2, sync_pb2
 from registry.errors import PermissionDenied, SyncRefused
 from registry.identifier import is_under, parse, parse_prefix
+from registry.nodekey import prefix_handle
 
 RESET_HINT = "If this node rightly replaces it, an operator runs `idnode toplevel node reset {}`"
 
@@ -43,7 +44,9 @@ def check_owned(node_prefix: str, entry: handle_pb2.ChangeEntry) -> None:
 
 
 def check_identifier(node_prefix: str, identifier: str) -> None:
-    if not is_under(parse(identifier).prefix, node_prefix):
+    """Under the node prefix, or the node's own prefix record (0.NA/<node prefix>: its key)."""
+    parsed = parse(identifier)
+    if not is_under(parsed.prefix, node_prefix) and str(parsed) != prefix_handle(node_prefix):
         raise PermissionDenied(f"node {node_prefix} may not write {identifier}")
 
 

@@ -31,6 +31,7 @@ from registry.errors import (
     PrefixNotFound,
 )
 from registry.identifier import is_under, parent_prefixes, parse, parse_prefix
+from registry.nodekey import prefix_handle
 from registry.store import Store, WriteBatch
 from sync.toplevel import chaincheck, guards
 from sync.toplevel.pins import fingerprints
@@ -443,6 +444,9 @@ class Mirror:
         batch.put_meta(NODE_KEY + state.node_prefix, stored.SerializeToString())
 
     def _mirror_keys(self, txn: Any, node_prefix: str) -> Iterable[bytes]:
+        own = prefix_handle(node_prefix).encode()  # the node's prefix record: its key
+        if txn.get(own, db=self.store.records) is not None:
+            yield own
         for start in (node_prefix + "/", node_prefix + "."):
             with txn.cursor(db=self.store.records) as cursor:
                 if not cursor.set_range(start.encode()):

@@ -294,7 +294,7 @@ def test_a_primarys_data_dir_is_never_started_as_a_replica(tmp_path: Path) -> No
         )  # fmt: skip
         assert result.returncode != 0
         assert "holds a primary's store" in result.stderr
-        assert len(node_records(tmp_path / "other")) == 3
+        assert len(node_records(tmp_path / "other")) == 3 + 1  # and its prefix record
     finally:
         primary.stop()
 

@@ -148,7 +148,9 @@ def test_a_node_on_an_empty_data_dir_leaves_the_mirror_alone_until_an_operator_r
     nodes.wait_until(
         "the rebuilt node's snapshot", lambda: nodes.converged(toplevel, second_dir, PREFIX)
     )
-    assert nodes.mirror_records(toplevel_dir, PREFIX) == nodes.node_records(second_dir) == {}
+    mirrored = nodes.mirror_records(toplevel_dir, PREFIX)
+    # nothing registered: only the rebuilt node's prefix record, with its new HS_PUBKEY
+    assert mirrored == nodes.node_records(second_dir) and list(mirrored) == ["0.na/88.118"]
     nodes.wait_until("its status", lambda: status(second_dir)["upstream"]["health"] == "ok")
     assert (
         toplevel_command(toplevel, "list")["nodes"][0]["node_id"]
