@@ -8,7 +8,7 @@ reads the change's entry, its checkpoint and the chain hashes of the checkpoint'
 from __future__ import annotations
 
 from proto import handle_pb2
-from registry import chain, chainlog, changelog
+from registry import chain, chainlog, changelog, values
 from registry.errors import ProofNotReady, ProofUnavailable
 from registry.store import Store
 
@@ -29,6 +29,12 @@ def prove(store: Store, key: str) -> handle_pb2.ChainProof:
             )
         sequence = changelog.sequence_of(bytes(noted))
         checkpoint = chainlog.covering(txn, store, sequence)
+        newest = chainlog.last_checkpoint(txn, store) if checkpoint is None else None
+        if newest is not None and newest.last_sequence >= sequence:
+            raise ProofUnavailable(
+                f"change {sequence} of {key} is signed in a checkpoint this copy does not "
+                "hold (it was copied from its primary after that change): ask the primary"
+            )
         if checkpoint is None:
             raise ProofNotReady(
                 f"change {sequence} of {key} is not signed yet: the node signs its change "
@@ -46,3 +52,18 @@ def prove(store: Store, key: str) -> handle_pb2.ChainProof:
         else:
             previous = bytes(checkpoint.previous_hash)
     return chain.make_proof(entry, previous, leaves, checkpoint)
+
+
+def prove_readable(store: Store, key: str, include_restricted: bool) -> handle_pb2.ChainProof:
+    """`prove`, for a caller who may read restricted values only when `include_restricted`:
+    a proof carries every value of the record (the signature covers them all), so a
+    record holding a restricted value is proven only to its owner and the administrator.
+
+    Raises as `prove`, and ProofUnavailable for such a record and another caller."""
+    proof = prove(store, key)
+    if not include_restricted and not all(map(values.is_public, proof.entry.record.values)):
+        raise ProofUnavailable(
+            f"{key} holds restricted values, which its proof would show: ask with the "
+            "credential of its owner or the administrator"
+        )
+    return proof

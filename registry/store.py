@@ -149,18 +149,24 @@ class Store:
             self.chain = self.env.open_db(b"chain", create=True)
             self.checkpoints = self.env.open_db(b"checkpoints", create=True)
 
+    def schema(self) -> bytes | None:
+        """The store's schema version (None: a new store). Raises StoreError for one this
+        build cannot read: written by a newer idnode."""
+        with self.read() as txn:
+            found = self.get_meta(txn, "schema")
+        if found is not None and found != SCHEMA_VERSION and found not in _UPGRADES:
+            raise StoreError(
+                f"data dir {self.path} has schema version {found.decode()}, this build "
+                f"reads {SCHEMA_VERSION.decode()}: it was written by a newer idnode; run "
+                "that version, or restore a backup made for this one"
+            )
+        return found
+
     def _check_schema(self) -> None:
         from registry import upgrade  # it drives this store: imported once it exists
 
-        with self.read() as txn:
-            found = self.get_meta(txn, "schema")
+        found = self.schema()
         if found is not None and found != SCHEMA_VERSION:
-            if found not in _UPGRADES:
-                raise StoreError(
-                    f"data dir {self.path} has schema version {found.decode()}, this build "
-                    f"reads {SCHEMA_VERSION.decode()}: it was written by a newer idnode; run "
-                    "that version, or restore a backup made for this one"
-                )
             upgrade.run(self, found, _UPGRADES)
         self.create_chain_dbs()
 

@@ -41,7 +41,9 @@ class Report:
 
 
 def verify(store: Store, progress: Callable[[int], None] = lambda n: None) -> Report:
-    """Check one read snapshot of `store`; problems are listed, never repaired."""
+    """Check one read snapshot of `store`; problems are listed, never repaired. Raises
+    StoreError for a store of a newer schema (never misread) or one LMDB cannot read."""
+    store.schema()
     report = Report()
     with store.read() as txn:
         latest = _check_changelog(store, txn, report)

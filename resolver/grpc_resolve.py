@@ -10,7 +10,7 @@ import grpc
 
 import metrics
 from proto import handle_pb2, resolver_pb2
-from registry import accounts, values
+from registry import accounts, proofs, values
 from registry.accounts import Account
 from registry.errors import (
     HandleNotFound,
@@ -116,6 +116,8 @@ class ResolverService:
                 return self._follow(request, answer, deadline).SerializeToString()
             return answer.public_bytes
         caller = self._auth.caller(context)
+        if request.proof:
+            return self._proven(request, answer, caller).SerializeToString()
         if request.types or request.indexes or caller is not None:
             return self._tailored(request, answer, caller).SerializeToString()
         return answer.public_bytes
@@ -161,6 +163,8 @@ class ResolverService:
             try:
                 if answer.record is None and item.recursive:
                     result.response.CopyFrom(self._follow(item, answer, deadline))
+                elif answer.record is not None and item.proof:
+                    result.response.CopyFrom(self._proven(item, answer, caller))
                 elif answer.record is None or not (item.types or item.indexes or caller):
                     result.response.MergeFromString(answer.public_bytes)
                     return batch.entry_bytes(batch.entry_bytes(len(answer.public_bytes)))
@@ -252,6 +256,24 @@ class ResolverService:
         if (request.types or request.indexes) and not selected:
             raise_values_not_found(request)
         response = resolver_pb2.ResolveResponse(identifier=answer.record.identifier, code=SUCCESS)
+        response.values.extend(selected)
+        return response
+
+    def _proven(
+        self, request: resolver_pb2.ResolveRequest, answer: Answer, caller: Account | None
+    ) -> resolver_pb2.ResolveResponse:
+        """The record as its signed change wrote it, with that change's proof (off the
+        cache: one read of the store, registry.proofs). Raises ProofNotReady,
+        ProofUnavailable, ValueNotFound."""
+        assert answer.record is not None
+        restricted = accounts.may_write(caller, answer.owner)
+        key = answer.record.identifier
+        proof = proofs.prove_readable(self._registry.store, key, restricted)
+        signed = proof.entry.record.values
+        selected = values.select(signed, request.types, request.indexes, restricted)
+        if (request.types or request.indexes) and not selected:
+            raise_values_not_found(request)
+        response = resolver_pb2.ResolveResponse(identifier=key, code=SUCCESS, proof=proof)
         response.values.extend(selected)
         return response
 

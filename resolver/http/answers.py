@@ -98,6 +98,30 @@ def public(record: handle_pb2.Record) -> list[HandleValue]:
     return [v for v in record.values if values.is_public(v)]
 
 
+def select(
+    shown: Sequence[handle_pb2.HandleValue],
+    types: Sequence[str],
+    indexes: Sequence[int],
+    restricted: bool,
+) -> list[handle_pb2.HandleValue]:
+    """Handle's filters: a value matching any type= or any index= (a type ending in `.`
+    takes its subtypes); restricted values only for the owner and the administrator."""
+    exact = {t.lower() for t in types if not t.endswith(".")}
+    families = tuple(t.lower() for t in types if t.endswith("."))
+    wanted = set(indexes)
+    return [
+        v
+        for v in shown
+        if (restricted or values.is_public(v))
+        and (
+            not (types or indexes)
+            or v.index in wanted
+            or v.type.lower() in exact
+            or (families and v.type.lower().startswith(families))
+        )
+    ]
+
+
 def proxy(identifier: str, shown: Sequence[HandleValue], lang: str, redirect: bool) -> Encoded:
     """Redirect to the first public http(s) URL value, else the page of public values."""
     if redirect:

@@ -7,13 +7,13 @@ import dataclasses
 import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, quote, unquote_to_bytes
 
 import metrics
-from proto import handle_pb2, resolver_pb2
+from proto import resolver_pb2
 from registry import accounts, values
 from registry.errors import (
     IdnodeError,
@@ -30,9 +30,11 @@ from resolver.follow import ChangeFollower
 from resolver.grpc_follow import ReferralFollower
 from resolver.grpc_resolve import Answer
 from resolver.http import answers, pages
+from resolver.http.answers import select
 from resolver.http.cache import Encoded, ResponseCache, encoded
 from resolver.http.config import HttpOptions
 from resolver.http.formats import excerpt
+from resolver.http.proofs import proven
 from resolver.http.rest import PREFIX_HANDLE, Credentials, Writer
 from resolver.readonly import Replica, SequenceGate, parse_min_sequence
 
@@ -88,6 +90,7 @@ class HttpApp:
         self._healthy = healthy
         self.cache = ResponseCache(follower, options)
         self._follower = follower
+        self._store = registry.store  # proofs are read from it (?proof=true)
         self._resolve = resolve
         self._credentials = Credentials(registry, authenticator)
         self._writer = Writer(registry)
@@ -328,6 +331,9 @@ class HttpApp:
         if answer.record is None:
             return await self._referral(identifier, "rest", answer, query)
         restricted = not public_only and accounts.may_write(caller, answer.owner)
+        if _value(params, "proof", "false").lower() == "true":
+            key = answer.record.identifier
+            return await self._run(proven, self._store, key, types, indexes, restricted)
         shown = select(answer.record.values, types, indexes, restricted)
         if (types or indexes) and not shown:
             wanted = ", ".join([*types, *map(str, indexes)])
@@ -402,30 +408,6 @@ class HttpApp:
         metrics.CACHE_REQUESTS.labels("http").inc(requests)
         metrics.CACHE_HITS.labels("http").inc(hits)
         metrics.CACHE_ENTRIES.labels("http").set(len(cache))
-
-
-def select(
-    shown: Sequence[handle_pb2.HandleValue],
-    types: Sequence[str],
-    indexes: Sequence[int],
-    restricted: bool,
-) -> list[handle_pb2.HandleValue]:
-    """Handle's filters: a value matching any type= or any index= (a type ending in `.`
-    takes its subtypes); restricted values only for the owner and the administrator."""
-    exact = {t.lower() for t in types if not t.endswith(".")}
-    families = tuple(t.lower() for t in types if t.endswith("."))
-    wanted = set(indexes)
-    return [
-        v
-        for v in shown
-        if (restricted or values.is_public(v))
-        and (
-            not (types or indexes)
-            or v.index in wanted
-            or v.type.lower() in exact
-            or (families and v.type.lower().startswith(families))
-        )
-    ]
 
 
 def _identifier(scope: Scope, start: int) -> str:

@@ -11,7 +11,7 @@ from urllib.parse import unquote
 
 import metrics
 from proto import handle_pb2
-from registry import accounts
+from registry import accounts, nodekey, values
 from registry.accounts import Account
 from registry.errors import (
     AuthenticationFailed,
@@ -113,6 +113,13 @@ class Credentials:
                     index=number, type="HS_SITE", data=_site(site), timestamp=info.created
                 )
             )
+        if info.prefix == self._registry.node_prefix:  # and the node's HS_PUBKEY (nodekey)
+            store = self._registry.store
+            with store.read() as txn:
+                own = store.get_record(txn, nodekey.prefix_handle(info.prefix))
+            taken = {v.index for v in shown}
+            kept = own.values if own is not None else ()
+            shown.extend(v for v in kept if v.index not in taken and values.is_public(v))
         return answers.rest_record(
             PREFIX_HANDLE + info.prefix, sorted(shown, key=lambda v: v.index)
         )
