@@ -26,31 +26,31 @@ from proto import handle_pb2 as proto_dot_handle__pb2
 from proto import sync_pb2 as proto_dot_sync__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13proto/replica.proto\x12\tidnode.v1\x1a\x12proto/handle.proto\x1a\x10proto/sync.proto\"g\n\rFollowRequest\x12\x0e\n\x06log_id\x18\x01 \x01(\t\x12\x16\n\x0e\x61\x66ter_sequence\x18\x02 \x01(\x04\x12\x1a\n\x12\x61\x66ter_timestamp_ns\x18\x03 \x01(\x03\x12\x12\n\nreplica_id\x18\x04 \x01(\t\"\xf4\x01\n\rFollowMessage\x12\'\n\x05start\x18\x01 \x01(\x0b\x32\x16.idnode.v1.FollowStartH\x00\x12,\n\x08snapshot\x18\x02 \x01(\x0b\x32\x18.idnode.v1.SnapshotChunkH\x00\x12.\n\x0csnapshot_end\x18\x03 \x01(\x0b\x32\x16.idnode.v1.SnapshotEndH\x00\x12-\n\x0b\x63redentials\x18\x04 \x01(\x0b\x32\x16.idnode.v1.CredentialsH\x00\x12%\n\x07\x63hanges\x18\x05 \x01(\x0b\x32\x12.idnode.v1.ChangesH\x00\x42\x06\n\x04kind\"\xa7\x01\n\x0b\x46ollowStart\x12\x13\n\x0bnode_prefix\x18\x01 \x01(\t\x12\x0e\n\x06log_id\x18\x02 \x01(\t\x12\x0f\n\x07node_id\x18\x03 \x01(\t\x12\x16\n\x0e\x66irst_sequence\x18\x04 \x01(\x04\x12\x15\n\rlast_sequence\x18\x05 \x01(\x04\x12\x10\n\x08snapshot\x18\x06 \x01(\x08\x12\x0e\n\x06reason\x18\x07 \x01(\t\x12\x11\n\thttp_site\x18\x08 \x01(\t\"5\n\x0bSnapshotEnd\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12\x14\n\x0ctimestamp_ns\x18\x02 \x01(\x03\"1\n\nTokenEntry\x12\x12\n\ntoken_hash\x18\x01 \x01(\x0c\x12\x0f\n\x07\x61\x63\x63ount\x18\x02 \x01(\t\"h\n\x0b\x43redentials\x12$\n\x08\x61\x63\x63ounts\x18\x01 \x03(\x0b\x32\x12.idnode.v1.Account\x12%\n\x06tokens\x18\x02 \x03(\x0b\x32\x15.idnode.v1.TokenEntry\x12\x0c\n\x04last\x18\x03 \x01(\x08\"I\n\x07\x43hanges\x12\'\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x16.idnode.v1.ChangeEntry\x12\x15\n\rlast_sequence\x18\x02 \x01(\x04\"\x11\n\x0fPositionRequest\"_\n\x10PositionResponse\x12\x15\n\rlast_sequence\x18\x01 \x01(\x04\x12\x16\n\x0e\x66irst_sequence\x18\x02 \x01(\x04\x12\x0e\n\x06log_id\x18\x03 \x01(\t\x12\x0c\n\x04role\x18\x04 \x01(\t2\x92\x01\n\x0bReplication\x12>\n\x06\x46ollow\x12\x18.idnode.v1.FollowRequest\x1a\x18.idnode.v1.FollowMessage0\x01\x12\x43\n\x08Position\x12\x1a.idnode.v1.PositionRequest\x1a\x1b.idnode.v1.PositionResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13proto/replica.proto\x12\tidnode.v1\x1a\x12proto/handle.proto\x1a\x10proto/sync.proto\"\xa2\x01\n\rFollowRequest\x12\x0e\n\x06log_id\x18\x01 \x01(\t\x12\x16\n\x0e\x61\x66ter_sequence\x18\x02 \x01(\x04\x12\x1a\n\x12\x61\x66ter_timestamp_ns\x18\x03 \x01(\x03\x12\x12\n\nreplica_id\x18\x04 \x01(\t\x12\x1b\n\x13\x63heckpoint_sequence\x18\x05 \x01(\x04\x12\x1c\n\x14\x63heckpoint_signed_ns\x18\x06 \x01(\x03\"\xf4\x01\n\rFollowMessage\x12\'\n\x05start\x18\x01 \x01(\x0b\x32\x16.idnode.v1.FollowStartH\x00\x12,\n\x08snapshot\x18\x02 \x01(\x0b\x32\x18.idnode.v1.SnapshotChunkH\x00\x12.\n\x0csnapshot_end\x18\x03 \x01(\x0b\x32\x16.idnode.v1.SnapshotEndH\x00\x12-\n\x0b\x63redentials\x18\x04 \x01(\x0b\x32\x16.idnode.v1.CredentialsH\x00\x12%\n\x07\x63hanges\x18\x05 \x01(\x0b\x32\x12.idnode.v1.ChangesH\x00\x42\x06\n\x04kind\"\xa7\x01\n\x0b\x46ollowStart\x12\x13\n\x0bnode_prefix\x18\x01 \x01(\t\x12\x0e\n\x06log_id\x18\x02 \x01(\t\x12\x0f\n\x07node_id\x18\x03 \x01(\t\x12\x16\n\x0e\x66irst_sequence\x18\x04 \x01(\x04\x12\x15\n\rlast_sequence\x18\x05 \x01(\x04\x12\x10\n\x08snapshot\x18\x06 \x01(\x08\x12\x0e\n\x06reason\x18\x07 \x01(\t\x12\x11\n\thttp_site\x18\x08 \x01(\t\"w\n\x0bSnapshotEnd\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12\x14\n\x0ctimestamp_ns\x18\x02 \x01(\x03\x12\x12\n\nchain_from\x18\x03 \x01(\x04\x12\x16\n\x0e\x63hain_previous\x18\x04 \x01(\x0c\x12\x14\n\x0c\x63hain_hashes\x18\x05 \x03(\x0c\"1\n\nTokenEntry\x12\x12\n\ntoken_hash\x18\x01 \x01(\x0c\x12\x0f\n\x07\x61\x63\x63ount\x18\x02 \x01(\t\"h\n\x0b\x43redentials\x12$\n\x08\x61\x63\x63ounts\x18\x01 \x03(\x0b\x32\x12.idnode.v1.Account\x12%\n\x06tokens\x18\x02 \x03(\x0b\x32\x15.idnode.v1.TokenEntry\x12\x0c\n\x04last\x18\x03 \x01(\x08\"u\n\x07\x43hanges\x12\'\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x16.idnode.v1.ChangeEntry\x12\x15\n\rlast_sequence\x18\x02 \x01(\x04\x12*\n\x0b\x63heckpoints\x18\x03 \x03(\x0b\x32\x15.idnode.v1.Checkpoint\"\x11\n\x0fPositionRequest\"_\n\x10PositionResponse\x12\x15\n\rlast_sequence\x18\x01 \x01(\x04\x12\x16\n\x0e\x66irst_sequence\x18\x02 \x01(\x04\x12\x0e\n\x06log_id\x18\x03 \x01(\t\x12\x0c\n\x04role\x18\x04 \x01(\t2\x92\x01\n\x0bReplication\x12>\n\x06\x46ollow\x12\x18.idnode.v1.FollowRequest\x1a\x18.idnode.v1.FollowMessage0\x01\x12\x43\n\x08Position\x12\x1a.idnode.v1.PositionRequest\x1a\x1b.idnode.v1.PositionResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'proto.replica_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_FOLLOWREQUEST']._serialized_start=72
-  _globals['_FOLLOWREQUEST']._serialized_end=175
-  _globals['_FOLLOWMESSAGE']._serialized_start=178
-  _globals['_FOLLOWMESSAGE']._serialized_end=422
-  _globals['_FOLLOWSTART']._serialized_start=425
-  _globals['_FOLLOWSTART']._serialized_end=592
-  _globals['_SNAPSHOTEND']._serialized_start=594
-  _globals['_SNAPSHOTEND']._serialized_end=647
-  _globals['_TOKENENTRY']._serialized_start=649
-  _globals['_TOKENENTRY']._serialized_end=698
-  _globals['_CREDENTIALS']._serialized_start=700
-  _globals['_CREDENTIALS']._serialized_end=804
-  _globals['_CHANGES']._serialized_start=806
-  _globals['_CHANGES']._serialized_end=879
-  _globals['_POSITIONREQUEST']._serialized_start=881
-  _globals['_POSITIONREQUEST']._serialized_end=898
-  _globals['_POSITIONRESPONSE']._serialized_start=900
-  _globals['_POSITIONRESPONSE']._serialized_end=995
-  _globals['_REPLICATION']._serialized_start=998
-  _globals['_REPLICATION']._serialized_end=1144
+  _globals['_FOLLOWREQUEST']._serialized_start=73
+  _globals['_FOLLOWREQUEST']._serialized_end=235
+  _globals['_FOLLOWMESSAGE']._serialized_start=238
+  _globals['_FOLLOWMESSAGE']._serialized_end=482
+  _globals['_FOLLOWSTART']._serialized_start=485
+  _globals['_FOLLOWSTART']._serialized_end=652
+  _globals['_SNAPSHOTEND']._serialized_start=654
+  _globals['_SNAPSHOTEND']._serialized_end=773
+  _globals['_TOKENENTRY']._serialized_start=775
+  _globals['_TOKENENTRY']._serialized_end=824
+  _globals['_CREDENTIALS']._serialized_start=826
+  _globals['_CREDENTIALS']._serialized_end=930
+  _globals['_CHANGES']._serialized_start=932
+  _globals['_CHANGES']._serialized_end=1049
+  _globals['_POSITIONREQUEST']._serialized_start=1051
+  _globals['_POSITIONREQUEST']._serialized_end=1068
+  _globals['_POSITIONRESPONSE']._serialized_start=1070
+  _globals['_POSITIONRESPONSE']._serialized_end=1165
+  _globals['_REPLICATION']._serialized_start=1168
+  _globals['_REPLICATION']._serialized_end=1314
 # @@protoc_insertion_point(module_scope)

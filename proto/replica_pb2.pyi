@@ -9,16 +9,20 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class FollowRequest(_message.Message):
-    __slots__ = ("log_id", "after_sequence", "after_timestamp_ns", "replica_id")
+    __slots__ = ("log_id", "after_sequence", "after_timestamp_ns", "replica_id", "checkpoint_sequence", "checkpoint_signed_ns")
     LOG_ID_FIELD_NUMBER: _ClassVar[int]
     AFTER_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     AFTER_TIMESTAMP_NS_FIELD_NUMBER: _ClassVar[int]
     REPLICA_ID_FIELD_NUMBER: _ClassVar[int]
+    CHECKPOINT_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    CHECKPOINT_SIGNED_NS_FIELD_NUMBER: _ClassVar[int]
     log_id: str
     after_sequence: int
     after_timestamp_ns: int
     replica_id: str
-    def __init__(self, log_id: _Optional[str] = ..., after_sequence: _Optional[int] = ..., after_timestamp_ns: _Optional[int] = ..., replica_id: _Optional[str] = ...) -> None: ...
+    checkpoint_sequence: int
+    checkpoint_signed_ns: int
+    def __init__(self, log_id: _Optional[str] = ..., after_sequence: _Optional[int] = ..., after_timestamp_ns: _Optional[int] = ..., replica_id: _Optional[str] = ..., checkpoint_sequence: _Optional[int] = ..., checkpoint_signed_ns: _Optional[int] = ...) -> None: ...
 
 class FollowMessage(_message.Message):
     __slots__ = ("start", "snapshot", "snapshot_end", "credentials", "changes")
@@ -55,12 +59,18 @@ class FollowStart(_message.Message):
     def __init__(self, node_prefix: _Optional[str] = ..., log_id: _Optional[str] = ..., node_id: _Optional[str] = ..., first_sequence: _Optional[int] = ..., last_sequence: _Optional[int] = ..., snapshot: _Optional[bool] = ..., reason: _Optional[str] = ..., http_site: _Optional[str] = ...) -> None: ...
 
 class SnapshotEnd(_message.Message):
-    __slots__ = ("sequence", "timestamp_ns")
+    __slots__ = ("sequence", "timestamp_ns", "chain_from", "chain_previous", "chain_hashes")
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     TIMESTAMP_NS_FIELD_NUMBER: _ClassVar[int]
+    CHAIN_FROM_FIELD_NUMBER: _ClassVar[int]
+    CHAIN_PREVIOUS_FIELD_NUMBER: _ClassVar[int]
+    CHAIN_HASHES_FIELD_NUMBER: _ClassVar[int]
     sequence: int
     timestamp_ns: int
-    def __init__(self, sequence: _Optional[int] = ..., timestamp_ns: _Optional[int] = ...) -> None: ...
+    chain_from: int
+    chain_previous: bytes
+    chain_hashes: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, sequence: _Optional[int] = ..., timestamp_ns: _Optional[int] = ..., chain_from: _Optional[int] = ..., chain_previous: _Optional[bytes] = ..., chain_hashes: _Optional[_Iterable[bytes]] = ...) -> None: ...
 
 class TokenEntry(_message.Message):
     __slots__ = ("token_hash", "account")
@@ -81,12 +91,14 @@ class Credentials(_message.Message):
     def __init__(self, accounts: _Optional[_Iterable[_Union[_handle_pb2.Account, _Mapping]]] = ..., tokens: _Optional[_Iterable[_Union[TokenEntry, _Mapping]]] = ..., last: _Optional[bool] = ...) -> None: ...
 
 class Changes(_message.Message):
-    __slots__ = ("entries", "last_sequence")
+    __slots__ = ("entries", "last_sequence", "checkpoints")
     ENTRIES_FIELD_NUMBER: _ClassVar[int]
     LAST_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    CHECKPOINTS_FIELD_NUMBER: _ClassVar[int]
     entries: _containers.RepeatedCompositeFieldContainer[_handle_pb2.ChangeEntry]
     last_sequence: int
-    def __init__(self, entries: _Optional[_Iterable[_Union[_handle_pb2.ChangeEntry, _Mapping]]] = ..., last_sequence: _Optional[int] = ...) -> None: ...
+    checkpoints: _containers.RepeatedCompositeFieldContainer[_handle_pb2.Checkpoint]
+    def __init__(self, entries: _Optional[_Iterable[_Union[_handle_pb2.ChangeEntry, _Mapping]]] = ..., last_sequence: _Optional[int] = ..., checkpoints: _Optional[_Iterable[_Union[_handle_pb2.Checkpoint, _Mapping]]] = ...) -> None: ...
 
 class PositionRequest(_message.Message):
     __slots__ = ()

@@ -20,16 +20,25 @@ from registry import chain, changelog
 from registry.chain import ChainError
 
 ORIGIN_KEY = b"chain_origin"
-STATE_KEY = b"chain"  # meta: b"off" for a store that keeps no chain (a replica's)
+# meta: absent while the store keeps its chain; OFF for a copy of a primary that keeps
+# none; RECOPY for a replica's store upgraded from schema 3, whose own entries cannot be
+# chained as its primary chained them (they start after a snapshot): its next copy does.
+STATE_KEY = b"chain"
 OFF = b"off"
+RECOPY = b"recopy"
 _ORIGIN = struct.Struct(">Q32s")
 _SEQ = struct.Struct(">Q")
 UPGRADE_CHUNK_ENTRIES = 50_000  # per write transaction when an upgrade builds the chain
 
 
 def keeps_chain(txn: Any, dbs: Any) -> bool:
-    """False for a store without a chain: before the upgrade, or a replica's."""
-    return dbs.chain is not None and txn.get(STATE_KEY, db=dbs.meta) != OFF
+    """False for a store without a chain: before the upgrade, or a copy's without one."""
+    return dbs.chain is not None and txn.get(STATE_KEY, db=dbs.meta) is None
+
+
+def needs_copy(txn: Any, dbs: Any) -> bool:
+    """True for a replica's store that waits for a copy to get its primary's chain."""
+    return bool(txn.get(STATE_KEY, db=dbs.meta) == RECOPY)
 
 
 def origin(txn: Any, dbs: Any) -> tuple[int, bytes]:

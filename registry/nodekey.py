@@ -10,6 +10,7 @@ for a prefix's keys), and which syncs upward with the change log.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from proto import handle_pb2
 from registry import managed
@@ -51,11 +52,19 @@ def load(data_dir: str) -> sm2.PrivateKey:
     return sm2.read_key_file(key_path(data_dir))
 
 
-def published_key(store: Store, node_prefix: str) -> sm2.PublicKey | None:
-    """The public key on the node's prefix record, None when there is none."""
-    with store.read() as txn:
-        record = store.get_record(txn, prefix_handle(node_prefix))
+def published_key(store: Store, txn: Any) -> tuple[sm2.PublicKey | None, str]:
+    """The public key on the prefix record of the node whose store this is, and where it
+    was found (or why there is none)."""
+    prefix = store.get_meta(txn, "node_prefix")
+    if prefix is None:
+        return None, "the store names no node prefix"
+    handle = prefix_handle(prefix.decode())
+    record = store.get_record(txn, handle)
     for value in record.values if record is not None else ():
         if value.type.upper() == KEY_TYPE:
-            return sm2.PublicKey.from_text(value.data)
-    return None
+            where = f"{KEY_TYPE} of {handle}"
+            try:
+                return sm2.PublicKey.from_text(value.data), where
+            except sm2.SM2Error:
+                return None, f"{where} is not an SM2 key"
+    return None, f"no {KEY_TYPE} value on {handle}"

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("registry.upgrade")
 
 BACKUP_PREFIX = "backup-schema-"
+REPLICA_ROLE = ("role", b"replica")  # meta of a replica's store (sync.replica.marks)
 UPGRADING_KEY = "upgrading"  # meta: the version an upgrade started from (its backup exists)
 
 
@@ -86,6 +87,11 @@ def _chain_the_log(store: Store) -> None:
     """3 -> 4: every entry kept gets its chain hash; the chain starts at the oldest entry
     kept, after the genesis hash (what came before was trimmed, unchained)."""
     store.create_chain_dbs()
+    with store.read() as txn:
+        replica = store.get_meta(txn, REPLICA_ROLE[0]) == REPLICA_ROLE[1]
+    if replica:  # its log starts after a snapshot: its next copy brings the chain
+        store.write(lambda batch: batch.put_meta(chainlog.STATE_KEY.decode(), chainlog.RECOPY))
+        return
     with store.read() as txn:
         first = store.first_sequence(txn)
         last = store.last_sequence(txn)

@@ -23,24 +23,16 @@ _SEQ = struct.Struct(">Q")
 
 def public_key(store: Store, txn: Txn) -> tuple[sm2.PublicKey | None, str]:
     """The node's key and where it was found: its HS_PUBKEY value, else its key file."""
-    prefix = store.get_meta(txn, "node_prefix")
-    if prefix is not None:
-        handle = nodekey.prefix_handle(prefix.decode())
-        record = store.get_record(txn, handle)
-        for value in record.values if record is not None else ():
-            if value.type.upper() == nodekey.KEY_TYPE:
-                where = f"{nodekey.KEY_TYPE} of {handle}"
-                try:
-                    return sm2.PublicKey.from_text(value.data), where
-                except sm2.SM2Error:
-                    return None, f"{where} is not an SM2 key"
+    key, where = nodekey.published_key(store, txn)
+    if key is not None or "not an SM2 key" in where:
+        return key, where
     path = nodekey.key_path(store.path)
     if os.path.exists(path):
         try:
             return sm2.read_key_file(path).public_key, path
         except (sm2.SM2Error, sm2.LibcryptoError) as error:
             return None, str(error)
-    return None, "no HS_PUBKEY value and no key file"
+    return None, f"{where} and no key file"
 
 
 def check(store: Store, txn: Txn, report: Report) -> None:
@@ -51,7 +43,10 @@ def check(store: Store, txn: Txn, report: Report) -> None:
         report.chain = "no hash chain yet (schema 3 or older): the node adds it when it next starts"
         return
     if not chainlog.keeps_chain(txn, store):
-        report.chain = "this store keeps no hash chain (a replica: its primary keeps it)"
+        if txn.get(chainlog.STATE_KEY, db=store.meta) == chainlog.RECOPY:
+            report.chain = "no hash chain yet: a replica's store upgraded; its next copy brings it"
+        else:
+            report.chain = "this copy keeps no hash chain: its primary keeps none"
         return
     entries = _check_entries(store, txn, report)
     key, source = public_key(store, txn)

@@ -83,6 +83,7 @@ class Pusher:
         self.store = store
         # With a signer, only signed entries go up, each push with its checkpoints.
         self._signer = signer
+        self._signing = signer  # None, for a session, when the store keeps no chain
         self.node_prefix = node_prefix
         self.upstream = upstream
         self.options = options
@@ -215,6 +216,10 @@ class Pusher:
         stub = self._stub()
         with self.store.read() as txn:
             first, last = self.store.first_sequence(txn), self.store.last_sequence(txn)
+            # a store without a chain (a promoted copy of a primary that kept none) pushes
+            # unsigned, as a node from before checkpoints did
+            chained = chainlog.keeps_chain(txn, self.store)
+        self._signing = self._signer if chained else None
         hello = self._call(
             stub.Hello,
             sync_pb2.HelloRequest(
@@ -224,7 +229,7 @@ class Pusher:
                 sites=self.sites,
                 first_sequence=first,
                 last_sequence=last,
-                public_key=self._signer.key.public_key.point if self._signer else b"",
+                public_key=self._signing.key.public_key.point if self._signing else b"",
             ),
         )
         resume = resume_point(self._acked, hello.acked_sequence, first, last)
@@ -251,8 +256,8 @@ class Pusher:
     def _push_once(self, stub: Any) -> bool:
         """Push the next batch; False when there was nothing to push."""
         options = self.options
-        if self._signer is not None:
-            self._signer.sign_pending()
+        if self._signing is not None:
+            self._signing.sign_pending()
         with self.store.read() as txn:
             self._read_txn_id = txn.id()  # what an idle wait compares with
             first = self.store.first_sequence(txn)
@@ -290,7 +295,7 @@ class Pusher:
     def _signed(self, txn: Any, entries: list[handle_pb2.ChangeEntry]) -> list[Any]:
         """Cut `entries` back to the signed ones (in place); the checkpoints ending among
         them, for the upstream to check (registry.chain)."""
-        if self._signer is None or not entries:
+        if self._signing is None or not entries:
             return []
         newest = chainlog.last_checkpoint(txn, self.store)
         signed_to = newest.last_sequence if newest is not None else 0
@@ -309,14 +314,14 @@ class Pusher:
         a signer, at the newest checkpoint, which the first chunk carries (the records may
         be newer: the entries after it are pushed again, and applying them is idempotent)."""
         options = self.options
-        if self._signer is not None:
-            self._signer.sign_pending()
+        if self._signing is not None:
+            self._signing.sign_pending()
         with self.store.read() as txn:
             sequence = self.store.last_sequence(txn)
             first = sync_pb2.SnapshotChunk(
                 node_prefix=self.node_prefix, log_id=self._log_id, node_id=self.node_id
             )
-            if self._signer is not None:
+            if self._signing is not None:
                 newest = chainlog.last_checkpoint(txn, self.store)
                 sequence = newest.last_sequence if newest is not None else 0
                 if newest is not None:

@@ -18,7 +18,8 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from proto import handle_pb2, replica_pb2, sync_pb2
-from registry import chainlog, changelog, packing
+from registry import chaincopy, changelog, packing
+from registry.chain import ChainError
 from registry.changelog import RESTARTS_KEY, sequence_key
 from registry.store import Store, WriteBatch
 from resolver.dns import serial
@@ -33,28 +34,32 @@ class ApplyError(Exception):
     ends and the next one starts from what the store holds."""
 
 
-def apply_entries(store: Store, entries: Sequence[handle_pb2.ChangeEntry]) -> int:
+def apply_entries(
+    store: Store,
+    entries: Sequence[handle_pb2.ChangeEntry],
+    checkpoints: Sequence[handle_pb2.Checkpoint] = (),
+) -> int:
     """Write `entries` (consecutive, the first right after the store's last sequence) in
-    one transaction; returns the last sequence applied. Raises ApplyError."""
+    one transaction, chained as the primary chained them, then keep the primary's
+    `checkpoints` that hold for them (registry.chaincopy); returns the last sequence
+    applied. Raises ApplyError."""
 
     def work(batch: WriteBatch) -> int:
         last = store.last_sequence(batch.txn)
-        _no_chain(batch)
-        for entry in entries:
-            if entry.sequence != last + 1:
-                raise ApplyError(f"entry {entry.sequence} does not follow {last}")
-            apply_entry(batch, entry)
-            last = entry.sequence
+        chained = chaincopy.Extender(batch.txn, store)
+        try:
+            for entry in entries:
+                if entry.sequence != last + 1:
+                    raise ApplyError(f"entry {entry.sequence} does not follow {last}")
+                apply_entry(batch, entry)
+                chained.applied(entry)
+                last = entry.sequence
+            chained.keep(checkpoints)
+        except ChainError as error:
+            raise ApplyError(str(error)) from None
         return last
 
     return store.write(work)
-
-
-def _no_chain(batch: WriteBatch) -> None:
-    """A replica keeps no hash chain of its own: its primary's is signed and checked there
-    (registry.chainlog); `verify` then expects none."""
-    if batch.get_meta(chainlog.STATE_KEY.decode()) != chainlog.OFF:
-        batch.put_meta(chainlog.STATE_KEY.decode(), chainlog.OFF)
 
 
 def apply_entry(batch: WriteBatch, entry: handle_pb2.ChangeEntry) -> None:
@@ -141,7 +146,10 @@ class SnapshotApplier:
             self._merge(batch, "records", [], to_end=True)
             txn.drop(store.changelog, delete=False)
             txn.drop(store.borrowed, delete=False)
-            _no_chain(batch)
+            try:
+                chaincopy.start_over(txn, store, end.sequence, _seed(end))
+            except ChainError as error:
+                raise ApplyError(str(error)) from None
             txn.put(b"sequence", sequence_key(end.sequence), db=store.meta)
             batch.sequence = end.sequence
             restarts = int(batch.get_meta(RESTARTS_KEY) or b"0") + 1
@@ -170,6 +178,12 @@ class SnapshotApplier:
         self._last[name] = last
         if to_end:
             _delete_between(txn, db, last, None)
+
+
+def _seed(end: replica_pb2.SnapshotEnd) -> chaincopy.Seed | None:
+    if not end.chain_previous:
+        return None  # a primary that keeps no chain
+    return chaincopy.Seed(end.chain_from, end.chain_previous, list(end.chain_hashes))
 
 
 def _delete_between(txn: Any, db: Any, after: bytes, before: bytes | None) -> None:

@@ -24,6 +24,7 @@ import grpc
 
 import metrics
 from proto import handle_pb2, replica_pb2, replica_pb2_grpc
+from registry import chainlog
 from registry.identity import ensure_node_id
 from registry.store import Store
 from resolver.tls import ClientTls, channel_credentials, open_channel
@@ -173,13 +174,18 @@ class Follower:
         stub = self._stub()
         with self.store.read() as txn:
             held = marks.position(self.store, txn)
-            copying = marks.is_copying(self.store, txn)
+            # a store upgraded without its primary's chain is copied again to get it
+            copying = marks.is_copying(self.store, txn) or chainlog.needs_copy(txn, self.store)
+            signed = chainlog.last_checkpoint(txn, self.store)
         request = replica_pb2.FollowRequest(
             log_id="" if copying else held.log_id,
             after_sequence=held.sequence,
             after_timestamp_ns=held.timestamp_ns,
             replica_id=self.node_id,
         )
+        if signed is not None:
+            request.checkpoint_sequence = signed.last_sequence
+            request.checkpoint_signed_ns = signed.signed_ns
         with self._lock:
             if self._stop.is_set():
                 return
@@ -271,11 +277,12 @@ class Follower:
         raise ProtocolError("the stream ended inside a snapshot")
 
     def _apply(self, changes: replica_pb2.Changes) -> None:
-        if changes.entries:
+        if changes.entries or changes.checkpoints:
             try:
-                self.applied = apply.apply_entries(self.store, changes.entries)
+                self.applied = apply.apply_entries(self.store, changes.entries, changes.checkpoints)
             except apply.ApplyError as error:
                 raise ProtocolError(str(error)) from error
+        if changes.entries:
             newest = changes.entries[-1].timestamp_ns / 1e9
             self._holds_until = max(self._holds_until, newest)
             metrics.REPLICA_APPLIED_SEQUENCE.labels(self.primary).set(self.applied)

@@ -19,6 +19,7 @@ from typing import Any
 import grpc
 
 from proto import handle_pb2, replica_pb2, sync_pb2
+from registry import chaincopy, chainlog
 from registry.changelog import sequence_key
 from registry.errors import AuthenticationRequired, PermissionDenied, TooLarge, Unavailable
 from registry.identity import ensure_log_id, node_id
@@ -29,6 +30,7 @@ from sync import batches
 from sync.replica import apply, marks
 
 SERVICE = "idnode.v1.Replication"
+MAX_CHECKPOINTS_PER_MESSAGE = 256  # about 50 KiB
 MAX_FOLLOW_REQUEST_BYTES = 4096
 _ALLOWED_ROLES = (handle_pb2.Account.Role.ADMIN, handle_pb2.Account.Role.REPLICA)
 # Entries whose transaction may have changed accounts or tokens: an enterprise's onboarding
@@ -171,12 +173,13 @@ class ReplicationService:
         start = self._start(request, log_id)
         yield replica_pb2.FollowMessage(start=start)
         after = request.after_sequence
+        signed = _signed_to(store, request)
         if start.snapshot:
-            after = yield from self._snapshot(log_id)
+            after, signed = yield from self._snapshot(log_id)
         stream = _Credentials(store, self.options)
         with store.read() as txn:
             yield from stream.send(txn)
-        yield from self._follow(after, stream, active)
+        yield from self._follow(after, signed, stream, active)
 
     def _start(self, request: replica_pb2.FollowRequest, log_id: str) -> replica_pb2.FollowStart:
         store = self._store
@@ -200,8 +203,9 @@ class ReplicationService:
             http_site=self.http_site,
         )
 
-    def _snapshot(self, log_id: str) -> Generator[replica_pb2.FollowMessage, None, int]:
-        """Every prefix and record as of one read transaction; returns its sequence."""
+    def _snapshot(self, log_id: str) -> Generator[replica_pb2.FollowMessage, None, tuple[int, int]]:
+        """Every prefix and record as of one read transaction, then the seed of the hash
+        chain; returns its sequence, and the last checkpoint the replica needs no more."""
         store, options = self._store, self.options
         with store.read() as txn:
             sequence = store.last_sequence(txn)
@@ -219,13 +223,21 @@ class ReplicationService:
             )
             for chunk in chunks:
                 yield replica_pb2.FollowMessage(snapshot=chunk)
+            seed = chaincopy.seed(txn, store, sequence)
         end = replica_pb2.SnapshotEnd(sequence=sequence, timestamp_ns=timestamp)
+        if seed is None:
+            yield replica_pb2.FollowMessage(snapshot_end=end)
+            return sequence, sequence
+        end.chain_from, end.chain_previous = seed.first, seed.previous
+        end.chain_hashes.extend(seed.hashes)
         yield replica_pb2.FollowMessage(snapshot_end=end)
-        return sequence
+        return sequence, seed.first - 1
 
     def _follow(
-        self, after: int, credentials: _Credentials, active: Callable[[], bool]
+        self, after: int, signed: int, credentials: _Credentials, active: Callable[[], bool]
     ) -> Iterator[replica_pb2.FollowMessage]:
+        """Entries after `after` as they commit, and the checkpoints ending after `signed`
+        as they are signed (each with or after the entries it covers)."""
         store, options = self._store, self.options
         beat_due = self._clock() + options.heartbeat_seconds
         while active() and not self._stopping.is_set():
@@ -237,16 +249,20 @@ class ReplicationService:
                     store, txn, after, options.batch_entries, options.batch_bytes
                 )
                 last = store.last_sequence(txn)
+                reach = entries[-1].sequence if entries else after
+                checkpoints = _checkpoints(txn, store, signed, reach)
                 changed = credentials.changed(txn, entries, self._clock())
                 update = list(credentials.send(txn)) if changed else []
             yield from update
-            if entries or self._clock() >= beat_due:
-                yield replica_pb2.FollowMessage(
-                    changes=replica_pb2.Changes(entries=entries, last_sequence=last)
-                )
+            if entries or checkpoints or self._clock() >= beat_due:
+                changes = replica_pb2.Changes(entries=entries, last_sequence=last)
+                changes.checkpoints.extend(checkpoints)
+                yield replica_pb2.FollowMessage(changes=changes)
                 beat_due = self._clock() + options.heartbeat_seconds
-            if entries:
-                after = entries[-1].sequence
+            if checkpoints:
+                signed = checkpoints[-1].last_sequence
+            if entries or len(checkpoints) == MAX_CHECKPOINTS_PER_MESSAGE:
+                after = entries[-1].sequence if entries else after
                 continue
             self._wait_for_commit(seen, beat_due, active)
         if self._stopping.is_set():
@@ -257,6 +273,29 @@ class ReplicationService:
         while store.last_txn_id() == seen and self._clock() < until and active():
             if self._stopping.wait(self.options.poll_seconds):
                 return
+
+
+def _signed_to(store: Store, request: replica_pb2.FollowRequest) -> int:
+    """The last checkpoint the replica holds as this store holds it: the replica's newest,
+    or 0 (every checkpoint again) when this store's differs (re-signed since)."""
+    wanted = request.checkpoint_sequence
+    if not wanted:
+        return 0
+    with store.read() as txn:
+        held = chainlog.covering(txn, store, wanted)
+    if held is None or held.last_sequence != wanted:
+        return 0
+    return wanted if held.signed_ns == request.checkpoint_signed_ns else 0
+
+
+def _checkpoints(txn: Any, store: Store, signed: int, reach: int) -> list[handle_pb2.Checkpoint]:
+    """Checkpoints ending after `signed` and at or before `reach`, a message's worth."""
+    found: list[handle_pb2.Checkpoint] = []
+    for checkpoint in chainlog.checkpoints(txn, store, after=signed):
+        if checkpoint.last_sequence > reach or len(found) == MAX_CHECKPOINTS_PER_MESSAGE:
+            break
+        found.append(checkpoint)
+    return found
 
 
 class _Credentials:
