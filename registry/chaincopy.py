@@ -100,11 +100,7 @@ class Extender:
             if checkpoint.first_sequence < first_chained:
                 continue
             self._check(checkpoint)
-            self._txn.put(
-                _SEQ.pack(checkpoint.last_sequence),
-                checkpoint.SerializeToString(),
-                db=self._dbs.checkpoints,
-            )
+            chainlog.put_checkpoint(self._txn, self._dbs, checkpoint, replace=True)
             kept += 1
         return kept
 

@@ -26,6 +26,7 @@ ORIGIN_KEY = b"chain_origin"
 STATE_KEY = b"chain"
 OFF = b"off"
 RECOPY = b"recopy"
+REPLICA_ROLE = ("role", b"replica")  # meta of a replica's store (sync.replica.marks)
 _ORIGIN = struct.Struct(">Q32s")
 _SEQ = struct.Struct(">Q")
 UPGRADE_CHUNK_ENTRIES = 50_000  # per write transaction when an upgrade builds the chain
@@ -34,6 +35,11 @@ UPGRADE_CHUNK_ENTRIES = 50_000  # per write transaction when an upgrade builds t
 def keeps_chain(txn: Any, dbs: Any) -> bool:
     """False for a store without a chain: before the upgrade, or a copy's without one."""
     return dbs.chain is not None and txn.get(STATE_KEY, db=dbs.meta) is None
+
+
+def is_copy(txn: Any, dbs: Any) -> bool:
+    """True for a replica's store."""
+    return bool(txn.get(REPLICA_ROLE[0].encode(), db=dbs.meta) == REPLICA_ROLE[1])
 
 
 def needs_copy(txn: Any, dbs: Any) -> bool:
@@ -123,12 +129,15 @@ def checkpoints(txn: Any, dbs: Any, after: int = 0) -> Iterator[handle_pb2.Check
             yield handle_pb2.Checkpoint.FromString(bytes(value))
 
 
-def put_checkpoint(txn: Any, dbs: Any, checkpoint: handle_pb2.Checkpoint) -> None:
+def put_checkpoint(
+    txn: Any, dbs: Any, checkpoint: handle_pb2.Checkpoint, replace: bool = False
+) -> None:
+    """Keep `checkpoint`: after the newest, or (`replace`) in place of one of its range."""
     txn.put(
         _SEQ.pack(checkpoint.last_sequence),
         checkpoint.SerializeToString(),
         db=dbs.checkpoints,
-        append=True,
+        append=not replace,
     )
 
 

@@ -12,6 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 from proto import handle_pb2
 from registry import chain, chainlog
@@ -41,6 +42,45 @@ class Signer:
             if made:
                 self.store.write(lambda batch: self._put(batch, made))
             return made
+
+    def resign_foreign(self) -> int:
+        """Re-sign, with this node's key and log id, every kept checkpoint when the newest
+        was signed by another key or for another change log: a promoted replica's (its
+        primary signed them), or a node whose key was lost and made anew. Ranges and
+        hashes stay: the node vouches for the chain it holds, each range's hashes checked
+        against the checkpoint first. Returns how many were re-signed. Raises ChainError
+        for a checkpoint that does not hold for the chain hashes kept."""
+        store = self.store
+        log_id = ensure_log_id(store)
+        with self._lock:
+            with store.read() as txn:
+                newest = chainlog.last_checkpoint(txn, store)
+                if newest is None or (
+                    newest.log_id == log_id
+                    and self.key.public_key.verify(chain.signed_bytes(newest), newest.signature)
+                ):
+                    return 0
+                made = [self._resign(txn, old, log_id) for old in chainlog.checkpoints(txn, store)]
+
+            def put(batch: WriteBatch) -> None:
+                for checkpoint in made:
+                    chainlog.put_checkpoint(batch.txn, store, checkpoint, replace=True)
+
+            store.write(put)
+        return len(made)
+
+    def _resign(self, txn: Any, old: handle_pb2.Checkpoint, log_id: str) -> handle_pb2.Checkpoint:
+        first, last = old.first_sequence, old.last_sequence
+        leaves = chainlog.leaves(txn, self.store, first, last)
+        new = chain.make_checkpoint(
+            log_id, first, bytes(old.previous_hash), leaves, self.key, self._clock()
+        )
+        if new.head_hash != old.head_hash or new.merkle_root != old.merkle_root:
+            raise chain.ChainError(
+                f"checkpoint {first}..{last} does not hold for the chain hashes kept: run "
+                "idnode verify"
+            )
+        return new
 
     def _prepare(self, up_to: int | None) -> list[handle_pb2.Checkpoint]:
         store = self.store

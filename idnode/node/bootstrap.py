@@ -194,9 +194,16 @@ def _signer(config: Config, store: Store) -> Signer:
     an upgrade). Exits naming the key file when it cannot be read."""
     try:
         signer = Signer(store, nodekey.load(config.data_dir))
+        resigned = signer.resign_foreign()
         signed = signer.sign_pending()
     except (IdnodeError, sm2.SM2Error, ValueError) as error:
         raise SystemExit(f"idnode: cannot sign the change log: {error}") from None
+    if resigned:  # promoted, or a new key: the top-level node wants `toplevel node reset`
+        log.warning(
+            "checkpoints signed by another key or for another change log re-signed with "
+            "this node's key",
+            extra={"checkpoints": resigned, "key_file": nodekey.key_path(config.data_dir)},
+        )
     if signed:
         log.info(
             "change log signed",
