@@ -24,6 +24,11 @@ def prove(store: Store, key: str) -> handle_pb2.ChainProof:
         noted = txn.get(key.encode(), db=store.borrowed)
         raw = txn.get(bytes(noted), db=store.changelog) if noted is not None else None
         if noted is None or raw is None:
+            if chainlog.is_copy(txn, store):
+                raise ProofUnavailable(
+                    f"this replica holds {key} from the copy it was made from, not the "
+                    "change that wrote it: ask its primary"
+                )
             raise ProofUnavailable(
                 f"the change that wrote {key} is older than the change log keeps"
             )

@@ -26,7 +26,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("registry.upgrade")
 
 BACKUP_PREFIX = "backup-schema-"
-REPLICA_ROLE = ("role", b"replica")  # meta of a replica's store (sync.replica.marks)
 UPGRADING_KEY = "upgrading"  # meta: the version an upgrade started from (its backup exists)
 
 
@@ -88,7 +87,7 @@ def _chain_the_log(store: Store) -> None:
     kept, after the genesis hash (what came before was trimmed, unchained)."""
     store.create_chain_dbs()
     with store.read() as txn:
-        replica = store.get_meta(txn, REPLICA_ROLE[0]) == REPLICA_ROLE[1]
+        replica = chainlog.is_copy(txn, store)
     if replica:  # its log starts after a snapshot: its next copy brings the chain
         store.write(lambda batch: batch.put_meta(chainlog.STATE_KEY.decode(), chainlog.RECOPY))
         return

@@ -94,9 +94,7 @@ def _check_entries(store: Store, txn: Txn, report: Report) -> int:
     return checked
 
 
-def _check_checkpoints(
-    store: Store, txn: Txn, report: Report, key: sm2.PublicKey | None
-) -> int:
+def _check_checkpoints(store: Store, txn: Txn, report: Report, key: sm2.PublicKey | None) -> int:
     """Checkpoints follow one another, state their range's head and root, and are signed
     by the node's key; returns the last sequence they cover."""
     signed = 0

@@ -4,6 +4,7 @@ noticed when the LMDB file is edited, kept across trimming and upgrades."""
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 import lmdb
@@ -16,6 +17,7 @@ from registry.errors import ProofNotReady, ProofUnavailable, StoreError
 from registry.registry import Registry
 from registry.signer import Signer
 from registry.store import SCHEMA_VERSION, Store, StoreOptions
+from tests.registry import groups
 
 HandleValue = handle_pb2.HandleValue
 KEY = sm2.PrivateKey.generate()
@@ -281,3 +283,83 @@ def test_a_store_of_a_newer_schema_is_refused_naming_both(tmp_path: Path) -> Non
         StoreError, match="schema version 5, this build reads 4: it was written by a newer idnode"
     ):
         _open(data_dir)
+
+
+# Group commit: several writes share one transaction -----------------------------------
+
+
+def _chained_as_logged(store: Store) -> None:
+    entries = _entries(store)
+    assert [e.sequence for e in entries] == list(range(1, len(entries) + 1))
+    assert _stored_chain(store) == chain.advance(chain.GENESIS, entries)
+    assert verify.verify(store).ok
+
+
+def test_writes_sharing_a_group_commit_chain_as_if_each_had_committed_alone(
+    tmp_path: Path,
+) -> None:
+    store = _open(str(tmp_path / "data"))
+    keys = [f"88.118/g{i}" for i in range(12)]
+    works = [groups.put(key, f"https://example.com/{key}".encode()) for key in keys]
+    works[5] = groups.put_then_fail(keys[5], ValueError("fails alone"))  # the nested path
+    outcomes = groups.one_group(store, works, keys)
+    assert set(outcomes.errors) == {5}
+    outcomes.results.pop(groups.FIRST)
+    assert len({txn_id for _sequence, txn_id in outcomes.results.values()}) == 1  # one group
+    _chained_as_logged(store)
+    outcomes = groups.one_group(store, [groups.put(f"88.118/h{i}") for i in range(8)],
+                                [f"88.118/h{i}" for i in range(8)])  # fmt: skip
+    assert not outcomes.errors  # this time every write ran in the transaction itself
+    _chained_as_logged(store)
+    assert Signer(store, KEY).sign_pending()
+    for key in keys[:5] + keys[6:]:
+        proof = proofs.prove(store, key)
+        assert chain.verify_proof(proof, KEY.public_key).sequence == proof.entry.sequence
+
+
+def test_concurrent_single_writes_through_the_registry_keep_one_chain(tmp_path: Path) -> None:
+    store = Store(str(tmp_path / "data"), StoreOptions(durable=True, map_size_bytes=64 << 20))
+    registry = Registry(store, NODE_PREFIX)
+    registry.ensure_node_prefix()
+    admin = accounts.Account(name="admin", role=accounts.ADMIN, prefixes=[], created=0)
+    failed: list[BaseException] = []
+
+    def writer(n: int) -> None:
+        try:
+            for i in range(40):
+                registry.create(admin, f"88.118/t{n}-{i}", _url(f"https://example.com/{n}/{i}"))
+        except BaseException as error:
+            failed.append(error)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert failed == []
+    assert len(_entries(store)) == 1 + 240  # the node prefix, then the creates
+    _chained_as_logged(store)
+
+
+# A new key, or a promoted copy: the node re-signs what it holds ------------------------
+
+
+def test_checkpoints_of_another_key_are_re_signed_with_the_nodes_own(tmp_path: Path) -> None:
+    store = _open(str(tmp_path / "data"))
+    _fill(store)
+    made = Signer(store, KEY).sign_pending()
+    other = sm2.PrivateKey.generate()
+    signer = Signer(store, other)
+    assert signer.resign_foreign() == len(made)
+    with store.read() as txn:
+        kept = list(chainlog.checkpoints(txn, store))
+    assert [(c.first_sequence, c.last_sequence, c.merkle_root) for c in kept] == [
+        (c.first_sequence, c.last_sequence, c.merkle_root) for c in made
+    ]
+    for checkpoint in kept:
+        chain.check_checkpoint(checkpoint, other.public_key)
+    assert signer.resign_foreign() == 0  # its own now
+    proof = proofs.prove(store, "88.118.8/item-0001")
+    chain.verify_proof(proof, other.public_key)
+    with pytest.raises(chain.ChainError, match="signature"):
+        chain.verify_proof(proof, KEY.public_key)
