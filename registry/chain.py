@@ -63,8 +63,23 @@ def entry_bytes(entry: handle_pb2.ChangeEntry) -> bytes:
 
 def with_record(head: bytes, identifier: bytes, plain_values: bytes) -> bytes:
     """`entry_bytes` from parts: an entry serialised without its record, and the record's
-    values as stored under `records` (registry.packing.plain)."""
-    return head + field(4, field(1, identifier) + plain_values)
+    values as stored under `records` (registry.packing.plain). On the write path (once
+    per record written): `field` spelt out, with the lengths' varints of one or two bytes
+    made without a loop."""
+    named = b"\x0a" + _short_varint(len(identifier)) + identifier  # Record field 1
+    inner = len(named) + len(plain_values)
+    return b"".join((head, b"\x22", _short_varint(inner), named, plain_values))  # field 4
+
+
+_ONE_BYTE = [bytes([n]) for n in range(0x80)]
+
+
+def _short_varint(value: int) -> bytes:
+    if value < 0x80:
+        return _ONE_BYTE[value]
+    if value < 0x4000:
+        return bytes((value & 0x7F | 0x80, value >> 7))
+    return varint(value)
 
 
 def link(previous: bytes, canonical: bytes) -> bytes:
