@@ -42,12 +42,19 @@ def seed(txn: Any, dbs: Any, sequence: int) -> Seed | None:
     newest = chainlog.last_checkpoint(txn, dbs)
     first = newest.last_sequence + 1 if newest is not None else chainlog.origin(txn, dbs)[0]
     first = min(max(first, sequence + 1 - MAX_SEED_HASHES), sequence + 1)
+    # Computed from the entries: the signer may not have stored the newest hashes yet.
+    start = min(chainlog.chained_to(txn, dbs), first - 1)  # its hash is stored
+    if sequence - start > 4 * MAX_SEED_HASHES:
+        return None  # a signer that far behind: the copy goes without, until its next one
     try:
-        previous = chainlog.hash_at(txn, dbs, first - 1)
-        hashes = chainlog.leaves(txn, dbs, first, sequence) if first <= sequence else []
+        hashes = [chainlog.hash_at(txn, dbs, start)]
+        hashes += chainlog.compute(txn, dbs, start, sequence - start)
     except ChainError:
         return None
-    return Seed(first, previous, hashes)
+    if len(hashes) != sequence - start + 1:
+        return None
+    skip = first - 1 - start  # hashes[skip] is entry first - 1's
+    return Seed(first, hashes[skip], hashes[skip + 1 :])
 
 
 def start_over(txn: Any, dbs: Any, sequence: int, given: Seed | None) -> None:

@@ -1,8 +1,9 @@
 """The hash chain as the store keeps it: `chain` and `checkpoints` beside the change log.
 
 `chain` maps each entry's sequence (8 bytes, big-endian) to its chain hash (registry.chain),
-written in the transaction that writes the entry; `checkpoints` maps a checkpoint's last
-sequence to the signed Checkpoint. The meta key `chain_origin` holds the first chained
+written by the signer shortly after the entry (never on the write itself: registry.signer),
+or before it is trimmed; `checkpoints` maps a checkpoint's last sequence to the signed
+Checkpoint. The meta key `chain_origin` holds the first chained
 sequence and the hash before it: sequence 1 and 32 zero bytes for a store that had its
 chain from the start, the oldest entry kept for one that got it by an upgrade after
 its log was trimmed. Trimming drops a checkpoint, and its entries' chain hashes, only
@@ -164,22 +165,43 @@ def _drop_hashes(txn: Any, dbs: Any, first: int, last: int) -> None:
             found = cursor.delete()
 
 
-def build(txn: Any, dbs: Any, after: int, limit: int) -> int:
-    """Chain the stored entries after `after`, at most `limit` of them (an upgrade);
-    returns the last sequence chained."""
+def chained_to(txn: Any, dbs: Any) -> int:
+    """The last sequence that has its chain hash (the origin's sequence - 1 when none)."""
+    with txn.cursor(db=dbs.chain) as cursor:
+        if cursor.last():
+            return int(_SEQ.unpack(cursor.key())[0])
+    return origin(txn, dbs)[0] - 1
+
+
+def compute(txn: Any, dbs: Any, after: int, limit: int) -> list[bytes]:
+    """The chain hashes of the stored entries after `after`, at most `limit` of them,
+    computed (not stored). Raises ChainError for a gap in the change log."""
     previous = hash_at(txn, dbs, after)
-    done = after
+    hashes: list[bytes] = []
     with txn.cursor(db=dbs.changelog) as cursor:
-        if not cursor.set_range(_SEQ.pack(after + 1)):
-            return done
+        if limit <= 0 or not cursor.set_range(_SEQ.pack(after + 1)):
+            return hashes
         for key, value in cursor:
             sequence = _SEQ.unpack(key)[0]
-            if sequence != done + 1:
-                raise ChainError(f"the change log jumps from {done} to {sequence}")
+            if sequence != after + len(hashes) + 1:
+                raise ChainError(f"the change log jumps from {after + len(hashes)} to {sequence}")
             entry = handle_pb2.ChangeEntry.FromString(bytes(value))
             previous = chain.link(previous, canonical(txn, dbs, entry))
-            txn.put(bytes(key), previous, db=dbs.chain, append=True)
-            done = sequence
-            if done - after >= limit:
+            hashes.append(previous)
+            if len(hashes) >= limit:
                 break
-    return done
+    return hashes
+
+
+def put_hashes(txn: Any, dbs: Any, first: int, hashes: list[bytes]) -> None:
+    """Store `hashes` as the chain hashes of entries first, first + 1, ..."""
+    for offset, chain_hash in enumerate(hashes):
+        txn.put(_SEQ.pack(first + offset), chain_hash, db=dbs.chain, append=True)
+
+
+def build(txn: Any, dbs: Any, after: int, limit: int) -> int:
+    """Chain the stored entries after `after`, at most `limit` of them, in this write
+    transaction (an upgrade, a trim); returns the last sequence chained."""
+    hashes = compute(txn, dbs, after, limit)
+    put_hashes(txn, dbs, after + 1, hashes)
+    return after + len(hashes)

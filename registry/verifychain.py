@@ -48,13 +48,15 @@ def check(store: Store, txn: Txn, report: Report) -> None:
         else:
             report.chain = "this copy keeps no hash chain: its primary keeps none"
         return
-    entries = _check_entries(store, txn, report)
+    entries, unchained = _check_entries(store, txn, report)
     key, source = public_key(store, txn)
     signed = _check_checkpoints(store, txn, report, key)
     unsigned = max(0, report.last_sequence - signed)
     report.chain = (
-        f"{entries} changes chained; checkpoints signed up to {signed}"
-        + (f" ({unsigned} newer, signed within seconds by a running node)" if unsigned else "")
+        f"{entries} changes chained"
+        + (f" ({unchained} newer not yet)" if unchained else "")
+        + f"; checkpoints signed up to {signed}"
+        + (f" ({unsigned} newer: a running node signs within seconds)" if unsigned else "")
         + (
             f"; signatures checked with the key from {source}"
             if key
@@ -63,18 +65,22 @@ def check(store: Store, txn: Txn, report: Report) -> None:
     )
 
 
-def _check_entries(store: Store, txn: Txn, report: Report) -> int:
-    """Each entry hashes, after the entry before it, to its stored chain hash."""
+def _check_entries(store: Store, txn: Txn, report: Report) -> tuple[int, int]:
+    """Each entry hashes, after the entry before it, to its stored chain hash; returns how
+    many were checked, and how many newest ones the signer has not chained yet."""
     checked = 0
+    chained = chainlog.chained_to(txn, store)
     first = store.first_sequence(txn)
     try:
         previous = chainlog.hash_at(txn, store, first - 1)
     except chain.ChainError as error:
         report.problem(f"chain: {error}")
-        return 0
+        return 0, 0
     with txn.cursor(db=store.changelog) as cursor:
         for key, raw in cursor:
             sequence = _SEQ.unpack(bytes(key))[0]
+            if sequence > chained:
+                return checked, report.last_sequence - chained
             stored = txn.get(bytes(key), db=store.chain)
             try:
                 entry = handle_pb2.ChangeEntry.FromString(bytes(raw))
@@ -91,7 +97,7 @@ def _check_entries(store: Store, txn: Txn, report: Report) -> int:
                 )
             previous = bytes(stored) if stored is not None else computed
             checked += 1
-    return checked
+    return checked, 0
 
 
 def _check_checkpoints(store: Store, txn: Txn, report: Report, key: sm2.PublicKey | None) -> int:

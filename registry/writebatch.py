@@ -9,8 +9,7 @@ from typing import TYPE_CHECKING, Any
 import lmdb
 
 from proto import handle_pb2
-from registry import chain, chainlog, changelog, packing
-from registry.crypto import sm3
+from registry import chainlog, changelog, packing
 
 if TYPE_CHECKING:
     from registry.store import Store
@@ -39,11 +38,6 @@ class WriteBatch:
         # One entry per operation, refilled for each record written: a fresh message
         # per record cost five times as much (this runs once per record of an import).
         self._entries: dict[handle_pb2.ChangeEntry.Operation, handle_pb2.ChangeEntry] = {}
-        # The hash chain (registry.chainlog): the newest entry's chain hash once this write
-        # logged one; None before, read from the store (a write before it in the same
-        # transaction, under group commit, may have extended it).
-        self._head: bytes | None = None
-        self._chained = True  # False for a store that keeps no chain (a copy's without one)
 
     def finish(self) -> None:
         """Note the newest sequence in `meta` (once per transaction, before its commit)."""
@@ -82,11 +76,8 @@ class WriteBatch:
         entry.sequence = sequence
         entry.identifier = key
         sequence_bytes = _SEQ.pack(sequence)
-        raw = entry.SerializeToString()
-        txn.put(sequence_bytes, raw, db=store.changelog, append=True)
+        txn.put(sequence_bytes, entry.SerializeToString(), db=store.changelog, append=True)
         self._put_sorted(store.borrowed, identifier, sequence_bytes)
-        if self._chained:  # the canonical bytes: the entry, then its record (chain.entry_bytes)
-            self._chain(sequence, chain.with_record(raw, identifier, packing.plain(encoded)))
         return sequence
 
     def _entry(self, operation: handle_pb2.ChangeEntry.Operation) -> handle_pb2.ChangeEntry:
@@ -170,27 +161,20 @@ class WriteBatch:
         entry.sequence = self.sequence
         entry.timestamp_ns = self.now_ns
         key = sequence_key(self.sequence)
-        raw = entry.SerializeToString()
-        self.txn.put(key, raw, db=self.store.changelog, append=True)
-        if self._chained:
-            self._chain(self.sequence, raw)
+        self.txn.put(key, entry.SerializeToString(), db=self.store.changelog, append=True)
         return self.sequence
 
-    def _chain(self, sequence: int, canonical: bytes) -> None:
-        """Extend the hash chain by entry `sequence`, just logged: one SM3, one put. No
-        signature here: the signer covers new entries later (registry.signer)."""
-        head = self._head
-        if head is None:
-            if not chainlog.keeps_chain(self.txn, self.store):
-                self._chained = False
-                return
-            head = chainlog.hash_at(self.txn, self.store, sequence - 1)
-        self._head = head = sm3.digest(head + canonical)
-        self.txn.put(_SEQ.pack(sequence), head, db=self.store.chain, append=True)
-
     def trim_changelog(self, keep_from: int, limit: int | None = None) -> int:
-        """Drop change-log entries older than `keep_from`, at most `limit` of them;
-        returns how many were dropped."""
+        """Drop change-log entries older than `keep_from`, at most `limit` of them, each
+        chained first if the signer has not reached it yet (registry.chainlog); returns how
+        many were dropped."""
+        if chainlog.keeps_chain(self.txn, self.store):
+            last_dropped = keep_from - 1
+            if limit is not None:
+                last_dropped = min(last_dropped, self.store.first_sequence(self.txn) + limit - 1)
+            chained = chainlog.chained_to(self.txn, self.store)
+            if chained < last_dropped:
+                chainlog.build(self.txn, self.store, chained, last_dropped - chained)
         dropped = 0
         with self.txn.cursor(db=self.store.changelog) as cursor:
             while cursor.first() and _SEQ.unpack(cursor.key())[0] < keep_from:

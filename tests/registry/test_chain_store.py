@@ -64,12 +64,17 @@ def _stored_chain(store: Store) -> list[bytes]:
         return chainlog.leaves(txn, store, 1, store.last_sequence(txn))
 
 
-def test_every_write_extends_the_chain_as_the_entries_hash(tmp_path: Path) -> None:
+def test_the_signer_chains_every_entry_as_the_entries_hash(tmp_path: Path) -> None:
     store = _open(str(tmp_path / "data"))
     _fill(store)
     entries = _entries(store)
     operations = {e.operation for e in entries}
     assert operations == {1, 2, 3, 4, 5}  # CREATE, UPDATE, DELETE, PREFIX_PUT, ACCOUNT_PUT
+    with store.read() as txn:
+        assert chainlog.chained_to(txn, store) == 0  # a write does not chain: the signer does
+    waiting = verify.verify(store)
+    assert waiting.ok and f"0 changes chained ({len(entries)} newer not yet)" in waiting.chain
+    Signer(store, KEY).sign_pending()
     assert _stored_chain(store) == chain.advance(chain.GENESIS, entries)
     assert verify.verify(store).ok
 
@@ -142,6 +147,7 @@ def test_a_record_edited_in_the_lmdb_file_is_found_through_the_entry_borrowing_i
     data_dir = str(tmp_path / "data")
     store = _open(data_dir)
     _fill(store)
+    Signer(store, KEY).sign_pending()
     store.close()
     assert _edit_file(data_dir, b"updated-0003", b"UPDATED-0003") >= 1
     store = _open(data_dir)
@@ -192,6 +198,49 @@ def test_trimming_keeps_every_kept_entry_provable_and_verify_passes(tmp_path: Pa
     assert verify.verify(store).ok
 
 
+def test_entries_written_while_the_signer_chains_wait_for_its_next_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = _open(str(tmp_path / "data"))
+    registry = _fill(store)
+    admin = accounts.Account(name="admin", role=accounts.ADMIN, prefixes=[], created=0)
+    signer = Signer(store, KEY)
+    chain_new = signer._chain_new
+
+    def then_a_write() -> None:
+        chain_new()
+        registry.create(admin, "88.118.8/meanwhile", _url("https://example.com/meanwhile"))
+
+    monkeypatch.setattr(signer, "_chain_new", then_a_write)
+    made = signer.sign_pending()
+    assert made[-1].last_sequence == len(_entries(store)) - 1  # all but the one meanwhile
+    monkeypatch.undo()
+    assert signer.sign_pending()[-1].last_sequence == len(_entries(store))
+    assert verify.verify(store).ok
+
+
+def test_trimming_entries_the_signer_has_not_reached_chains_them_first(tmp_path: Path) -> None:
+    store = _open(str(tmp_path / "data"))
+    registry = _fill(store)  # nothing chained, nothing signed
+    entries = _entries(store)
+    retention.trim(store, keep_entries=10, max_entries=10, cursors=[])
+    with store.read() as txn:
+        first = store.first_sequence(txn)
+        assert first > 1 and chainlog.chained_to(txn, store) == first - 1
+    assert verify.verify(store).ok
+    Signer(store, KEY).sign_pending()
+    assert _stored_chain(store)[first - 1 :] == chain.advance(chain.GENESIS, entries)[first - 1 :]
+    report = verify.verify(store)
+    assert report.ok and f"signed up to {entries[-1].sequence}" in report.chain
+    registry.create(
+        accounts.Account(name="admin", role=accounts.ADMIN, prefixes=[], created=0),
+        "88.118.8/later",
+        _url("https://example.com/later"),
+    )
+    Signer(store, KEY).sign_pending()
+    chain.verify_proof(proofs.prove(store, "88.118.8/later"), KEY.public_key)
+
+
 def _as_schema_3(data_dir: str) -> None:
     """Make the store what the build before the chain left: no chain databases, schema 3."""
     env = lmdb.open(data_dir, max_dbs=16, map_size=64 << 20)
@@ -212,6 +261,7 @@ def test_a_schema_3_store_is_backed_up_then_chained_in_place(
     data_dir = str(tmp_path / "data")
     store = _open(data_dir)
     _fill(store)
+    Signer(store, KEY).sign_pending()
     expected = _stored_chain(store)
     entries = _entries(store)
     store.close()
@@ -250,6 +300,7 @@ def test_an_upgrade_cut_short_resumes_without_another_backup(
     data_dir = str(tmp_path / "data")
     store = _open(data_dir)
     _fill(store)
+    Signer(store, KEY).sign_pending()
     expected = _stored_chain(store)
     store.close()
     _as_schema_3(data_dir)
@@ -289,6 +340,7 @@ def test_a_store_of_a_newer_schema_is_refused_naming_both(tmp_path: Path) -> Non
 
 
 def _chained_as_logged(store: Store) -> None:
+    Signer(store, KEY).sign_pending()
     entries = _entries(store)
     assert [e.sequence for e in entries] == list(range(1, len(entries) + 1))
     assert _stored_chain(store) == chain.advance(chain.GENESIS, entries)
@@ -311,7 +363,6 @@ def test_writes_sharing_a_group_commit_chain_as_if_each_had_committed_alone(
                                 [f"88.118/h{i}" for i in range(8)])  # fmt: skip
     assert not outcomes.errors  # this time every write ran in the transaction itself
     _chained_as_logged(store)
-    assert Signer(store, KEY).sign_pending()
     for key in keys[:5] + keys[6:]:
         proof = proofs.prove(store, key)
         assert chain.verify_proof(proof, KEY.public_key).sequence == proof.entry.sequence
