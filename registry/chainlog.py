@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from proto import handle_pb2
-from registry import chain, changelog
+from registry import chain, changelog, packing
 from registry.chain import ChainError
 
 ORIGIN_KEY = b"chain_origin"
@@ -185,12 +185,24 @@ def compute(txn: Any, dbs: Any, after: int, limit: int) -> list[bytes]:
             sequence = _SEQ.unpack(key)[0]
             if sequence != after + len(hashes) + 1:
                 raise ChainError(f"the change log jumps from {after + len(hashes)} to {sequence}")
-            entry = handle_pb2.ChangeEntry.FromString(bytes(value))
-            previous = chain.link(previous, canonical(txn, dbs, entry))
+            previous = chain.link(previous, _canonical_stored(txn, dbs, bytes(value)))
             hashes.append(previous)
             if len(hashes) >= limit:
                 break
     return hashes
+
+
+def _canonical_stored(txn: Any, dbs: Any, raw: bytes) -> bytes:
+    """`canonical` of the entry stored as `raw`, from the stored bytes where it borrows its
+    record (most entries: a record's newest change): no message built (verify, which
+    builds it, would notice were the two ever to differ)."""
+    entry = handle_pb2.ChangeEntry.FromString(raw)
+    if changelog.borrows(entry):
+        identifier = entry.identifier.encode()
+        record = txn.get(identifier, db=dbs.records)
+        if record is not None:
+            return chain.with_record(raw, identifier, packing.plain(bytes(record)))
+    return canonical(txn, dbs, entry)
 
 
 def put_hashes(txn: Any, dbs: Any, first: int, hashes: list[bytes]) -> None:
