@@ -32,15 +32,20 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--verify",
         action="store_true",
-        help="ask for the record's signed change-log proof and check it against the node's "
-        "SM2 public key (exit 1 when it does not hold)",
+        help="also ask for the proof that these values are the ones the node signed: the "
+        "change that wrote the record, its SM3 hash-chain path and the SM2-signed checkpoint, "
+        "checked here against the node's public key; says what was verified, exit 1 when "
+        "it does not hold (a change not signed yet, about a second after its write, is "
+        f"waited for up to {NOT_READY_WAIT_SECONDS:g} s)",
     )
     parser.add_argument(
         "--public-key",
         metavar="FILE|HEX",
-        help="the node's SM2 public key: a PEM file or 130 hex digits (default: the "
-        "HS_PUBKEY value of the node's prefix record 0.NA/<node prefix>, asked of the "
-        "node that answers)",
+        help="with --verify, the node's SM2 public key: a PEM file or the point as 130 hex "
+        "digits (default: the HS_PUBKEY value of the node's prefix record 0.NA/<node "
+        "prefix>, asked of the node that answers, which proves the values are what that "
+        "key signed; give the key you got from the top-level node or the operator to know "
+        "the key is the node's)",
     )
 
 
