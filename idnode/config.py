@@ -98,8 +98,8 @@ class Config:
     upstream_server_name: str = ""  # the name to verify, when not the upstream's host
     follow_ca_file: str = ""  # CAs for referred sites that serve TLS (default: system's)
     sync_stats_interval_seconds: float = 60.0
-    # How often the master signs the change log's new entries (SM2 checkpoints); a record's
-    # proof is available once its change is signed (docs/security.md).
+    # How often the master chains (SM3) and signs (SM2 checkpoints) the change log's new
+    # entries; a record's proof is available once its change is signed (docs/security.md).
     sign_interval_seconds: float = 1.0
     replica_of: str = ""  # HOST:PORT of the primary this node is a read replica of
     replica_token: str = ""  # the replication credential at the primary

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from proto import handle_pb2
-from registry import chain, chainlog
+from registry import chain, chainlog, storefile
 from registry.crypto import sm2
 from registry.identity import ensure_log_id
 from registry.store import Store, WriteBatch
@@ -37,8 +37,11 @@ class Signer:
         self._lock = threading.Lock()
 
     def sign_pending(self, up_to: int | None = None) -> list[handle_pb2.Checkpoint]:
-        """Sign the entries after the last checkpoint, up to `up_to` (default: the newest);
-        returns the checkpoints made. Raises ChainError when the store lacks chain hashes."""
+        """Chain the new entries and sign those after the last checkpoint, up to `up_to`
+        (default: the newest); returns the checkpoints made. Nothing while the store's disk
+        is full (storefile.low_space). Raises ChainError when the store lacks chain hashes."""
+        if storefile.low_space(self.store.path):
+            return []  # its writes would fail, each counted as a refused write: later
         with self._lock:
             self._chain_new()
             made = self._prepare(up_to)
@@ -152,7 +155,17 @@ class Signing:
         self._thread.start()
 
     def _run(self) -> None:
+        paused = ""
         while not self._stop.wait(self._interval):
+            # On a full disk sign_pending waits for space (its writes would fail, each
+            # counted as a refused write); said once here.
+            full = storefile.low_space(self.signer.store.path)
+            if full != paused:
+                if full:
+                    log.warning("chaining and signing paused: no space", extra={"reason": full})
+                else:
+                    log.warning("chaining and signing resumed")
+                paused = full
             try:
                 self.signer.sign_pending()
             except Exception:  # the node keeps serving; the next interval tries again

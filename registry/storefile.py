@@ -295,6 +295,12 @@ def out_of_space(path: str, error: Exception) -> str:
             return reason
     if not text.endswith(os.strerror(errno.EIO)):
         return ""
+    return low_space(path)
+
+
+def low_space(path: str) -> str:
+    """Why a write to the store in `path` would fail for lack of space now (the disk nearly
+    full, or the data file at the process's file-size limit), or "" when it would not."""
     try:
         found = os.statvfs(path)
         free = (found.f_bfree if os.geteuid() == 0 else found.f_bavail) * found.f_frsize

@@ -10,6 +10,7 @@ from pathlib import Path
 import lmdb
 import pytest
 
+import metrics
 from proto import handle_pb2
 from registry import accounts, chain, chainlog, credentials, proofs, retention, upgrade, verify
 from registry.crypto import sm2
@@ -17,7 +18,7 @@ from registry.errors import ProofNotReady, ProofUnavailable, StoreError
 from registry.registry import Registry
 from registry.signer import Signer
 from registry.store import SCHEMA_VERSION, Store, StoreOptions
-from tests.registry import groups
+from tests.registry import full_disk, groups
 
 HandleValue = handle_pb2.HandleValue
 KEY = sm2.PrivateKey.generate()
@@ -414,3 +415,17 @@ def test_checkpoints_of_another_key_are_re_signed_with_the_nodes_own(tmp_path: P
     chain.verify_proof(proof, other.public_key)
     with pytest.raises(chain.ChainError, match="signature"):
         chain.verify_proof(proof, KEY.public_key)
+
+
+def test_on_a_full_disk_the_signer_waits_without_a_refused_write(tmp_path: Path) -> None:
+    with full_disk.tmpfs(tmp_path / "disk", 16 << 20) as disk:
+        store = _open(str(disk / "data"))
+        _fill(store)
+        full_disk.fill_up(disk)
+        before = metrics.STORE_OUT_OF_SPACE._value.get()
+        assert Signer(store, KEY).sign_pending() == []
+        assert metrics.STORE_OUT_OF_SPACE._value.get() == before
+        os.unlink(disk / "filler")
+        assert Signer(store, KEY).sign_pending()
+        assert verify.verify(store).ok
+        store.close()
