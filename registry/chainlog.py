@@ -165,6 +165,15 @@ def _drop_hashes(txn: Any, dbs: Any, first: int, last: int) -> None:
             found = cursor.delete()
 
 
+def never_chained(txn: Any, dbs: Any) -> bool:
+    """True while the store holds no chain hash and no checkpoint, and its chain starts
+    from the genesis hash: nothing of its chain was ever computed, signed or sent."""
+    with txn.cursor(db=dbs.chain) as hashes, txn.cursor(db=dbs.checkpoints) as signed:
+        if hashes.first() or signed.first():
+            return False
+    return origin(txn, dbs)[1] == chain.GENESIS
+
+
 def chained_to(txn: Any, dbs: Any) -> int:
     """The last sequence that has its chain hash (the origin's sequence - 1 when none)."""
     with txn.cursor(db=dbs.chain) as cursor:

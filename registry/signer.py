@@ -145,7 +145,7 @@ class Signer:
 
 
 class Signing:
-    """The master's signing thread: `sign_pending` every `interval_seconds`."""
+    """The master's signing thread: `sign_pending` at once, then every `interval_seconds`."""
 
     def __init__(self, signer: Signer, interval_seconds: float) -> None:
         self.signer = signer
@@ -156,7 +156,9 @@ class Signing:
 
     def _run(self) -> None:
         paused = ""
-        while not self._stop.wait(self._interval):
+        first = True  # at once: what was written while no node ran (an import, an upgrade)
+        while first or not self._stop.wait(self._interval):
+            first = False
             # On a full disk sign_pending waits for space (its writes would fail, each
             # counted as a refused write); said once here.
             full = storefile.low_space(self.signer.store.path)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import lmdb
 
 from proto import handle_pb2
-from registry import chainlog, changelog, packing
+from registry import chain, chainlog, changelog, packing
 
 if TYPE_CHECKING:
     from registry.store import Store
@@ -173,7 +173,11 @@ class WriteBatch:
             if limit is not None:
                 last_dropped = min(last_dropped, self.store.first_sequence(self.txn) + limit - 1)
             chained = chainlog.chained_to(self.txn, self.store)
-            if chained < last_dropped:
+            if chained < last_dropped and chainlog.never_chained(self.txn, self.store):
+                # an import before the node's first start: the chain starts at the oldest
+                # entry kept, as after an upgrade (no one has seen a chain hash yet)
+                chainlog.put_origin(self.txn, self.store, last_dropped + 1, chain.GENESIS)
+            elif chained < last_dropped:
                 chainlog.build(self.txn, self.store, chained, last_dropped - chained)
         dropped = 0
         with self.txn.cursor(db=self.store.changelog) as cursor:

@@ -190,12 +190,12 @@ def start_singletons(config: Config, store: Store, listen: Listen) -> Singletons
 
 
 def _signer(config: Config, store: Store) -> Signer:
-    """The master's signer, after signing what was written while no node ran (an import,
-    an upgrade). Exits naming the key file when it cannot be read."""
+    """The master's signer, after re-signing checkpoints of another key (registry.signer;
+    its thread signs what was written while no node ran). Exits naming the key file when
+    it cannot be read."""
     try:
         signer = Signer(store, nodekey.load(config.data_dir))
         resigned = signer.resign_foreign()
-        signed = signer.sign_pending()
     except (IdnodeError, sm2.SM2Error, ValueError) as error:
         raise SystemExit(f"idnode: cannot sign the change log: {error}") from None
     if resigned:  # promoted, or a new key: the top-level node wants `toplevel node reset`
@@ -203,11 +203,6 @@ def _signer(config: Config, store: Store) -> Signer:
             "checkpoints signed by another key or for another change log re-signed with "
             "this node's key",
             extra={"checkpoints": resigned, "key_file": nodekey.key_path(config.data_dir)},
-        )
-    if signed:
-        log.info(
-            "change log signed",
-            extra={"checkpoints": len(signed), "up_to": signed[-1].last_sequence},
         )
     return signer
 

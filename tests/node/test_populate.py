@@ -16,6 +16,8 @@ import pytest
 from proto import resolver_pb2, resolver_pb2_grpc
 from tests.node.conftest import ADMIN_TOKEN, IDNODE, start_node
 
+OWN = 1  # a data dir initialised as `idnode serve` would holds 0.NA/88.118 (its HS_PUBKEY)
+
 
 def populate(
     data_dir: Path, *args: str, env: dict[str, str] | None = None
@@ -43,11 +45,11 @@ def test_populated_identifiers_are_served_over_grpc_and_dns(tmp_path: Path) -> N
     done = populate(data_dir, "--count", "2500", "--transaction-records", "1000", "--json")
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
-    assert report["written"] == report["created"] == report["identifiers"] == 2500
+    assert report["written"] == report["created"] == report["identifiers"] - OWN == 2500
     assert report["first"] == "88.118.99/p0000000000" and report["last"] == "88.118.99/p0000002499"
     assert 50 < report["record_bytes_per_identifier"] < report["store_bytes_per_identifier"]
     assert "populate: done" in done.stderr  # progress, one final line when not on a terminal
-    assert verify(data_dir)["records"] == 2500
+    assert verify(data_dir)["records"] == 2500 + OWN  # OWN: the node's prefix record
 
     node = start_node(data_dir, "--dns-listen", "127.0.0.1:0")
     try:
@@ -81,7 +83,7 @@ def test_a_rerun_rewrites_the_same_records_and_more_extend_them(tmp_path: Path) 
     more = populate(data_dir, "--count", "200", "--start", "300", "--json")
     assert json.loads(more.stdout)["created"] == 200
     report = verify(data_dir)
-    assert report["records"] == 500 and report["problems"] == []
+    assert report["records"] == 500 + OWN and report["problems"] == []
 
 
 def test_the_change_log_is_trimmed_as_the_node_would(tmp_path: Path) -> None:
@@ -92,7 +94,7 @@ def test_the_change_log_is_trimmed_as_the_node_would(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["changes_trimmed"] > 800
     report = verify(data_dir)
-    assert report["changes"] == 100 and report["records"] == 1000
+    assert report["changes"] == 100 and report["records"] == 1000 + OWN
 
 
 def test_populate_writes_under_an_existing_enterprise_prefix(tmp_path: Path) -> None:
@@ -101,7 +103,7 @@ def test_populate_writes_under_an_existing_enterprise_prefix(tmp_path: Path) -> 
     done = populate(data_dir, "--count", "10", "--prefix", "88.118.5.2", "--json")
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["first"] == "88.118.5.2/p0000000000"
-    assert verify(data_dir)["records"] == 20
+    assert verify(data_dir)["records"] == 20 + OWN
 
 
 @pytest.mark.parametrize(
@@ -135,4 +137,4 @@ def test_a_data_dir_of_another_node_prefix_is_refused(tmp_path: Path) -> None:
     )  # fmt: skip
     assert done.returncode != 0
     assert "belongs to node prefix 88.118" in done.stderr
-    assert verify(data_dir)["records"] == 5
+    assert verify(data_dir)["records"] == 5 + OWN

@@ -222,24 +222,44 @@ def test_entries_written_while_the_signer_chains_wait_for_its_next_run(
 
 def test_trimming_entries_the_signer_has_not_reached_chains_them_first(tmp_path: Path) -> None:
     store = _open(str(tmp_path / "data"))
-    registry = _fill(store)  # nothing chained, nothing signed
+    registry = _fill(store)
+    Signer(store, KEY).sign_pending()
+    admin = accounts.Account(name="admin", role=accounts.ADMIN, prefixes=[], created=0)
+    for n in range(20):
+        registry.create(admin, f"88.118.8/more-{n}", _url("https://example.com/more"))
     entries = _entries(store)
     retention.trim(store, keep_entries=10, max_entries=10, cursors=[])
     with store.read() as txn:
         first = store.first_sequence(txn)
-        assert first > 1 and chainlog.chained_to(txn, store) == first - 1
+        assert chainlog.chained_to(txn, store) == first - 1  # what it dropped, chained first
     assert verify.verify(store).ok
     Signer(store, KEY).sign_pending()
-    assert _stored_chain(store)[first - 1 :] == chain.advance(chain.GENESIS, entries)[first - 1 :]
+    assert _stored_chain_from(store, first) == chain.advance(chain.GENESIS, entries)[first - 1 :]
     report = verify.verify(store)
     assert report.ok and f"signed up to {entries[-1].sequence}" in report.chain
-    registry.create(
-        accounts.Account(name="admin", role=accounts.ADMIN, prefixes=[], created=0),
-        "88.118.8/later",
-        _url("https://example.com/later"),
-    )
+    chain.verify_proof(proofs.prove(store, "88.118.8/more-19"), KEY.public_key)
+
+
+def test_an_import_trimmed_before_any_chain_starts_it_at_the_oldest_entry_kept(
+    tmp_path: Path,
+) -> None:
+    store = _open(str(tmp_path / "data"))
+    _fill(store)  # never chained, never signed: what `idnode populate` leaves
+    entries = _entries(store)
+    retention.trim(store, keep_entries=10, max_entries=10, cursors=[])
+    with store.read() as txn:
+        first = store.first_sequence(txn)
+        assert chainlog.origin(txn, store) == (first, chain.GENESIS)
+        assert chainlog.chained_to(txn, store) == first - 1  # nothing computed for the rest
     Signer(store, KEY).sign_pending()
-    chain.verify_proof(proofs.prove(store, "88.118.8/later"), KEY.public_key)
+    assert _stored_chain_from(store, first) == chain.advance(chain.GENESIS, entries[first - 1 :])
+    assert verify.verify(store).ok
+    chain.verify_proof(proofs.prove(store, entries[-2].identifier), KEY.public_key)
+
+
+def _stored_chain_from(store: Store, first: int) -> list[bytes]:
+    with store.read() as txn:
+        return chainlog.leaves(txn, store, first, store.last_sequence(txn))
 
 
 def _as_schema_3(data_dir: str) -> None:
