@@ -4,6 +4,7 @@ read-your-writes, restart and re-copy, replicas of replicas, promotion."""
 from __future__ import annotations
 
 import subprocess
+import urllib.request
 from pathlib import Path
 
 import grpc
@@ -26,6 +27,7 @@ from tests.sync.nodes import (
     registry,
     resolve,
     resolver,
+    wait_until,
 )
 
 pytestmark = pytest.mark.timeout(180)
@@ -126,6 +128,20 @@ def test_a_replica_copies_follows_and_serves_reads_but_no_writes(tmp_path: Path)
         assert status["role"] == "replica" and status["state"] == "following"
         assert status["primary"] == primary.address
         assert status["applied_sequence"] == nodes.position(primary).last_sequence
+
+        # What Prometheus scrapes says the same; a primary has no replica series.
+        where = f'primary="{primary.address}"'
+        applied = nodes.position(primary).last_sequence
+        wait_until(  # gauges are flushed to the exposition every second or so
+            "the replica's gauges",
+            lambda: _scrape(replica).get(f"idnode_replica_applied_sequence{{{where}}}") == applied,
+            10,
+        )
+        scraped = _scrape(replica)
+        assert scraped[f"idnode_replica_lag_seconds{{{where}}}"] == 0
+        assert scraped[f'idnode_replica_state{{{where},state="following"}}'] == 1
+        assert scraped[f'idnode_replica_state{{{where},state="failing"}}'] == 0
+        assert not [name for name in _scrape(primary) if name.startswith("idnode_replica_")]
     finally:
         for proc in (replica, primary):
             if proc is not None:
@@ -323,3 +339,16 @@ def test_a_wrong_replication_credential_is_refused_and_shown(tmp_path: Path) -> 
         assert anonymous == grpc.StatusCode.UNAUTHENTICATED
     finally:
         primary.stop()
+
+
+def _scrape(proc: Proc) -> dict[str, float]:
+    """The node's /metrics as series (name and labels, as written) -> value."""
+    address = str(proc.ready["metrics"])
+    with urllib.request.urlopen(f"http://{address}/metrics", timeout=10) as reply:
+        text = reply.read().decode()
+    series = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            series[name] = float(value)
+    return series
