@@ -1,7 +1,9 @@
-"""`make run`'s launcher: seeds the demo, syncs to its top-level node, stops cleanly on Ctrl-C."""
+"""`make run`'s launcher: seeds the demo, serves the link it prints, syncs to its top-level
+node, stops cleanly on Ctrl-C."""
 
 from __future__ import annotations
 
+import http.client
 import os
 import signal
 import stat
@@ -15,13 +17,14 @@ from tests.sync.nodes import free_port
 
 
 def test_ctrl_c_stops_the_node_before_its_top_level_node(tmp_path: Path) -> None:
-    ports = {name: free_port() for name in ("grpc", "dns", "metrics", "toplevel")}
+    ports = {name: free_port() for name in ("grpc", "dns", "http", "metrics", "toplevel")}
     log_path = tmp_path / "demo.log"
     with open(log_path, "w") as log:
         demo = subprocess.Popen(
             [sys.executable, "-m", "idnode.cli.demo", "--data-dir", str(tmp_path / "var"),
              "--grpc-listen", f"127.0.0.1:{ports['grpc']}",
              "--dns-listen", f"127.0.0.1:{ports['dns']}",
+             "--http-listen", f"127.0.0.1:{ports['http']}",
              "--metrics-listen", f"127.0.0.1:{ports['metrics']}", "--workers", "1"],
             stdout=subprocess.PIPE, stderr=log, text=True, start_new_session=True,
             env={**os.environ, "IDNODE_DEMO_TOPLEVEL": f"127.0.0.1:{ports['toplevel']}"},
@@ -33,6 +36,15 @@ def test_ctrl_c_stops_the_node_before_its_top_level_node(tmp_path: Path) -> None
         server = f"127.0.0.1:{ports['grpc']}"
         shown = run_cli("resolve", "88.118.8/JXDY2106023", "--server", server, token=None)
         assert "product.name" in shown.stdout
+        web = f"http://127.0.0.1:{ports['http']}"  # the link printed for a browser works
+        assert f"open in a browser: {web}/88.118.8/JXDY2106023?noredirect" in log_path.read_text()
+        scanned = http.client.HTTPConnection("127.0.0.1", ports["http"], timeout=10)
+        scanned.request("GET", "/88.118.8/JXDY2106023")  # what `curl -i` shows: a redirect
+        answer = scanned.getresponse()
+        assert (answer.status, answer.getheader("Location")) == (
+            302, "https://example.com/products/JXDY2106023",
+        )  # fmt: skip
+        scanned.close()
         var = tmp_path / "var"
         modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in [var, *var.iterdir()]}
         assert modes["var"] == 0o700
