@@ -138,7 +138,7 @@ def test_a_replica_copies_follows_and_serves_reads_but_no_writes(tmp_path: Path)
             10,
         )
         scraped = _scrape(replica)
-        assert scraped[f"idnode_replica_lag_seconds{{{where}}}"] == 0
+        assert 0 <= scraped[f"idnode_replica_lag_seconds{{{where}}}"] < 5  # caught up
         assert scraped[f'idnode_replica_state{{{where},state="following"}}'] == 1
         assert scraped[f'idnode_replica_state{{{where},state="failing"}}'] == 0
         assert not [name for name in _scrape(primary) if name.startswith("idnode_replica_")]
