@@ -112,9 +112,6 @@ class Clients:
                 process.kill()
 
 
-_SERIAL = Call("batch_register", "{}")  # next_identifier() gives the serial alone
-
-
 def _varint(number: int) -> bytes:
     out = bytearray()
     while number > 0x7F:
@@ -161,10 +158,14 @@ class _Calls:
         self.serial = 0
         self.lock = threading.Lock()
 
-    def next_identifier(self, call: Call) -> str:
+    def next_tag(self) -> str:
+        """A tag no other call of this run has: this process's, and a serial."""
         with self.lock:
             self.serial += 1
-            return call.pattern.format(f"{self.tag}-{self.serial}")
+            return f"{self.tag}-{self.serial}"
+
+    def next_identifier(self, call: Call) -> str:
+        return call.pattern.format(self.next_tag())
 
     def make(self, call: Call) -> Callable[[], int]:
         rng = random.Random()
@@ -214,7 +215,7 @@ class _Calls:
         def batch_register() -> int:
             parts = []
             for _ in range(call.batch):
-                tag = self.next_identifier(_SERIAL).encode().rjust(len(marker), b"0")
+                tag = self.next_tag().encode().rjust(len(marker), b"0")
                 parts.append(field + wire.replace(marker, tag))
             reply = send(b"".join(parts), metadata=self.auth, timeout=CALL_TIMEOUT_SECONDS)
             if reply.rejected:
