@@ -4,7 +4,6 @@ prefixes. Each is counted, logged at most once a minute, and leaves the node ans
 from __future__ import annotations
 
 import time
-import urllib.request
 from concurrent import futures
 
 import grpc
@@ -12,16 +11,14 @@ import pytest
 
 from proto import handle_pb2, registry_pb2, resolver_pb2
 from tests.attack.conftest import Target, bearer, verify
-from tests.metrics.scrape import sample
+from tests.metrics import scrape as metrics_scrape
 
 ResolveRequest = resolver_pb2.ResolveRequest
 REASONS = ("malformed", "invalid", "throttled")
 
 
 def scraped(target: Target, name: str, **labels: str) -> float:
-    with urllib.request.urlopen(f"http://{target.process.metrics}/metrics", timeout=10) as page:
-        value = sample(page.read().decode(), name, **labels)
-    return value or 0.0
+    return metrics_scrape.scraped(target.process.metrics, name, **labels)
 
 
 def eventually(target: Target, name: str, expected: float, **labels: str) -> None:

@@ -4,7 +4,6 @@ slowed as on a node; a BatchResolve never builds a reply past its byte budget.""
 from __future__ import annotations
 
 import time
-import urllib.request
 from collections.abc import Iterator
 from concurrent import futures
 from pathlib import Path
@@ -16,7 +15,7 @@ from proto import handle_pb2, resolver_pb2, resolver_pb2_grpc, sync_pb2, sync_pb
 from resolver.batch import MAX_BATCH_RESOLVE, cut_message
 from resolver.grpc_resolve import DEFAULT_MAX_RESPONSE_BYTES
 from tests.attack.conftest import rss_bytes
-from tests.metrics.scrape import sample
+from tests.metrics import scrape as metrics_scrape
 from tests.ports import free_port
 from tests.rpc import failure
 from tests.sync.conftest import large_record
@@ -51,8 +50,7 @@ def stubs(toplevel: Proc) -> tuple[sync_pb2_grpc.TopLevelStub, resolver_pb2_grpc
 
 
 def scraped(toplevel: Proc, name: str, **labels: str) -> float:
-    with urllib.request.urlopen(f"http://{toplevel.ready['metrics']}/metrics", timeout=10) as page:
-        return sample(page.read().decode(), name, **labels) or 0.0
+    return metrics_scrape.scraped(str(toplevel.ready["metrics"]), name, **labels)
 
 
 def failures_counted(toplevel: Proc) -> dict[str, float]:

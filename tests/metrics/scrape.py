@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import urllib.request
+from collections.abc import Iterator
 
 import pytest
 
@@ -12,13 +13,18 @@ PROMTOOL = shutil.which("promtool")
 
 
 def scrape(host: str, port: int, path: str = "/metrics") -> str:
-    with urllib.request.urlopen(f"http://{host}:{port}{path}", timeout=10) as response:
+    return scrape_address(f"{host}:{port}", path)
+
+
+def scrape_address(address: str, path: str = "/metrics") -> str:
+    """`scrape` of a HOST:PORT as a node's ready line gives it."""
+    with urllib.request.urlopen(f"http://{address}{path}", timeout=10) as response:
         body: bytes = response.read()
     return body.decode()
 
 
-def sample(text: str, name: str, **labels: str) -> float | None:
-    """The value of the sample `name{labels}` in a text exposition (labels matched exactly)."""
+def _samples(text: str, name: str) -> Iterator[tuple[dict[str, str], float]]:
+    """Each sample of `name` in a text exposition: its labels and its value."""
     for line in text.splitlines():
         if line.startswith("#") or not line.startswith(name):
             continue
@@ -27,9 +33,23 @@ def sample(text: str, name: str, **labels: str) -> float | None:
         if metric != name:
             continue
         found = dict(pair.split("=", 1) for pair in rest.rstrip("}").split(",") if "=" in pair)
-        if {k: v.strip('"') for k, v in found.items()} == labels:
-            return float(value)
-    return None
+        yield {k: v.strip('"') for k, v in found.items()}, float(value)
+
+
+def sample(text: str, name: str, **labels: str) -> float | None:
+    """The value of the sample `name{labels}` in a text exposition (labels matched exactly)."""
+    return next((value for found, value in _samples(text, name) if found == labels), None)
+
+
+def total(text: str, name: str, **labels: str) -> float:
+    """The sum of the samples of `name` whose labels include `labels`."""
+    wanted = labels.items()
+    return sum(value for found, value in _samples(text, name) if wanted <= found.items())
+
+
+def scraped(address: str, name: str, **labels: str) -> float:
+    """The sample `name{labels}` at a node's HOST:PORT metrics address, 0 when absent."""
+    return sample(scrape_address(address), name, **labels) or 0.0
 
 
 def promtool_check(text: str) -> None:

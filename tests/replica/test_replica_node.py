@@ -4,7 +4,6 @@ read-your-writes, restart and re-copy, replicas of replicas, promotion."""
 from __future__ import annotations
 
 import subprocess
-import urllib.request
 from pathlib import Path
 
 import grpc
@@ -13,6 +12,7 @@ import pytest
 from proto import registry_pb2, replica_pb2, replica_pb2_grpc, resolver_pb2
 from registry import retention
 from registry.store import Store, StoreOptions
+from tests.metrics.scrape import sample, scrape_address
 from tests.replica import nodes
 from tests.sync.nodes import (
     ADMIN,
@@ -130,18 +130,26 @@ def test_a_replica_copies_follows_and_serves_reads_but_no_writes(tmp_path: Path)
         assert status["applied_sequence"] == nodes.position(primary).last_sequence
 
         # What Prometheus scrapes says the same; a primary has no replica series.
-        where = f'primary="{primary.address}"'
         applied = nodes.position(primary).last_sequence
         wait_until(  # gauges are flushed to the exposition every second or so
             "the replica's gauges",
-            lambda: _scrape(replica).get(f"idnode_replica_applied_sequence{{{where}}}") == applied,
+            lambda: (
+                sample(
+                    scrape_address(str(replica.ready["metrics"])),
+                    "idnode_replica_applied_sequence",
+                    primary=primary.address,
+                )
+                == applied
+            ),
             10,
         )
-        scraped = _scrape(replica)
-        assert 0 <= scraped[f"idnode_replica_lag_seconds{{{where}}}"] < 5  # caught up
-        assert scraped[f'idnode_replica_state{{{where},state="following"}}'] == 1
-        assert scraped[f'idnode_replica_state{{{where},state="failing"}}'] == 0
-        assert not [name for name in _scrape(primary) if name.startswith("idnode_replica_")]
+        scraped = scrape_address(str(replica.ready["metrics"]))
+        lag = sample(scraped, "idnode_replica_lag_seconds", primary=primary.address)
+        assert lag is not None and 0 <= lag < 5  # caught up
+        state = {"primary": primary.address}
+        assert sample(scraped, "idnode_replica_state", **state, state="following") == 1
+        assert sample(scraped, "idnode_replica_state", **state, state="failing") == 0
+        assert "idnode_replica_" not in scrape_address(str(primary.ready["metrics"]))
     finally:
         for proc in (replica, primary):
             if proc is not None:
@@ -339,16 +347,3 @@ def test_a_wrong_replication_credential_is_refused_and_shown(tmp_path: Path) -> 
         assert anonymous == grpc.StatusCode.UNAUTHENTICATED
     finally:
         primary.stop()
-
-
-def _scrape(proc: Proc) -> dict[str, float]:
-    """The node's /metrics as series (name and labels, as written) -> value."""
-    address = str(proc.ready["metrics"])
-    with urllib.request.urlopen(f"http://{address}/metrics", timeout=10) as reply:
-        text = reply.read().decode()
-    series = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            name, _, value = line.rpartition(" ")
-            series[name] = float(value)
-    return series

@@ -17,6 +17,7 @@ from resolver.tls import ClientTls, ServerTls, open_channel
 from sync.pusher import Pusher, PushOptions
 from sync.toplevel.server import TopLevelNode
 from tests.node.conftest import run_cli, start_node
+from tests.rpc import failure
 from tests.sync.conftest import Secondary
 from tests.sync.nodes import ADMIN_TOKEN, wait_until
 from tests.tls.conftest import Pki
@@ -51,11 +52,7 @@ def hello(address: str, pki: Pki, cert: str, key: str, token: str = "") -> sync_
 
 
 def refused(address: str, pki: Pki, cert: str, key: str, token: str = "") -> grpc.StatusCode:
-    with pytest.raises(grpc.RpcError) as caught:
-        hello(address, pki, cert, key, token)
-    code = caught.value.code() if isinstance(caught.value, grpc.Call) else None
-    assert code is not None
-    return code
+    return failure(lambda: hello(address, pki, cert, key, token))[0]
 
 
 def admin_cli(pki: Pki, address: str, *args: str) -> dict[str, object]:
