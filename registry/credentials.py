@@ -9,7 +9,7 @@ any secret, so that it syncs upstream and is audited.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from proto import handle_pb2
@@ -321,7 +321,3 @@ def record_use(store: Store, used: Mapping[tuple[str, str], int]) -> int:
 
 def last_used(account: Account) -> int:
     return max((c.last_used for c in account.credentials), default=0)
-
-
-def usable(credentials: Iterable[Credential], now: int) -> list[Credential]:
-    return [c for c in credentials if usable_credential(c, now)]

@@ -24,7 +24,7 @@ class WriteBatch:
     """One open write transaction; every change it makes is appended to the change log.
 
     `sequence` is the newest sequence so far. It goes to `meta` once, when the write ends
-    (`finish`, which the store calls), not once per change: code that logs a change and
+    (`finish`, which group commit calls), not once per change: code that logs a change and
     then needs the newest sequence in the same write reads `sequence`, not the store.
     """
 

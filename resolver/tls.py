@@ -229,14 +229,6 @@ def open_channel(
     )
 
 
-def client_context(tls: ClientTls) -> ssl.SSLContext:
-    """An ssl context that verifies a server (HTTPS clients, the metrics scrape in tests)."""
-    context = ssl.create_default_context(cafile=tls.ca_file or None)
-    if tls.cert_file:
-        context.load_cert_chain(tls.cert_file, tls.key_file or None)
-    return context
-
-
 # Peers ------------------------------------------------------------------------------
 
 

@@ -1,4 +1,4 @@
-"""OpenSSL's libcrypto (3.0 or later) through ctypes: SM2 keys, signatures and SM3 digests.
+"""OpenSSL's libcrypto (3.0 or later) through ctypes: SM2 keys and signatures (SM3 inside).
 
 The `cryptography` library has SM3 and SM4 but no SM2; OpenSSL's default provider has
 all three, and the interpreter has already loaded libcrypto for its `ssl` and `hashlib`
@@ -246,25 +246,6 @@ def from_components(group: list[tuple[bytes, int, bytes]], public: bytes, privat
 def named_group() -> list[tuple[bytes, int, bytes]]:
     """The OSSL_PARAM items of the SM2 curve by name (GB/T 32918.5)."""
     return [(b"group", _UTF8_STRING, SM2)]
-
-
-def explicit_group(
-    p: int, a: int, b: int, generator: bytes, order: int, cofactor: int
-) -> list[tuple[bytes, int, bytes]]:
-    """The OSSL_PARAM items of a prime curve given by its parameters."""
-
-    def native(value: int) -> bytes:
-        return value.to_bytes(max(1, (value.bit_length() + 7) // 8), "little")
-
-    return [
-        (b"field-type", _UTF8_STRING, b"prime-field"),
-        (b"p", _UNSIGNED_INTEGER, native(p)),
-        (b"a", _UNSIGNED_INTEGER, native(a)),
-        (b"b", _UNSIGNED_INTEGER, native(b)),
-        (b"generator", _OCTET_STRING, generator),
-        (b"order", _UNSIGNED_INTEGER, native(order)),
-        (b"cofactor", _UNSIGNED_INTEGER, native(cofactor)),
-    ]
 
 
 def public_point(key: Key) -> bytes:

@@ -13,7 +13,6 @@ import binascii
 import contextlib
 import os
 import re
-import stat
 
 from registry.crypto import libcrypto
 
@@ -212,8 +211,3 @@ def _sync_directory(path: str) -> None:
             os.fsync(descriptor)
         finally:
             os.close(descriptor)
-
-
-def is_private_file(path: str) -> bool:
-    """True when nobody but the owner may read `path`."""
-    return not stat.S_IMODE(os.stat(path).st_mode) & 0o077

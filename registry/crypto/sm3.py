@@ -2,8 +2,8 @@
 
 OpenSSL computes it either way. The interpreter's `hashlib` reaches the system's OpenSSL,
 and copying a prepared context skips the algorithm lookup by name: 0.8 µs for 64 bytes
-against 1.3 µs through `cryptography` here (docs/security.md), which counts on the write
-path (one digest per change-log entry). An interpreter whose OpenSSL lacks SM3 falls back
+against 1.3 µs through `cryptography` here (docs/security.md), which counts for the signer
+(one digest per change-log entry it chains). An interpreter whose OpenSSL lacks SM3 falls back
 to `cryptography`, which brings its own.
 """
 
