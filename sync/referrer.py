@@ -14,7 +14,7 @@ from registry import sites
 from registry.crypto.certificates import CertificateError
 from registry.registry import Referral
 from resolver.cache import AnswerCache
-from resolver.tls import ClientTls, open_channel
+from resolver.tls import ClientTls, channel_credentials, open_channel
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,20 @@ class UpstreamReferrer:
             MAX_ENTRIES, MAX_ENTRIES, MAX_BYTES, MAX_BYTES
         )
         self._channel: grpc.Channel | None = None
+        self._credentials: grpc.ChannelCredentials | None = None
+        self._usable = self._read_credentials()
+
+    def _read_credentials(self) -> bool:
+        """Read the TLS files now (at start and on renew_channel, never while resolving);
+        False, said once, when they cannot be used."""
+        if self._tls is None:
+            return True
+        try:
+            self._credentials = channel_credentials(self._tls)
+        except CertificateError as error:
+            log.error("cannot ask the upstream where a prefix lives: %s", error)
+            return False
+        return True
 
     def __call__(self, prefix: str) -> Referral | None:
         """Where canonical `prefix` lives, None when unknown or the upstream is away."""
@@ -59,16 +73,15 @@ class UpstreamReferrer:
 
     def _ask(self, prefix: str) -> tuple[Referral | None, float]:
         with self._lock:
+            if not self._usable:
+                return None, NEGATIVE_TTL_SECONDS
             if self._channel is None:
-                try:
-                    self._channel = open_channel(
-                        self._upstream,
-                        self._tls,
-                        options=[("grpc.max_receive_message_length", MAX_LOCATE_REPLY_BYTES)],
-                    )
-                except CertificateError as error:
-                    log.error("cannot ask the upstream where a prefix lives: %s", error)
-                    return None, NEGATIVE_TTL_SECONDS
+                self._channel = open_channel(
+                    self._upstream,
+                    self._tls,
+                    options=[("grpc.max_receive_message_length", MAX_LOCATE_REPLY_BYTES)],
+                    credentials=self._credentials,
+                )
             channel = self._channel
         try:
             reply = sync_pb2_grpc.TopLevelStub(channel).Locate(
@@ -82,8 +95,9 @@ class UpstreamReferrer:
         return Referral(reply.code, reply.prefix, usable, reply.ttl), float(reply.ttl)
 
     def renew_channel(self) -> None:
-        """Open a new channel at the next question (the TLS files are read again)."""
+        """Read the TLS files again; the next question opens a new channel with them."""
         with self._lock:
+            self._usable = self._read_credentials()
             old, self._channel = self._channel, None
         if old is not None:
             old.close()
