@@ -23,12 +23,13 @@ class ChangeFollower:
     `poll()` is cheap when nothing changed (two words read from LMDB's meta
     pages, `txn_id_probe`), so the hot path calls it on every request: a write
     committed by any process before the request began is never answered from a
-    stale cache. `last_txn_id` replaces that probe (a test's).
+    stale cache. `last_txn_id` replaces that probe (a test's); other readers of the same
+    store in the process ask the follower's (`last_txn_id`) rather than map their own.
     """
 
     def __init__(self, store: Store, last_txn_id: Callable[[], int] | None = None) -> None:
         self._store = store
-        self._last_txn_id = last_txn_id or txn_id_probe(store)
+        self.last_txn_id = last_txn_id or txn_id_probe(store)
         self._listeners: list[ChangeListener] = []
         self._lock = threading.Lock()
         self._txn_id = -1
@@ -53,13 +54,13 @@ class ChangeFollower:
 
     def poll(self) -> None:
         """Apply every change committed since the last poll."""
-        if self._last_txn_id() == self._txn_id:
+        if self.last_txn_id() == self._txn_id:
             return
         with self._lock:
             self._catch_up()
 
     def _catch_up(self) -> None:
-        if self._last_txn_id() == self._txn_id:
+        if self.last_txn_id() == self._txn_id:
             return
         with self._store.read() as txn:
             # The snapshot's own id, not the probe's: a commit shows in the meta page a

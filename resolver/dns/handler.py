@@ -7,9 +7,8 @@ import time
 from collections.abc import Callable, Iterator
 
 import metrics
-from registry.errors import IdnodeError, StoreError
+from registry.errors import IdnodeError
 from registry.store import Store
-from registry.txnprobe import TxnProbe
 from resolver.dns import answer, identity, records, rrl, serial, transfer, wire
 from resolver.dns.cache import WireCache
 from resolver.dns.config import DnsOptions
@@ -75,7 +74,7 @@ class Handler:
         self._serial_sequence = -1
         self._serial_recheck = 0.0  # perf_counter time after which epochs are read again
         self._serial = b"\x00\x00\x00\x00"
-        self._last_txn_id = _txn_id_probe(store)
+        self._last_txn_id = follower.last_txn_id  # the meta pages, mapped once per process
         self._seen_txn_id = -1  # the follower has applied every commit up to this one
 
     @property
@@ -398,11 +397,3 @@ class Handler:
 
     def transfer_allowed(self, source: str) -> bool:
         return transfer.allowed(source, self._options.transfer_networks)
-
-
-def _txn_id_probe(store: Store) -> Callable[[], int]:
-    """The cheapest way to ask whether anything was committed: the meta pages, or LMDB."""
-    try:
-        return TxnProbe(store.path).last_txn_id
-    except StoreError:
-        return store.last_txn_id
