@@ -9,22 +9,17 @@ since the epoch), `node_id`, and while failing: `error`, `code`, `failures` (in 
 from __future__ import annotations
 
 import json
-import os
 from typing import Any
+
+from sync.status import write
+
+__all__ = ["STALE_SECONDS", "STATES", "read", "serving", "write"]
 
 STATES = ("connecting", "copying", "following", "failing")
 """connecting: no stream yet, or the primary is away; copying: a snapshot is being taken
 in; following: streaming the change log (caught up or catching up); failing: the primary
 answers but refuses (a wrong credential, a node prefix that differs)."""
 STALE_SECONDS = 10.0  # a report older than this: the follower is not running
-
-
-def write(path: str, status: dict[str, Any]) -> None:
-    """Replace the file at `path` atomically (a reader never sees half of it)."""
-    temporary = path + ".tmp"
-    with open(temporary, "w") as handle:
-        json.dump(status, handle)
-    os.replace(temporary, path)
 
 
 def read(path: str) -> dict[str, Any]:
