@@ -251,8 +251,8 @@ class ReplicationService:
                 last = store.last_sequence(txn)
                 reach = entries[-1].sequence if entries else after
                 checkpoints = _checkpoints(txn, store, signed, reach)
-                changed = credentials.changed(txn, entries, self._clock())
-                update = list(credentials.send(txn)) if changed else []
+                digest = credentials.changed(txn, entries, self._clock())
+                update = list(credentials.send(txn, digest)) if digest else []
             yield from update
             if entries or checkpoints or self._clock() >= beat_due:
                 changes = replica_pb2.Changes(entries=entries, last_sequence=last)
@@ -314,7 +314,8 @@ class _Credentials:
         self._counts = (-1, -1)
         self._checked = 0.0
 
-    def changed(self, txn: Any, entries: list[handle_pb2.ChangeEntry], now: float) -> bool:
+    def changed(self, txn: Any, entries: list[handle_pb2.ChangeEntry], now: float) -> bytes | None:
+        """The digest of the accounts and tokens when it may have moved and did, else None."""
         counts = (
             txn.stat(self._store.accounts)["entries"],
             txn.stat(self._store.tokens)["entries"],
@@ -322,14 +323,16 @@ class _Credentials:
         created = any(e.operation in _CREDENTIAL_CHANGES for e in entries)
         due = now - self._checked >= self._options.credentials_check_seconds
         if counts == self._counts and not created and not due:
-            return False
+            return None
         self._checked = now
         self._counts = counts
-        return apply.credentials_digest(self._store, txn) != self._sent
+        digest = apply.credentials_digest(self._store, txn)
+        return digest if digest != self._sent else None
 
-    def send(self, txn: Any) -> Iterator[replica_pb2.FollowMessage]:
+    def send(self, txn: Any, digest: bytes | None = None) -> Iterator[replica_pb2.FollowMessage]:
+        """Every account and token; `digest` is theirs when the caller has it already."""
         found, tokens = apply.read_credentials(self._store, txn)
-        self._sent = apply.credentials_digest(self._store, txn)
+        self._sent = digest or apply.credentials_digest(self._store, txn)
         self._counts = (len(found), len(tokens))
         chunks = batches.credential_chunks(found, tokens, self._options.credentials_chunk_bytes)
         for chunk in chunks:
