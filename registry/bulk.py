@@ -61,13 +61,12 @@ def prepare(
         except IdnodeError as error:
             refused.append((position, f"{excerpt(record.identifier)}: {error}"))
             continue
-        key = f"{parsed.prefix}/{parsed.suffix}"
+        key = str(parsed)
         identifier = key.encode()
         encoded = packing.encode(stored, len(identifier), page_bytes)
         ready.append(Prepared(identifier, position, key, parsed.prefix, stored, encoded))
-    ready.sort(
-        key=itemgetter(0)
-    )  # by identifier; sort is stable: a key given twice keeps its order
+    # By identifier; the sort is stable: a key given twice keeps its order.
+    ready.sort(key=itemgetter(0))
     return ready, refused
 
 
@@ -75,11 +74,12 @@ def write(
     batch: WriteBatch,
     ready: Sequence[Prepared],
     authorize: Callable[[str], None],
-    size: int,
     refused: Sequence[tuple[int, str]],
 ) -> BatchResult:
     """Store every prepared record in `batch` unless `authorize(prefix)` raises or the
-    record holds those values already; returns the outcome of each of `size` items."""
+    record holds those values already; returns the outcome of each item of the request
+    (the ready and the refused ones)."""
+    size = len(ready) + len(refused)
     outcomes = [""] * size
     errors = [""] * size
     for position, reason in refused:

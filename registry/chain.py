@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from proto import handle_pb2
+from registry.changelog import field, varint
 from registry.crypto import sm2, sm3
 
 GENESIS = bytes(sm3.DIGEST_BYTES)  # h(0): the hash before the first entry
@@ -30,20 +31,6 @@ _WITH_RECORD = (handle_pb2.ChangeEntry.CREATE, handle_pb2.ChangeEntry.UPDATE)
 
 class ChainError(ValueError):
     """A chain, checkpoint or proof that does not hold; the message says where and why."""
-
-
-def field(number: int, payload: bytes) -> bytes:
-    """A length-delimited protobuf field."""
-    return varint(number << 3 | 2) + varint(len(payload)) + payload
-
-
-def varint(value: int) -> bytes:
-    out = bytearray()
-    while value > 0x7F:
-        out.append(value & 0x7F | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
 
 
 def entry_bytes(entry: handle_pb2.ChangeEntry) -> bytes:
@@ -63,8 +50,8 @@ def entry_bytes(entry: handle_pb2.ChangeEntry) -> bytes:
 
 def with_record(head: bytes, identifier: bytes, plain_values: bytes) -> bytes:
     """`entry_bytes` from parts: an entry serialised without its record, and the record's
-    values as stored under `records` (registry.packing.plain). On the write path (once
-    per record written): `field` spelt out, with the lengths' varints of one or two bytes
+    values as stored under `records` (registry.packing.plain). Once per entry the signer
+    chains: `field` spelt out, with the lengths' varints of one or two bytes
     made without a loop."""
     named = b"\x0a" + _short_varint(len(identifier)) + identifier  # Record field 1
     inner = len(named) + len(plain_values)

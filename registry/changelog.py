@@ -49,16 +49,16 @@ def supersede(txn: Any, dbs: Any, identifier: bytes) -> None:
         return  # trimmed already (or nothing to stand for)
     # Appending field 4 (record) to the serialised entry is what setting it would give,
     # without parsing the entry or the record: this runs for every update.
-    record = _field(1, identifier) + packing.plain(bytes(current))
-    txn.put(borrowing, bytes(raw) + _field(4, record), db=dbs.changelog)
+    record = field(1, identifier) + packing.plain(bytes(current))
+    txn.put(borrowing, bytes(raw) + field(4, record), db=dbs.changelog)
 
 
-def _field(number: int, payload: bytes) -> bytes:
+def field(number: int, payload: bytes) -> bytes:
     """A length-delimited protobuf field."""
-    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
+    return varint(number << 3 | 2) + varint(len(payload)) + payload
 
 
-def _varint(value: int) -> bytes:
+def varint(value: int) -> bytes:
     out = bytearray()
     while value > 0x7F:
         out.append(value & 0x7F | 0x80)

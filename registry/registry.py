@@ -320,7 +320,6 @@ class Registry:
                 batch,
                 ready,
                 lambda prefix: self._authorize(batch, caller, prefix, allowed),
-                len(records),
                 refused,
             )
 

@@ -123,8 +123,7 @@ class WriteBatch:
         self.txn.put(account.name.encode(), account.SerializeToString(), db=self.store.accounts)
 
     def get_account(self, name: str) -> handle_pb2.Account | None:
-        raw = self.txn.get(name.encode(), db=self.store.accounts)
-        return handle_pb2.Account.FromString(bytes(raw)) if raw is not None else None
+        return self.store.get_account(self.txn, name)
 
     def put_token(self, token_hash: bytes, account_name: str) -> None:
         self.txn.put(token_hash, account_name.encode(), db=self.store.tokens)
