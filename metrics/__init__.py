@@ -249,15 +249,21 @@ def declare_known_series() -> None:
     for transport in DNS_TRANSPORTS:
         for rcode in DNS_RCODES:
             DNS_RESPONSES.labels(transport, rcode)
-    for reason in AUTH_FAILURE_REASONS:
-        AUTH_FAILURES.labels(reason)
-    for limit in LIMITS:
-        LIMIT_HITS.labels(limit)
+    declare_guard_series()
     for action in DNS_RRL_ACTION_NAMES:
         DNS_RRL_ACTIONS.labels(action)
     for method in HTTP_METHODS:
         for status_class in HTTP_STATUS_CLASSES:
             HTTP_REQUESTS.labels(method, status_class)
+
+
+def declare_guard_series() -> None:
+    """Failed authentications and limits hit, at 0: the series every gRPC server counts
+    (the node's workers and the top-level node alike)."""
+    for reason in AUTH_FAILURE_REASONS:
+        AUTH_FAILURES.labels(reason)
+    for limit in LIMITS:
+        LIMIT_HITS.labels(limit)
 
 
 class Tally:

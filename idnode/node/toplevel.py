@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from idnode import __version__, logs
-from idnode.config import split_host_port
+from idnode.config import join_host_port, split_host_port
 from registry.crypto.certificates import CertificateError
 from registry.errors import IdnodeError
 from resolver.tls import ClientTls, ServerTls, is_loopback
@@ -115,13 +115,10 @@ def _serve_metrics(listen: str) -> str:
     from metrics import exposition
 
     exposition.set_build_info(__version__)
-    for reason in metrics.AUTH_FAILURE_REASONS:
-        metrics.AUTH_FAILURES.labels(reason)
-    for limit in ("request_bytes", "batch_response_bytes"):
-        metrics.LIMIT_HITS.labels(limit)
+    metrics.declare_guard_series()
     metrics.start_flusher()
     host, port = exposition.serve_metrics(listen)
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return join_host_port(host, port)
 
 
 def _warn_plain(bound: Sequence[str]) -> None:
