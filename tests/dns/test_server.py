@@ -70,21 +70,32 @@ def test_at_the_cap_the_oldest_idle_connection_makes_room(node: Node) -> None:
         node.store, NODE_PREFIX, node.follower, make_options(max_tcp_connections=2)
     )
     port = dns_server.start(["127.0.0.1:0"])[0][1]
+    held: list[socket.socket] = []
     try:
-        held = [socket.create_connection(("127.0.0.1", port), timeout=3) for _ in range(2)]
+        held += [socket.create_connection(("127.0.0.1", port), timeout=3) for _ in range(2)]
         for sock in held:  # make sure the server has taken both
             _tcp_query(sock, dns.message.make_query(ABC, "TXT"))
             assert _tcp_reply(sock).answer
+            # A connection is busy until its thread notes the reply sent, which may come
+            # after the client has read it: wait for that, so "oldest idle" is held[0].
+            _wait_idle(dns_server)
         with socket.create_connection(("127.0.0.1", port), timeout=3) as extra:
             _tcp_query(extra, dns.message.make_query(ABC, "TXT"))
             assert _tcp_reply(extra).answer  # before: closed on accept
         assert held[0].recv(1) == b""  # the oldest was closed to make room
         _tcp_query(held[1], dns.message.make_query(ABC, "TXT"))
         assert _tcp_reply(held[1]).answer
+    finally:
         for sock in held:
             sock.close()
-    finally:
         dns_server.stop()
+
+
+def _wait_idle(dns_server: DnsServer) -> None:
+    deadline = time.monotonic() + 5
+    while any(c.busy for c in list(dns_server.tcp._live.values())):
+        assert time.monotonic() < deadline, "a connection stayed busy"
+        time.sleep(0.01)
 
 
 def test_truncated_udp_answer_is_whole_over_tcp(server: tuple[DnsServer, int], node: Node) -> None:
