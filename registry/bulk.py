@@ -16,7 +16,7 @@ from typing import NamedTuple
 from proto import handle_pb2
 from registry import packing, values
 from registry.errors import IdnodeError
-from registry.identifier import excerpt, parse
+from registry.identifier import excerpt, parse_key
 from registry.writebatch import WriteBatch
 
 REJECTED = "rejected"
@@ -50,21 +50,23 @@ def prepare(
     records: Sequence[handle_pb2.Record], now: int, page_bytes: int
 ) -> tuple[list[Prepared], list[tuple[int, str]]]:
     """Check, stamp and encode every record: the ones to write, in key order (a key
-    given twice keeps its order), and the refused ones with their positions and reasons."""
+    given twice keeps its order), and the refused ones with their positions and reasons.
+    Values are stamped in place (values.stamp_record), a copy of each record costing
+    as much again."""
     ready: list[Prepared] = []
     refused: list[tuple[int, str]] = []
     prefixes: dict[str, str] = {}  # as written -> canonical: a batch repeats a few
     for position, record in enumerate(records):
         try:
-            parsed = parse(record.identifier, prefixes)
-            stored = values.stamped_record(record, now)
+            prefix, key = parse_key(record.identifier, prefixes)
+            stored = values.stamp_record(record, now)  # the request's own record
         except IdnodeError as error:
             refused.append((position, f"{excerpt(record.identifier)}: {error}"))
             continue
-        key = str(parsed)
         identifier = key.encode()
-        encoded = packing.encode(stored, len(identifier), page_bytes)
-        ready.append(Prepared(identifier, position, key, parsed.prefix, stored, encoded))
+        plain = packing.without_identifier(stored.SerializeToString())
+        encoded = packing.pack(plain, len(identifier), page_bytes)
+        ready.append(Prepared(identifier, position, key, prefix, stored, encoded))
     # By identifier; the sort is stable: a key given twice keeps its order.
     ready.sort(key=itemgetter(0))
     return ready, refused
@@ -85,13 +87,16 @@ def write(
     for position, reason in refused:
         outcomes[position], errors[position] = REJECTED, reason
     txn, records = batch.txn, batch.store.records
-    for item in ready:
-        try:
-            authorize(item.prefix)
-        except IdnodeError as error:
-            outcomes[item.position] = REJECTED
-            errors[item.position] = f"{item.key!r}: {error}"
-            continue
+    allowed = None  # the prefix of the item before, allowed: in key order, a prefix's items
+    for item in ready:  # come together
+        if item.prefix != allowed:
+            try:
+                authorize(item.prefix)
+            except IdnodeError as error:
+                outcomes[item.position] = REJECTED
+                errors[item.position] = f"{item.key!r}: {error}"
+                continue
+            allowed = item.prefix
         existing = txn.get(item.identifier, db=records)
         if existing is not None and _same(bytes(existing), item):
             outcomes[item.position] = "unchanged"

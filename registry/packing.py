@@ -15,6 +15,7 @@ from google.protobuf.message import DecodeError
 
 from proto import handle_pb2
 
+_IDENTIFIER_TAG = b"\x0a"  # Record.identifier: field 1, length-delimited
 DEFLATED = b"\x00"  # no stored record starts with a zero byte: protobuf has no field 0
 LEVEL = 1  # of 9: about 35 µs per 2 KB here, and within 4 % of level 9's size
 _PAGE_HEADER_BYTES = 16
@@ -34,6 +35,22 @@ def pack(plain: bytes, key_bytes: int, page_bytes: int) -> bytes:
     if _pages(len(packed), key_bytes, page_bytes) < _pages(len(plain), key_bytes, page_bytes):
         return packed
     return plain
+
+
+def without_identifier(serialised: bytes) -> bytes:
+    """A serialised Record without its identifier (field 1, which serialisation puts
+    first): what `encode` stores, from a record that still names its identifier."""
+    if serialised[:1] != _IDENTIFIER_TAG:
+        return serialised
+    length = shift = 0
+    offset = 1
+    while True:  # the identifier's length, a varint
+        byte = serialised[offset]
+        length |= (byte & 0x7F) << shift
+        offset += 1
+        if byte < 0x80:
+            return serialised[offset + length :]
+        shift += 7
 
 
 def decode(raw: bytes) -> handle_pb2.Record:

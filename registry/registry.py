@@ -306,7 +306,8 @@ class Registry:
         """Create or replace each record's values in one transaction (idempotent upsert).
 
         Invalid or forbidden items are rejected one by one with their reason; the
-        rest commit together. Raises TooLarge past MAX_BATCH_RECORDS.
+        rest commit together. Raises TooLarge past MAX_BATCH_RECORDS. The records' values
+        are stamped in place (values.stamp_record): sending them again stores the same.
         """
         if len(records) > MAX_BATCH_RECORDS:
             raise TooLarge(f"batch has {len(records)} records, more than {MAX_BATCH_RECORDS}")

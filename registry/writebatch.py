@@ -16,6 +16,9 @@ if TYPE_CHECKING:
 
 _SEQ = struct.Struct(">Q")
 _Op = handle_pb2.ChangeEntry.Operation
+# The enum's members read once: each attribute read of a protobuf enum wrapper goes
+# through a Python __getattr__ (0.7 µs), and put_encoded runs once per record written.
+_CREATE, _UPDATE = _Op.CREATE, _Op.UPDATE
 SEQUENCE_KEY = b"sequence"  # in `meta`: the newest change-log sequence
 sequence_key = changelog.sequence_key
 
@@ -72,7 +75,7 @@ class WriteBatch:
             return 0
         # The entry borrows its record from `records` (registry.changelog).
         sequence = self.sequence = self.sequence + 1
-        entry = self._entry(_Op.CREATE if created else _Op.UPDATE)
+        entry = self._entry(_CREATE if created else _UPDATE)
         entry.sequence = sequence
         entry.identifier = key
         sequence_bytes = _SEQ.pack(sequence)

@@ -28,6 +28,15 @@ _OUTCOMES = {
 }
 
 
+def _item_bytes(outcome: str, error: str) -> bytes:
+    """One item of BatchRegisterResponse.results as it is serialised in the reply."""
+    item = registry_pb2.BatchItemResult(outcome=_OUTCOMES[outcome], error=error)
+    return registry_pb2.BatchRegisterResponse(results=[item]).SerializeToString()
+
+
+_ACCEPTED_ITEMS = {outcome: _item_bytes(outcome, "") for outcome in _OUTCOMES}
+
+
 class RegistryService:
     """Each handler authenticates the caller, calls the registry, and counts the result."""
 
@@ -77,7 +86,8 @@ class RegistryService:
 
     def batch_register(
         self, request: registry_pb2.BatchRegisterRequest, context: grpc.ServicerContext
-    ) -> registry_pb2.BatchRegisterResponse:
+    ) -> bytes:
+        """A BatchRegisterResponse, serialised."""
         self._refuse_on_replica(context)
         try:
             result = self._registry.batch_register(self._auth.caller(context), request.records)
@@ -88,16 +98,21 @@ class RegistryService:
             count = getattr(result, outcome)
             if count:
                 self._counts.add(("batch_register", outcome), count)
-        reply = registry_pb2.BatchRegisterResponse(
+        counts = registry_pb2.BatchRegisterResponse(
             created=result.created,
             updated=result.updated,
             unchanged=result.unchanged,
             rejected=result.rejected,
             sequence=result.sequence,
         )
-        for outcome, error in zip(result.outcomes, result.errors, strict=True):
-            reply.results.add(outcome=_OUTCOMES[outcome], error=error)
-        return reply
+        # The reply serialised here, one item result at a time: repeated fields may
+        # follow the rest as bytes, and an accepted item's bytes are always the same
+        # (a message per item cost half a microsecond each, in batches of thousands).
+        items = [
+            _ACCEPTED_ITEMS[outcome] if not error else _item_bytes(outcome, error)
+            for outcome, error in zip(result.outcomes, result.errors, strict=True)
+        ]
+        return counts.SerializeToString() + b"".join(items)
 
     def list(
         self, request: registry_pb2.ListRequest, context: grpc.ServicerContext

@@ -215,7 +215,9 @@ def registry_handler(service: RegistryService) -> grpc.GenericRpcHandler[Any, An
             "ModifyValues": unary(service.modify_values, handle_pb2.Record),
             "RemoveValues": unary(service.remove_values, registry_pb2.RemoveValuesRequest),
             "Delete": unary(service.delete, registry_pb2.DeleteRequest),
-            "BatchRegister": unary(service.batch_register, registry_pb2.BatchRegisterRequest),
+            "BatchRegister": unary(
+                service.batch_register, registry_pb2.BatchRegisterRequest, raw_response=True
+            ),
             "List": unary(service.list, registry_pb2.ListRequest),
             "CreateEnterprise": unary(
                 service.create_enterprise, registry_pb2.CreateEnterpriseRequest

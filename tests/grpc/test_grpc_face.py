@@ -204,6 +204,10 @@ def test_batch_register_is_an_idempotent_upsert(node: Node) -> None:
     assert (again.created, again.updated, again.unchanged, again.rejected) == (0, 0, 50, 2)
     assert (third.created, third.updated, third.unchanged) == (0, 1, 49)
     assert again.sequence == first.sequence  # nothing written, nothing logged
+    item = registry_pb2.BatchItemResult
+    assert [r.outcome for r in first.results] == [item.CREATED] * 50 + [item.REJECTED] * 2
+    assert [r.outcome for r in third.results][:2] == [item.UPDATED, item.UNCHANGED]
+    assert not any(r.error for r in third.results[:50])
     assert "may not write under prefix" in first.results[50].error
     assert "no '/'" in first.results[51].error
     reply = node.resolver.Resolve(resolver_pb2.ResolveRequest(identifier=f"{prefix}/B0"))

@@ -260,3 +260,17 @@ def test_two_kilobyte_records_take_about_their_size_not_four_times_it(tmp_path: 
     )
     assert product < product_data  # text deflates: below the data size itself
     assert noise < 2.2 * noise_data  # one overflow page each; nothing shrinks random bytes
+
+
+@pytest.mark.parametrize("identifier", ["", "88.118/x", "88.118/" + "s" * 200, "88.118/产品"])
+def test_without_identifier_leaves_the_serialised_values_alone(identifier: str) -> None:
+    values = [
+        handle_pb2.HandleValue(index=1, type="URL", data=b"https://example.com/" + b"p" * 300),
+        handle_pb2.HandleValue(index=2, type="batch", data=b"\x0a\x05x", ttl=60),
+    ]
+    named = handle_pb2.Record(identifier=identifier, values=values).SerializeToString()
+    bare = handle_pb2.Record(values=values).SerializeToString()
+
+    assert packing.without_identifier(named) == bare
+    assert packing.without_identifier(bare) == bare
+    assert packing.without_identifier(b"") == b""

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from proto import handle_pb2
-from registry import values
+from registry import packing, values
 from registry.errors import InvalidValue, TooLarge
 
 HandleValue = handle_pb2.HandleValue
@@ -266,29 +266,31 @@ _values = st.builds(
 
 @settings(max_examples=400)
 @given(st.lists(_values, max_size=6), st.booleans())
-def test_stamped_record_is_normalise_as_a_record(given: list[Any], types_seen: bool) -> None:
+def test_stamp_record_is_normalise_as_a_record(given: list[Any], types_seen: bool) -> None:
     if types_seen:  # the fast path takes only types normalise accepted before
         for type_name in ("URL", "EMAIL", "batch"):
             values.normalise([value(type=type_name)], NOW)
-            values.stamped_record(handle_pb2.Record(values=[value(type=type_name)]), NOW)
+            values.stamp_record(handle_pb2.Record(values=[value(type=type_name)]), NOW)
     record = handle_pb2.Record(identifier="88.118/x", values=given)
     try:
         expected = handle_pb2.Record(values=values.normalise(given, NOW))
     except (InvalidValue, TooLarge) as error:
         with pytest.raises(type(error)) as caught:
-            values.stamped_record(record, NOW)
+            values.stamp_record(record, NOW)
         assert str(caught.value) == str(error)
         return
-    stamped = values.stamped_record(record, NOW)
-    assert stamped.SerializeToString() == expected.SerializeToString()
-    assert list(record.values) == given  # the caller's record is left as it was
+    stamped = packing.without_identifier(values.stamp_record(record, NOW).SerializeToString())
+    assert stamped == expected.SerializeToString()
+    # stamped in place, and stamping it again gives the same: a caller may send it again
+    again = packing.without_identifier(values.stamp_record(record, NOW).SerializeToString())
+    assert again == stamped
 
 
-def test_stamped_record_past_the_size_limits_is_refused_as_normalise_refuses_it() -> None:
+def test_stamp_record_past_the_size_limits_is_refused_as_normalise_refuses_it() -> None:
     many = handle_pb2.Record(
         values=[value(index=i) for i in range(1, values.MAX_VALUES_PER_RECORD + 2)]
     )
-    values.stamped_record(handle_pb2.Record(values=[value()]), NOW)  # URL accepted before
+    values.stamp_record(handle_pb2.Record(values=[value()]), NOW)  # URL accepted before
 
     with pytest.raises(TooLarge, match="1001 values, more than 1000"):
-        values.stamped_record(many, NOW)
+        values.stamp_record(many, NOW)
