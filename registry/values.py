@@ -132,17 +132,26 @@ def check_limits(values: Sequence[HandleValue]) -> None:
 
 def check(value: HandleValue, position: int) -> None:
     """Raise InvalidValue unless `value` is well-formed."""
+    type_name = value.type
+    if (
+        0 < value.index <= MAX_INDEX
+        and type_name
+        and len(type_name.encode()) <= MAX_TYPE_BYTES
+        and type_name.isprintable()
+        and " " not in type_name
+        and len(value.data) <= MAX_DATA_BYTES
+    ):
+        return  # the common case, without building a message
     where = f"value {position} (index {value.index})"
     if not 1 <= value.index <= MAX_INDEX:
         raise InvalidValue(f"{where}: index must be between 1 and {MAX_INDEX}")
-    if not value.type:
+    if not type_name:
         raise InvalidValue(f"{where}: type is empty")
-    if len(value.type.encode()) > MAX_TYPE_BYTES:
+    if len(type_name.encode()) > MAX_TYPE_BYTES:
         raise InvalidValue(f"{where}: type is longer than {MAX_TYPE_BYTES} bytes")
-    if not value.type.isprintable() or " " in value.type:
-        raise InvalidValue(f"{where}: type {value.type!r} contains a space or control character")
-    if len(value.data) > MAX_DATA_BYTES:
-        raise InvalidValue(f"{where}: data is longer than {MAX_DATA_BYTES} bytes")
+    if not type_name.isprintable() or " " in type_name:
+        raise InvalidValue(f"{where}: type {type_name!r} contains a space or control character")
+    raise InvalidValue(f"{where}: data is longer than {MAX_DATA_BYTES} bytes")
 
 
 def _check_write(value: HandleValue, position: int, managed: bool) -> None:

@@ -14,10 +14,11 @@ import csv
 import io
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from proto import handle_pb2, registry_pb2
 from registry.errors import IdnodeError
-from registry.identifier import parse
+from registry.identifier import parse_key
 from registry.values import check
 
 REQUIRED_COLUMNS = ("identifier", "type", "data")
@@ -121,28 +122,43 @@ def _count(batch: list[_Group], reply: Reply, summary: Summary) -> None:
             summary.rejected.append(Rejected(group.first_line, group.identifier, result.error))
 
 
-Row = dict[str, str]  # column -> text, for the columns the import reads
+@dataclass(frozen=True, slots=True)
+class _Columns:
+    """Where each column the import reads is in a row (-1: not in the file)."""
+
+    identifier: int
+    type: int
+    data: int
+    index: int = -1
+    ttl: int = -1
+    public_read: int = -1
 
 
-def _rows(text: io.TextIOBase) -> Iterator[tuple[int, Row]]:
-    """(line, row) pairs, each row holding the known columns present; a header without
-    the required columns or a file that is not CSV stops the import, naming the line."""
+Row = list[str]  # a row's fields as the CSV has them
+
+
+def _cell(row: Row, position: int) -> str:
+    """The field at `position`, "" for a column the file or a short row lacks."""
+    return row[position] if 0 <= position < len(row) else ""
+
+
+def _rows(text: io.TextIOBase) -> Iterator[tuple[int, str, Row, _Columns]]:
+    """(line, identifier, row, columns) for each row; a header without the required
+    columns or a file that is not CSV stops the import, naming the line."""
     reader = csv.reader(text)
     try:
         header = next(reader, [])
-        columns = [(name, header.index(name)) for name in KNOWN_COLUMNS if name in header]
         missing = [name for name in REQUIRED_COLUMNS if name not in header]
         if missing:
             raise BadImportFile(
                 f"CSV header lacks column(s) {', '.join(missing)}; expected "
                 f"{', '.join(REQUIRED_COLUMNS)} and optionally {', '.join(OPTIONAL_COLUMNS)}"
             )
-        for fields in reader:
-            width = len(fields)
-            yield (
-                reader.line_num,
-                {name: fields[position] for name, position in columns if position < width},
-            )
+        columns = _Columns(**{name: header.index(name) for name in KNOWN_COLUMNS if name in header})
+        where = columns.identifier
+        for row in reader:
+            identifier = row[where].strip() if where < len(row) else ""
+            yield reader.line_num, identifier, row, columns
     except csv.Error as error:
         raise BadImportFile(f"line {reader.line_num}: {error}") from None
 
@@ -152,8 +168,7 @@ def _scattered(text: io.TextIOBase) -> dict[str, int]:
     last_line: dict[str, int] = {}
     scattered: set[str] = set()
     previous = None
-    for line, row in _rows(text):
-        identifier = row.get("identifier", "").strip()
+    for line, identifier, _row, _columns in _rows(text):
         if identifier != previous and identifier in last_line:
             scattered.add(identifier)
         last_line[identifier] = line
@@ -169,9 +184,8 @@ def _groups(text: io.TextIOBase, summary: Summary, scattered: dict[str, int]) ->
     gathering: dict[str, _Group] = {}
     broken: set[str] = set()
     prefixes: dict[str, str] = {}  # as written -> canonical: a file repeats a few
-    for line, row in _rows(text):
+    for line, identifier, row, columns in _rows(text):
         summary.rows += 1
-        identifier = row.get("identifier", "").strip()
         if current is not None and identifier != current.identifier:
             if current.identifier not in broken:
                 yield current
@@ -184,7 +198,7 @@ def _groups(text: io.TextIOBase, summary: Summary, scattered: dict[str, int]) ->
             if current is None:
                 current = _Group(identifier, line, [], handle_pb2.Record(identifier=identifier))
             group = current
-        _add_row(group, line, row, broken, summary, prefixes)
+        _add_row(group, line, row, columns, broken, summary, prefixes)
         if scattered.get(identifier) == line:
             finished = gathering.pop(identifier)
             if identifier not in broken:
@@ -197,6 +211,7 @@ def _add_row(
     group: _Group,
     line: int,
     row: Row,
+    columns: _Columns,
     broken: set[str],
     summary: Summary,
     prefixes: dict[str, str],
@@ -206,30 +221,31 @@ def _add_row(
         return
     try:
         if len(group.lines) == 1:
-            parse(group.identifier, prefixes)
-        group.record.values.append(_value(row, len(group.record.values) + 1))
+            parse_key(group.identifier, prefixes)
+        _add_value(group.record.values, row, columns)
     except (IdnodeError, ValueError) as error:
-        broken.add(group.identifier)
+        broken.add(group.identifier)  # never sent: a value it may hold half-made stays here
         summary.rejected.append(Rejected(line, group.identifier, str(error)))
 
 
-def _value(row: Row, position: int) -> handle_pb2.HandleValue:
-    index_text = row.get("index", "").strip()
-    value = handle_pb2.HandleValue(
+def _add_value(values: Any, row: Row, columns: _Columns) -> None:
+    """Add the value of `row` to a record's `values` (made there: no copy), checked."""
+    position = len(values) + 1
+    index_text = _cell(row, columns.index).strip()
+    value = values.add(
         index=_number("index", index_text) if index_text else position,
-        type=row.get("type", "").strip(),
-        data=row.get("data", "").encode("utf-8"),
+        type=_cell(row, columns.type).strip(),
+        data=_cell(row, columns.data).encode("utf-8"),
     )
-    ttl_text = row.get("ttl", "").strip()
+    ttl_text = _cell(row, columns.ttl).strip()
     if ttl_text:
         value.ttl = _number("ttl", ttl_text)
-    public = row.get("public_read", "").strip().lower()
+    public = _cell(row, columns.public_read).strip().lower()
     if public in _FALSE:
         value.public_read = False
     elif public and public not in _TRUE:
         raise ValueError(f"public_read {public!r} is not true or false")
     check(value, position)
-    return value
 
 
 def _number(column: str, text: str) -> int:

@@ -1,10 +1,12 @@
 """`idnode import` end to end: identifiers a second, and the CPU of the client and the node.
 
     .venv/bin/python -m tests.node.measure_import [--identifiers 100000] [--rounds 3] [--workers 2]
+        [--idnode CMD]
 
 Starts a node (as `make bench` does), writes a CSV of two rows per identifier (a URL and
 a batch value, as the benchmarks register), and imports fresh identifiers each round with
-the `idnode` command installed beside this interpreter; prints each round and the median.
+the `idnode` command installed beside this interpreter (or CMD, e.g. a script running
+another checkout's `python -m idnode`); prints each round and the median.
 """
 
 from __future__ import annotations
@@ -27,8 +29,9 @@ def main() -> None:
     parser.add_argument("--identifiers", type=int, default=100_000, help="per round")
     parser.add_argument("--rounds", type=int, default=3, help="imports, each of new identifiers")
     parser.add_argument("--workers", type=int, default=2, help="node worker processes")
+    parser.add_argument("--idnode", default=node_process.default_idnode(), help="node and client")
     args = parser.parse_args()
-    idnode = node_process.default_idnode()
+    idnode = args.idnode
     data_dir = tempfile.mkdtemp(prefix="idnode-measure-import-")
     node = node_process.start(idnode, data_dir, args.workers, dns=False)
     rates = []
