@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import lmdb
 
 from proto import handle_pb2
-from registry import changelog, packing, storefile, transactions
+from registry import changelog, packing, storefile, transactions, upgrade
 from registry.errors import StoreError
 from registry.groupcommit import GroupCommit
 from registry.transactions import Snapshot
@@ -163,8 +163,6 @@ class Store:
         return found
 
     def _check_schema(self) -> None:
-        from registry import upgrade  # it drives this store: imported once it exists
-
         found = self.schema()
         if found is not None and found != SCHEMA_VERSION:
             upgrade.run(self, found, _UPGRADES)
