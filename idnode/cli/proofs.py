@@ -21,9 +21,8 @@ from proto import handle_pb2, resolver_pb2
 from registry import chain
 from registry.crypto import sm2, sm3
 from registry.identifier import parent_prefixes, parse
+from registry.nodekey import KEY_TYPE, PREFIX_HANDLE
 
-PREFIX_HANDLE = "0.NA/"
-KEY_TYPE = "HS_PUBKEY"
 NOT_READY_WAIT_SECONDS = 3.0  # a fresh write is signed within about a second
 _WITH_RECORD = (handle_pb2.ChangeEntry.CREATE, handle_pb2.ChangeEntry.UPDATE)
 

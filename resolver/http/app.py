@@ -24,6 +24,7 @@ from registry.errors import (
     ValueNotFound,
 )
 from registry.identifier import MAX_IDENTIFIER_BYTES, cache_key
+from registry.nodekey import PREFIX_HANDLE
 from registry.registry import DEFAULT_PAGE_SIZE, Registry
 from resolver.auth import Authenticator
 from resolver.follow import ChangeFollower
@@ -35,7 +36,7 @@ from resolver.http.cache import Encoded, ResponseCache, encoded
 from resolver.http.config import HttpOptions
 from resolver.http.formats import excerpt
 from resolver.http.proofs import proven
-from resolver.http.rest import PREFIX_HANDLE, Credentials, Writer
+from resolver.http.rest import Credentials, Writer
 from resolver.readonly import Replica, SequenceGate, parse_min_sequence
 
 log = logging.getLogger("idnode.http")
@@ -147,7 +148,7 @@ class HttpApp:
                 return None
         if path.startswith(API_ITEM):
             identifier, variant = path[len(API_ITEM) :], "rest"
-            if identifier[:5].upper() == PREFIX_HANDLE:
+            if identifier[: len(PREFIX_HANDLE)].upper() == PREFIX_HANDLE:
                 return None
         elif path.startswith(API) or path in ASSETS or path == "/" or path == "/healthz":
             return None

@@ -20,6 +20,7 @@ from registry.errors import (
     InvalidRequest,
 )
 from registry.identifier import parse_prefix
+from registry.nodekey import PREFIX_HANDLE
 from registry.registry import Registry
 from resolver.auth import Authenticator
 from resolver.http import answers, formats
@@ -28,7 +29,6 @@ from resolver.http.cache import Encoded, encoded
 ADMIN_INDEX = 100
 ADMIN_PERMISSIONS = "111111111111"
 MAX_LISTED = 100_000  # page * pageSize beyond this: use pageToken instead
-PREFIX_HANDLE = "0.NA/"
 
 
 class Credentials:
