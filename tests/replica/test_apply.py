@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,34 +12,13 @@ from proto import handle_pb2, replica_pb2, sync_pb2
 from registry import accounts, credentials
 from registry.changelog import RESTARTS_KEY
 from registry.registry import Registry
-from registry.store import Store, StoreOptions
+from registry.store import Store
 from resolver.dns import serial
 from sync import batches
 from sync.replica import apply, marks
+from tests.replica.conftest import ADMIN_TOKEN
 
 HandleValue = handle_pb2.HandleValue
-
-
-def _open(path: Path) -> Store:
-    return Store(str(path), StoreOptions(durable=False))
-
-
-@pytest.fixture
-def primary(tmp_path: Path) -> Iterator[tuple[Store, Registry, handle_pb2.Account]]:
-    store = _open(tmp_path / "primary")
-    registry = Registry(store, "88.118")
-    registry.ensure_node_prefix()
-    accounts.ensure_admin(store, "admin-token-for-apply-tests")
-    admin = accounts.authenticate(store, "admin-token-for-apply-tests")
-    yield store, registry, admin
-    store.close()
-
-
-@pytest.fixture
-def replica(tmp_path: Path) -> Iterator[Store]:
-    store = _open(tmp_path / "replica")
-    yield store
-    store.close()
 
 
 def _url(index: int, url: str) -> HandleValue:
@@ -203,7 +181,7 @@ def test_credentials_are_replaced_whole_and_their_digest_follows(
     apply.replace_credentials(replica, found, tokens)
     with replica.read() as txn:
         assert apply.credentials_digest(replica, txn) == digest
-    assert accounts.authenticate(replica, "admin-token-for-apply-tests").name == "admin"
+    assert accounts.authenticate(replica, ADMIN_TOKEN).name == "admin"
     with pytest.raises(Exception, match="not valid"):
         accounts.authenticate(replica, "replica-own-admin-token")
 

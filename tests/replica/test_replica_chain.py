@@ -5,18 +5,17 @@ under the primary's key; a real replica answers resolve --verify like its primar
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from proto import handle_pb2, replica_pb2
-from registry import accounts, chain, chaincopy, chainlog, proofs, verify
+from registry import chain, chaincopy, chainlog, proofs, verify
 from registry.crypto import sm2
 from registry.errors import ProofUnavailable
 from registry.registry import Registry
 from registry.signer import Signer
-from registry.store import Store, StoreOptions
+from registry.store import Store
 from sync.replica import apply
 from tests.node.conftest import run_cli
 from tests.replica import nodes
@@ -25,28 +24,6 @@ from tests.sync import nodes as sync_nodes
 from tests.sync.nodes import wait_until
 
 KEY = sm2.PrivateKey.generate()
-
-
-def _open(path: Path) -> Store:
-    return Store(str(path), StoreOptions(durable=False))
-
-
-@pytest.fixture
-def primary(tmp_path: Path) -> Iterator[tuple[Store, Registry, handle_pb2.Account]]:
-    store = _open(tmp_path / "primary")
-    registry = Registry(store, "88.118")
-    registry.ensure_node_prefix()
-    accounts.ensure_admin(store, "admin-token-for-chain-tests")
-    admin = accounts.authenticate(store, "admin-token-for-chain-tests")
-    yield store, registry, admin
-    store.close()
-
-
-@pytest.fixture
-def replica(tmp_path: Path) -> Iterator[Store]:
-    store = _open(tmp_path / "replica")
-    yield store
-    store.close()
 
 
 def _log(store: Store, after: int = 0) -> list[handle_pb2.ChangeEntry]:
