@@ -363,24 +363,6 @@ def tls_pair(config: Config, listener: str) -> tuple[str, str] | None:
     return (config.tls_cert_file, config.tls_key_file) if config.tls_cert_file else None
 
 
-def replica_uses_tls(config: Config) -> bool:
-    return bool(
-        config.replica_tls
-        or config.replica_ca_file
-        or config.replica_cert_file
-        or config.replica_server_name
-    )
-
-
-def upstream_uses_tls(config: Config) -> bool:
-    return bool(
-        config.upstream_tls
-        or config.upstream_ca_file
-        or config.upstream_cert_file
-        or config.upstream_server_name
-    )
-
-
 def _validate_replica(config: Config, fail: Callable[[str, str], None]) -> None:
     if config.replica_of:
         try:

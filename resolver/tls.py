@@ -52,6 +52,16 @@ class ClientTls:
     server_name: str = ""  # the name to verify instead of the address's host
 
 
+def client_tls_if_wanted(
+    tls: bool, ca_file: str = "", cert_file: str = "", key_file: str = "", server_name: str = ""
+) -> ClientTls | None:
+    """TLS when `tls` or any of a CA file, a client certificate or a name to verify is
+    given (each only makes sense with it); None for a plain channel."""
+    if not (tls or ca_file or cert_file or server_name):
+        return None
+    return ClientTls(ca_file, cert_file, key_file, server_name)
+
+
 class CertificateSource:
     """One listener's PEM pair; `reload()` reads the files again for new handshakes.
 

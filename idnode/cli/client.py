@@ -15,7 +15,7 @@ import grpc
 from idnode.cli.output import EXIT_FAILED, EXIT_USAGE
 from proto import registry_pb2_grpc, resolver_pb2_grpc
 from registry.crypto.certificates import CertificateError
-from resolver.tls import ClientTls, open_channel
+from resolver.tls import ClientTls, client_tls_if_wanted, open_channel
 
 MAX_MESSAGE_BYTES = 64 << 20
 DEFAULT_SERVER = "127.0.0.1:8600"
@@ -39,10 +39,8 @@ def resolve_token(token: str | None) -> str | None:
 def client_tls(args: argparse.Namespace) -> ClientTls | None:
     """The TLS the flags ask for: any of --tls, --ca-file, --cert-file, --server-name
     (or their IDNODE_* variables) turns it on; None for a plain channel."""
-    wanted = args.tls or args.ca_file or args.cert_file or args.server_name
-    if not wanted:
-        return None
-    return ClientTls(
+    return client_tls_if_wanted(
+        bool(args.tls),
         ca_file=args.ca_file or "",
         cert_file=args.cert_file or "",
         key_file=args.key_file or "",

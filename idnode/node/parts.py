@@ -6,12 +6,12 @@ import dataclasses
 import logging
 from dataclasses import dataclass
 
-from idnode.config import Config, replica_uses_tls, split_host_port, tls_pair, upstream_uses_tls
+from idnode.config import Config, split_host_port, tls_pair
 from registry.crypto.certificates import CertificateError
 from registry.store import Store, StoreOptions
 from resolver.dns import DnsOptions
 from resolver.http import HttpOptions
-from resolver.tls import CertificateSource, ClientTls, ServerTls, is_loopback
+from resolver.tls import CertificateSource, ClientTls, ServerTls, client_tls_if_wanted, is_loopback
 
 log = logging.getLogger("idnode.tls")
 
@@ -93,9 +93,8 @@ def certificate_source(
 
 def upstream_tls(config: Config) -> ClientTls | None:
     """How the node verifies the upstream and what it presents; None for a plain link."""
-    if not upstream_uses_tls(config):
-        return None
-    return ClientTls(
+    return client_tls_if_wanted(
+        config.upstream_tls,
         ca_file=config.upstream_ca_file,
         cert_file=config.upstream_cert_file,
         key_file=config.upstream_key_file,
@@ -105,9 +104,8 @@ def upstream_tls(config: Config) -> ClientTls | None:
 
 def replica_tls(config: Config) -> ClientTls | None:
     """How a replica verifies its primary and what it presents; None for a plain link."""
-    if not replica_uses_tls(config):
-        return None
-    return ClientTls(
+    return client_tls_if_wanted(
+        config.replica_tls,
         ca_file=config.replica_ca_file,
         cert_file=config.replica_cert_file,
         key_file=config.replica_key_file,

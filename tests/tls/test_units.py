@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
 import stat
 from pathlib import Path
@@ -9,12 +10,13 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
+from idnode.cli import client
 from idnode.config import ConfigError, load, tls_pair
-from idnode.node.parts import Listen, warn_plain_listeners
+from idnode.node.parts import Listen, replica_tls, upstream_tls, warn_plain_listeners
 from registry.crypto import certificates
 from registry.crypto.certificates import CertificateError
 from registry.errors import AuthenticationRequired, InvalidRequest, PermissionDenied
-from resolver.tls import CertificateSource, ServerTls, is_loopback
+from resolver.tls import CertificateSource, ClientTls, ServerTls, is_loopback
 from sync.toplevel import pins
 from tests.node.conftest import run_cli
 from tests.tls.conftest import HOSTS, Pki
@@ -47,6 +49,34 @@ def test_listener_pairs_shared_and_own() -> None:
     assert tls_pair(config, "http") == ("h.pem", "h.key")
     assert tls_pair(config, "metrics") is None  # /metrics only when asked
     assert config.upstream_token == ""  # a pinned certificate may stand in for it
+
+
+@pytest.mark.parametrize(
+    ("settings", "wanted"),
+    [
+        ({}, None),
+        ({"tls": True}, ClientTls()),
+        ({"ca_file": "ca.pem"}, ClientTls(ca_file="ca.pem")),
+        ({"cert_file": "c", "key_file": "k"}, ClientTls(cert_file="c", key_file="k")),
+        ({"server_name": "up.example"}, ClientTls(server_name="up.example")),
+    ],
+)
+def test_any_client_tls_setting_turns_tls_on(
+    settings: dict[str, object], wanted: ClientTls | None
+) -> None:
+    upstream = load(
+        None, {"upstream": "127.0.0.1:1", "upstream_token": "t"}
+        | {f"upstream_{k}": v for k, v in settings.items()}, environ={},
+    )  # fmt: skip
+    replica = load(
+        None, {"replica_of": "127.0.0.1:1", "replica_token": "t"}
+        | {f"replica_{k}": v for k, v in settings.items()}, environ={},
+    )  # fmt: skip
+    assert upstream_tls(upstream) == wanted
+    assert replica_tls(replica) == wanted
+    flags = {"tls": False, "ca_file": None, "cert_file": None, "key_file": None}
+    args = argparse.Namespace(**(flags | {"server_name": None} | settings))
+    assert client.client_tls(args) == wanted
 
 
 def test_plain_listeners_off_loopback_are_warned_about(caplog: pytest.LogCaptureFixture) -> None:
