@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from proto import handle_pb2
-from registry.errors import InvalidValue, TooLarge
+from registry.errors import InvalidValue, TooLarge, ValueNotFound
+from registry.identifier import excerpt
 
 DEFAULT_TTL_SECONDS = 86400
 MAX_TYPE_BYTES = 128
@@ -210,3 +211,10 @@ def select(
         and (not wanted_types or value.type.lower() in wanted_types)
         and (not wanted_indexes or value.index in wanted_indexes)
     ]
+
+
+def none_matching(identifier: str, types: Sequence[str], indexes: Sequence[int]) -> ValueNotFound:
+    """The error for a resolve of `identifier` whose type or index filter matched none of
+    its values (every face answers it alike; the filter is quoted as a short excerpt)."""
+    wanted = excerpt(", ".join([*types, *map(str, indexes)]))
+    return ValueNotFound(f"identifier {identifier} has no value matching {wanted}")

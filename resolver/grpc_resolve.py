@@ -19,9 +19,8 @@ from registry.errors import (
     InvalidRequest,
     NotResponsible,
     Referred,
-    ValueNotFound,
 )
-from registry.identifier import cache_key, excerpt, is_under, parse
+from registry.identifier import cache_key, is_under, parse
 from registry.registry import Referral, Registry
 from resolver import batch
 from resolver.cache import AnswerCache
@@ -254,7 +253,7 @@ class ResolverService:
             include_restricted=accounts.may_write(caller, answer.owner),
         )
         if (request.types or request.indexes) and not selected:
-            raise_values_not_found(request)
+            raise values.none_matching(request.identifier, request.types, request.indexes)
         response = resolver_pb2.ResolveResponse(identifier=answer.record.identifier, code=SUCCESS)
         response.values.extend(selected)
         return response
@@ -272,7 +271,7 @@ class ResolverService:
         signed = proof.entry.record.values
         selected = values.select(signed, request.types, request.indexes, restricted)
         if (request.types or request.indexes) and not selected:
-            raise_values_not_found(request)
+            raise values.none_matching(request.identifier, request.types, request.indexes)
         response = resolver_pb2.ResolveResponse(identifier=key, code=SUCCESS, proof=proof)
         response.values.extend(selected)
         return response
@@ -306,11 +305,6 @@ class ResolverService:
         metrics.CACHE_HITS.labels("grpc").inc(hits)
         metrics.CACHE_ENTRIES.labels("grpc").set(len(self.cache))
         metrics.CACHE_BYTES.labels("grpc").set(self.cache.bytes_used)
-
-
-def raise_values_not_found(request: resolver_pb2.ResolveRequest) -> None:
-    wanted = excerpt(", ".join([*request.types, *map(str, request.indexes)]))
-    raise ValueNotFound(f"identifier {request.identifier} has no value matching {wanted}")
 
 
 def _referral_answer(

@@ -21,7 +21,6 @@ from registry.errors import (
     InvalidRequest,
     SequenceNotReached,
     TooLarge,
-    ValueNotFound,
 )
 from registry.identifier import MAX_IDENTIFIER_BYTES, cache_key
 from registry.nodekey import PREFIX_HANDLE
@@ -337,8 +336,7 @@ class HttpApp:
             return await self._run(proven, self._store, key, types, indexes, restricted)
         shown = select(answer.record.values, types, indexes, restricted)
         if (types or indexes) and not shown:
-            wanted = ", ".join([*types, *map(str, indexes)])
-            missing = ValueNotFound(f"identifier {identifier} has no value matching {wanted}")
+            missing = values.none_matching(identifier, types, indexes)
             return answers.rest_error(missing, answer.record.identifier, True, "ok")
         return answers.rest_record(answer.record.identifier, shown)
 

@@ -7,8 +7,8 @@ import datetime
 from collections.abc import Sequence
 
 from proto import handle_pb2
-from registry import nodekey, proofs
-from registry.errors import IdnodeError, ValueNotFound
+from registry import nodekey, proofs, values
+from registry.errors import IdnodeError
 from registry.store import Store
 from resolver.http import answers, formats
 from resolver.http.cache import Encoded, encoded
@@ -27,8 +27,7 @@ def proven(
         return answers.rest_error(error, identifier, True, "ok")
     shown = answers.select(proof.entry.record.values, types, indexes, restricted)
     if (types or indexes) and not shown:
-        wanted = ", ".join([*types, *map(str, indexes)])
-        missing = ValueNotFound(f"identifier {identifier} has no value matching {wanted}")
+        missing = values.none_matching(identifier, types, indexes)
         return answers.rest_error(missing, identifier, True, "ok")
     document = {
         "responseCode": answers.SUCCESS,

@@ -106,7 +106,7 @@ class TopLevelResolver:
             record.values, request.types, request.indexes, include_restricted=False
         )
         if (request.types or request.indexes) and not selected:
-            raise errors.ValueNotFound(f"identifier {record.identifier} has no matching value")
+            raise values.none_matching(record.identifier, request.types, request.indexes)
         reply = resolver_pb2.ResolveResponse(
             identifier=record.identifier, code=SUCCESS, takeover=True
         )

@@ -71,6 +71,16 @@ def test_a_filter_matching_nothing_is_response_code_200(face: Face) -> None:
     assert reply.json()["responseCode"] == 200 and reply.json()["handle"] == ID
 
 
+def test_a_filter_matching_nothing_is_named_by_a_short_excerpt(face: Face) -> None:
+    seeded(face)
+
+    reply = face.get(PATH + "?type=" + "NOPE" * 100 + "&index=9")
+
+    message = reply.json()["message"]
+    assert message.startswith(f"identifier {ID} has no value matching 'NOPENOPE")
+    assert "(403 bytes)" in message and len(message) < 200  # not the whole filter back
+
+
 def test_private_values_only_for_the_owner_and_the_administrator(face: Face) -> None:
     seeded(face)
     other = face.registry.create_enterprise(
