@@ -7,7 +7,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent import futures
-from typing import Any
+from typing import Any, Protocol
 
 import grpc
 from google.protobuf import descriptor_pb2, descriptor_pool
@@ -22,7 +22,6 @@ from registry.errors import IdnodeError
 from registry.identifier import excerpt
 from resolver.grpc_errors import RpcFailure, status_of
 from resolver.grpc_registry import RegistryService
-from resolver.grpc_resolve import ResolverService
 from resolver.tls import CertificateSource
 
 log = logging.getLogger(__name__)
@@ -179,7 +178,19 @@ def _serialize(message: Any) -> bytes:
     return bytes(message.SerializeToString())
 
 
-def resolver_handler(service: ResolverService) -> grpc.GenericRpcHandler[Any, Any]:
+class Resolving(Protocol):
+    """What `resolver_handler` serves (this node's ResolverService, the top-level node's
+    resolver): Resolve answers an encoded ResolveResponse."""
+
+    def resolve(self, request: Any, context: grpc.ServicerContext) -> bytes: ...
+
+    def batch_resolve(
+        self, request: Any, context: grpc.ServicerContext
+    ) -> resolver_pb2.BatchResolveResponse: ...
+
+
+def resolver_handler(service: Resolving) -> grpc.GenericRpcHandler[Any, Any]:
+    """Resolve and BatchResolve, each request bounded in bytes before it is parsed."""
     return grpc.method_handlers_generic_handler(
         RESOLVER,
         {

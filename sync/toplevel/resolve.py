@@ -6,8 +6,6 @@ and 4 MiB in, and a reply of at most `max_response_bytes` out.
 
 from __future__ import annotations
 
-from typing import Any
-
 import grpc
 
 import metrics
@@ -17,14 +15,10 @@ from registry.identifier import parse
 from resolver import batch
 from resolver.grpc_errors import status_of
 from resolver.grpc_follow import ReferralFollower
-from resolver.grpc_resolve import DEFAULT_MAX_RESPONSE_BYTES
-from resolver.grpc_server import MAX_BATCH_RESOLVE_REQUEST_BYTES, MAX_RESOLVE_REQUEST_BYTES, unary
+from resolver.grpc_resolve import DEFAULT_MAX_RESPONSE_BYTES, SUCCESS
 from resolver.tls import ClientTls
 from sync.toplevel.mirror import DELEGATION_TTL_SECONDS, NODE_REFERRAL_TTL_SECONDS
 from sync.toplevel.service import TopLevelService
-
-RESOLVER = "idnode.v1.Resolver"
-SUCCESS = 1
 
 
 class TopLevelResolver:
@@ -45,11 +39,9 @@ class TopLevelResolver:
         self._limits = metrics.Tally(metrics.LIMIT_HITS)
         metrics.on_flush(self._limits.flush)
 
-    def resolve(
-        self, request: resolver_pb2.ResolveRequest, context: grpc.ServicerContext
-    ) -> resolver_pb2.ResolveResponse:
+    def resolve(self, request: resolver_pb2.ResolveRequest, context: grpc.ServicerContext) -> bytes:
         del context
-        return self._resolve(request, self._referrals.deadline())
+        return self._resolve(request, self._referrals.deadline()).SerializeToString()
 
     def _resolve(
         self, request: resolver_pb2.ResolveRequest, deadline: float
@@ -112,22 +104,3 @@ class TopLevelResolver:
         )
         reply.values.extend(selected)
         return reply
-
-
-def handler(resolver: TopLevelResolver) -> Any:
-    """Resolve and BatchResolve, each request bounded in bytes before it is parsed."""
-    return grpc.method_handlers_generic_handler(
-        RESOLVER,
-        {
-            "Resolve": unary(
-                resolver.resolve,
-                resolver_pb2.ResolveRequest,
-                max_request_bytes=MAX_RESOLVE_REQUEST_BYTES,
-            ),
-            "BatchResolve": unary(
-                resolver.batch_resolve,
-                resolver_pb2.BatchResolveRequest,
-                max_request_bytes=MAX_BATCH_RESOLVE_REQUEST_BYTES,
-            ),
-        },
-    )

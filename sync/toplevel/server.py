@@ -12,12 +12,11 @@ from proto import handle_pb2
 from registry import accounts
 from registry.store import Store, StoreOptions
 from resolver.grpc_resolve import DEFAULT_MAX_RESPONSE_BYTES
-from resolver.grpc_server import enable_reflection
+from resolver.grpc_server import RESOLVER, enable_reflection, resolver_handler
 from resolver.tls import CertificateSource, ClientTls, ServerTls
-from sync.toplevel import resolve
 from sync.toplevel.health import Prober
 from sync.toplevel.mirror import Mirror
-from sync.toplevel.resolve import RESOLVER, TopLevelResolver
+from sync.toplevel.resolve import TopLevelResolver
 from sync.toplevel.service import TOPLEVEL, TopLevelService, handlers
 
 # Admits the largest legal change-log entry (a record of about 1 MiB) many times over;
@@ -57,7 +56,7 @@ class TopLevelNode:
             futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="toplevel"),
             handlers=[
                 *handlers(self.service),
-                resolve.handler(
+                resolver_handler(
                     TopLevelResolver(
                         self.service, sites_tls, min(max_response_bytes, max_message_bytes)
                     )
