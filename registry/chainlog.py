@@ -130,6 +130,26 @@ def checkpoints(txn: Any, dbs: Any, after: int = 0) -> Iterator[handle_pb2.Check
             yield handle_pb2.Checkpoint.FromString(bytes(value))
 
 
+def checkpoints_between(
+    txn: Any, dbs: Any, after: int, through: int, limit: int = 0
+) -> list[handle_pb2.Checkpoint]:
+    """Checkpoints ending after sequence `after` and at or before `through`, oldest first,
+    at most `limit` of them (0: all). Only those returned are read (a push or a replica's
+    message takes a window of a long backlog: reading past it made a catch-up quadratic)."""
+    found: list[handle_pb2.Checkpoint] = []
+    if dbs.checkpoints is None or through <= after:
+        return found
+    limit = limit or through - after  # no more checkpoints end in a window than it has entries
+    with txn.cursor(db=dbs.checkpoints) as cursor:
+        if not cursor.set_range(_SEQ.pack(after + 1)):
+            return found
+        for key, value in cursor:
+            if _SEQ.unpack(key)[0] > through or len(found) == limit:
+                break
+            found.append(handle_pb2.Checkpoint.FromString(bytes(value)))
+    return found
+
+
 def put_checkpoint(
     txn: Any, dbs: Any, checkpoint: handle_pb2.Checkpoint, replace: bool = False
 ) -> None:

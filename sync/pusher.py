@@ -303,11 +303,8 @@ class Pusher:
             entries.pop()
         if not entries:
             return []
-        return list(
-            c
-            for c in chainlog.checkpoints(txn, self.store, after=entries[0].sequence - 1)
-            if c.last_sequence <= entries[-1].sequence
-        )
+        first, last = entries[0].sequence, entries[-1].sequence
+        return chainlog.checkpoints_between(txn, self.store, first - 1, last)
 
     def _snapshot(self, stub: Any) -> None:
         """Send every record and prefix as of one read snapshot, then resume after it; with

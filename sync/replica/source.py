@@ -250,7 +250,9 @@ class ReplicationService:
                 )
                 last = store.last_sequence(txn)
                 reach = entries[-1].sequence if entries else after
-                checkpoints = _checkpoints(txn, store, signed, reach)
+                checkpoints = chainlog.checkpoints_between(
+                    txn, store, signed, reach, MAX_CHECKPOINTS_PER_MESSAGE
+                )
                 digest = credentials.changed(txn, entries, self._clock())
                 update = list(credentials.send(txn, digest)) if digest else []
             yield from update
@@ -286,16 +288,6 @@ def _signed_to(store: Store, request: replica_pb2.FollowRequest) -> int:
     if held is None or held.last_sequence != wanted:
         return 0
     return wanted if held.signed_ns == request.checkpoint_signed_ns else 0
-
-
-def _checkpoints(txn: Any, store: Store, signed: int, reach: int) -> list[handle_pb2.Checkpoint]:
-    """Checkpoints ending after `signed` and at or before `reach`, a message's worth."""
-    found: list[handle_pb2.Checkpoint] = []
-    for checkpoint in chainlog.checkpoints(txn, store, after=signed):
-        if checkpoint.last_sequence > reach or len(found) == MAX_CHECKPOINTS_PER_MESSAGE:
-            break
-        found.append(checkpoint)
-    return found
 
 
 class _Credentials:
