@@ -37,6 +37,10 @@ class SyncError(Exception):
     """The upstream answered something the protocol does not allow."""
 
 
+class Refusal(Exception):
+    """This side cannot go on with the copy the other side holds (another node prefix)."""
+
+
 def backoff_seconds(
     failures: int, initial_seconds: float, max_seconds: float, draw: Callable[[], float]
 ) -> float:
@@ -49,6 +53,8 @@ def code_of(error: BaseException) -> str:
     """A bounded name for the failure: the gRPC status, PROTOCOL or INTERNAL."""
     if isinstance(error, grpc.Call):
         return str(error.code().name)
+    if isinstance(error, Refusal):
+        return REFUSED
     if isinstance(error, (SyncError, IdnodeError, ValueError)):
         return PROTOCOL
     return INTERNAL
@@ -70,7 +76,14 @@ class Failure:
 
 
 class Failures:
-    """Consecutive failures of the sync with one upstream."""
+    """Consecutive failures of the sync with one upstream.
+
+    A subclass names another link (`what`, the log field `peer`) and counts its own
+    metrics (`_declare`, `_count`, `_cleared`): the replica's follower does."""
+
+    what = "upstream sync"  # how log lines name the link
+    peer = "upstream"  # the log field naming the other side
+    refusal = "the upstream refuses this node's copy"
 
     def __init__(
         self,
@@ -88,9 +101,7 @@ class Failures:
         self._draw = draw
         self._clock = clock
         self._cause = ""  # what was last logged; a new cause is logged again
-        metrics.SYNC_CONSECUTIVE_FAILURES.labels(upstream).set(0)
-        for code in KNOWN_CODES:
-            metrics.SYNC_FAILURES.labels(upstream, code)
+        self._declare()
 
     def failed(self, error: BaseException) -> Failure:
         """Count `error`, log it when its cause differs from the last one; the backoff."""
@@ -98,9 +109,7 @@ class Failures:
         self.count += 1
         if self.count == 1:
             self.since = self._clock()
-        metrics.SYNC_PUSHES.labels(self.upstream, "error").inc()
-        metrics.SYNC_FAILURES.labels(self.upstream, code).inc()
-        metrics.SYNC_CONSECUTIVE_FAILURES.labels(self.upstream).set(self.count)
+        self._count(code)
         # The details of a refusal say what to do; other codes' details vary with
         # addresses and timings, so the code alone is the cause.
         cause = reason if code in (REFUSED, PROTOCOL, INTERNAL) else code
@@ -114,23 +123,37 @@ class Failures:
         """A session made progress: the next failure starts the backoff afresh."""
         if self.count:
             log.info(
-                "upstream sync recovered",
+                f"{self.what} recovered",
                 extra={
-                    "upstream": self.upstream,
+                    self.peer: self.upstream,
                     "failures": self.count,
                     "failing_seconds": round(self._clock() - self.since, 1),
                 },
             )
-            metrics.SYNC_CONSECUTIVE_FAILURES.labels(self.upstream).set(0)
+            self._cleared()
         self.count = 0
         self._cause = ""
 
+    def _declare(self) -> None:
+        """Series at 0 from the start."""
+        metrics.SYNC_CONSECUTIVE_FAILURES.labels(self.upstream).set(0)
+        for code in KNOWN_CODES:
+            metrics.SYNC_FAILURES.labels(self.upstream, code)
+
+    def _count(self, code: str) -> None:
+        metrics.SYNC_PUSHES.labels(self.upstream, "error").inc()
+        metrics.SYNC_FAILURES.labels(self.upstream, code).inc()
+        metrics.SYNC_CONSECUTIVE_FAILURES.labels(self.upstream).set(self.count)
+
+    def _cleared(self) -> None:
+        metrics.SYNC_CONSECUTIVE_FAILURES.labels(self.upstream).set(0)
+
     def _log(self, code: str, reason: str, error: BaseException) -> None:
-        extra = {"upstream": self.upstream, "error": reason}
+        extra = {self.peer: self.upstream, "error": reason}
         note = "; retrying with backoff, logged again only when the cause changes"
         if code == REFUSED:
-            log.error("the upstream refuses this node's copy" + note, extra=extra)
+            log.error(self.refusal + note, extra=extra)
         elif code == INTERNAL:
-            log.error("upstream sync session failed" + note, extra=extra, exc_info=error)
+            log.error(f"{self.what} session failed" + note, extra=extra, exc_info=error)
         else:
-            log.warning("upstream sync failing" + note, extra=extra)
+            log.warning(f"{self.what} failing" + note, extra=extra)

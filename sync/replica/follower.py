@@ -29,13 +29,12 @@ from registry.identity import ensure_node_id
 from registry.store import Store
 from resolver.tls import ClientTls, channel_credentials, open_channel
 from sync.replica import apply, marks, status
-from sync.retry import INTERNAL, REFUSED, backoff_seconds, code_of, describe
+from sync.retry import PROTOCOL, REFUSED, Failures, Refusal, SyncError
 
 log = logging.getLogger(__name__)
 
 MAX_MESSAGE_BYTES = 64 << 20  # the channel's own limit; the primary's messages stay far below
 MAX_CREDENTIALS_BYTES = 256 << 20  # accounts and tokens gathered before they are applied
-PROTOCOL = "PROTOCOL"
 
 
 @dataclass(frozen=True)
@@ -47,8 +46,25 @@ class FollowOptions:
     status_interval_seconds: float = 1.0
 
 
-class ProtocolError(Exception):
+class ProtocolError(SyncError):
     """The primary sent something out of order or malformed."""
+
+
+class ReplicationFailures(Failures):
+    """The follower's failures: logged once per cause, counted in the replica's metrics."""
+
+    what = "replication"
+    peer = "primary"
+    refusal = "the primary cannot be followed"
+
+    def _declare(self) -> None:
+        metrics.REPLICA_FAILURES.labels(self.upstream, PROTOCOL)
+
+    def _count(self, code: str) -> None:
+        metrics.REPLICA_FAILURES.labels(self.upstream, code).inc()
+
+    def _cleared(self) -> None:
+        pass  # the state gauge says it: `following` again
 
 
 class Follower:
@@ -72,7 +88,9 @@ class Follower:
         self._tls = tls  # None: a plain channel (a private link); else verified TLS
         # The files are read once, here: an unusable one stops start-up (CertificateError).
         self._credentials = channel_credentials(tls) if tls is not None else None
-        self._draw = draw
+        self.failures = ReplicationFailures(
+            primary, options.backoff_initial_seconds, options.backoff_max_seconds, draw
+        )
         self._stop = threading.Event()
         self._copied = threading.Event()
         self._lock = threading.Lock()  # the call to cancel, the report
@@ -93,13 +111,10 @@ class Follower:
         self._caught_up = False
         self._last_message = 0.0
         self.state = "connecting"
-        self._failures = 0
-        self._failing_since = 0.0
         self._error: dict[str, Any] = {}
         self._reported = 0.0
         for state in status.STATES:
             metrics.REPLICA_STATE.labels(primary, state).set(0)
-        metrics.REPLICA_FAILURES.labels(primary, PROTOCOL)
         metrics.REPLICA_SNAPSHOTS.labels(primary)
         self._set_state("connecting")
 
@@ -290,12 +305,8 @@ class Follower:
         self._caught_up = self.applied >= changes.last_sequence
         if self._caught_up:
             self._holds_until = max(self._holds_until, time.time())
-        if self._failures:
-            log.info(
-                "replication recovered",
-                extra={"primary": self.primary, "failures": self._failures},
-            )
-            self._failures = 0
+        if self.failures.count:
+            self.failures.recovered()
             self._error = {}
         self._report()
 
@@ -314,40 +325,18 @@ class Follower:
     # Failures, state, status -------------------------------------------------------------
 
     def _failed(self, error: BaseException) -> float:
-        if isinstance(error, Refusal):
-            code, reason = REFUSED, f"{REFUSED}: {error}"
-        elif isinstance(error, ProtocolError):
-            code, reason = PROTOCOL, f"{PROTOCOL}: {error}"
-        else:
-            code, reason = code_of(error), describe(error)
-            if code == INTERNAL:
-                log.error("replication session failed", exc_info=error)
-        self._failures += 1
-        if self._failures == 1:
-            self._failing_since = time.time()
-        if self._error.get("error") != reason:
-            log.warning(
-                "replication failing; retrying with backoff, logged again when the cause changes",
-                extra={"primary": self.primary, "error": reason},
-            )
-        metrics.REPLICA_FAILURES.labels(self.primary, code).inc()
-        delay = backoff_seconds(
-            self._failures,
-            self.options.backoff_initial_seconds,
-            self.options.backoff_max_seconds,
-            self._draw,
-        )
+        failure = self.failures.failed(error)
         self._error = {
-            "error": reason,
-            "code": code,
-            "failures": self._failures,
-            "failing_since": self._failing_since,
-            "retry_in_seconds": round(delay, 3),
+            "error": failure.reason,
+            "code": failure.code,
+            "failures": failure.count,
+            "failing_since": failure.since,
+            "retry_in_seconds": round(failure.retry_in_seconds, 3),
         }
-        refused = code in (REFUSED, "PERMISSION_DENIED", "UNAUTHENTICATED")
+        refused = failure.code in (REFUSED, "PERMISSION_DENIED", "UNAUTHENTICATED")
         self._caught_up = False
         self._set_state("failing" if refused else "connecting")
-        return delay
+        return failure.retry_in_seconds
 
     def _heard(self) -> None:
         self._last_message = time.time()
@@ -395,7 +384,3 @@ class Follower:
         }
         with contextlib.suppress(OSError):
             status.write(self._status_path, document)
-
-
-class Refusal(Exception):
-    """The primary cannot be followed from this data dir (another node prefix)."""
