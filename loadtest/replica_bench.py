@@ -27,55 +27,22 @@ import multiprocessing
 import os
 import random
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import grpc
 
+from loadtest import grpc_load, haproxy
 from loadtest import node as node_process
 from loadtest.node import say
 from proto import handle_pb2, registry_pb2, registry_pb2_grpc, resolver_pb2, resolver_pb2_grpc
 
-CONFIG = Path(__file__).resolve().parents[1] / "deploy" / "haproxy" / "haproxy.cfg"
 PREFIX = "88.118"
-
-
-@dataclass
-class Proc:
-    process: subprocess.Popen[str]
-    ready: dict[str, Any]
-
-    @property
-    def grpc(self) -> str:
-        return str(self.ready["grpc"][0])
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(60)
-        if self.process.stdout is not None:
-            self.process.stdout.close()
-
-
-def start_replica(idnode: str, data_dir: str, primary: str, token: str) -> Proc:
-    process = subprocess.Popen(
-        [idnode, "serve", "--data-dir", data_dir, "--replica-of", primary, "--replica-token",
-         token, "--grpc-listen", "127.0.0.1:0", "--no-dns", "--metrics-listen", "127.0.0.1:0",
-         "--workers", "1", "--log-level", "warning"],
-        stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    assert process.stdout is not None
-    for line in process.stdout:
-        if line.startswith("{") and json.loads(line).get("event") == "ready":
-            return Proc(process, json.loads(line))
-    raise SystemExit("the replica exited before it was ready")
 
 
 def credential(idnode: str, data_dir: str) -> str:
@@ -86,34 +53,15 @@ def credential(idnode: str, data_dir: str) -> str:
     return str(json.loads(result.stdout)["token"])
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def start_haproxy(primary: str, first: str, second: str) -> tuple[subprocess.Popen[bytes], str]:
-    haproxy = shutil.which("haproxy") or "/usr/sbin/haproxy"
-    port = free_port()
-    env = {
-        **os.environ,
-        "IDNODE_LB_LOG": "stderr", "IDNODE_LB_MAXCONN": "2000",
-        "IDNODE_LB_GRPC": f"127.0.0.1:{port}", "IDNODE_LB_HTTP": f"127.0.0.1:{free_port()}",
-        "IDNODE_PRIMARY_GRPC": primary, "IDNODE_PRIMARY_HTTP": "127.0.0.1:1",
-        "IDNODE_REPLICA1_GRPC": first, "IDNODE_REPLICA1_HTTP": "127.0.0.1:1",
-        "IDNODE_REPLICA2_GRPC": second, "IDNODE_REPLICA2_HTTP": "127.0.0.1:1",
-    }  # fmt: skip
-    process = subprocess.Popen(
-        [haproxy, "-db", "-f", str(CONFIG)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
-    )  # fmt: skip
-    address = f"127.0.0.1:{port}"
+def start_haproxy(primary: str, first: str, second: str) -> haproxy.Balancer:
+    """HAProxy before `first` and `second`, once resolutions pass through it."""
+    balancer = haproxy.start(primary, (first, second))
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        if _resolves(address):
-            return process, address
+        if _resolves(balancer.grpc):
+            return balancer
         time.sleep(0.2)
-    process.kill()
+    balancer.stop()
     raise SystemExit("HAProxy did not pass resolutions through")
 
 
@@ -229,45 +177,31 @@ def measure_lag(
     return samples
 
 
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else 0.0
-
-
 # Run ----------------------------------------------------------------------------------------
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     base = tempfile.mkdtemp(prefix="idnode-replica-bench-")
-    procs: list[Any] = []
-    balancers: list[subprocess.Popen[bytes]] = []
+    procs: list[node_process.Node] = []
+    balancers: list[haproxy.Balancer] = []
     try:
         primary = node_process.start(args.idnode, f"{base}/primary", 1, dns=False)
         procs.append(primary)
         say(f"primary up on {primary.grpc}; registering {args.identifiers} identifiers")
-        stub = registry_pb2_grpc.RegistryStub(grpc.insecure_channel(primary.grpc))
-        for start in range(0, args.identifiers, 1000):
-            records = [
-                handle_pb2.Record(
-                    identifier=f"{PREFIX}/R{i}", values=node_process.product_values(i)
-                )
-                for i in range(start, min(args.identifiers, start + 1000))
-            ]
-            stub.BatchRegister(
-                registry_pb2.BatchRegisterRequest(records=records), metadata=primary.auth
-            )
+        grpc_load.seed(primary.grpc, primary.token, f"{PREFIX}/R{{}}", args.identifiers)
         token = credential(args.idnode, f"{base}/primary")
-        first = start_replica(args.idnode, f"{base}/replica1", primary.grpc, token)
-        procs.append(first)
-        second = start_replica(args.idnode, f"{base}/replica2", primary.grpc, token)
-        procs.append(second)
-        one, one_address = start_haproxy(primary.grpc, first.grpc, first.grpc)
-        two, two_address = start_haproxy(primary.grpc, first.grpc, second.grpc)
-        balancers += [one, two]
+        following = ["--replica-of", primary.grpc, "--replica-token", token]
+        for name in ("replica1", "replica2"):
+            procs.append(
+                node_process.start(args.idnode, f"{base}/{name}", 1, False, extra=following)
+            )
+        first, second = procs[1:]
+        balancers.append(start_haproxy(primary.grpc, first.grpc, first.grpc))
+        balancers.append(start_haproxy(primary.grpc, first.grpc, second.grpc))
         targets = {
             "direct": first.grpc,
-            "haproxy_1_replica": one_address,
-            "haproxy_2_replicas": two_address,
+            "haproxy_1_replica": balancers[0].grpc,
+            "haproxy_2_replicas": balancers[1].grpc,
         }
         rates: dict[str, list[float]] = {name: [] for name in targets}
         for round_number in range(1, args.repeat + 1):
@@ -288,16 +222,21 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         for name in ("replica", "primary"):
             values = samples[name]
             results[f"lag_{name}_samples"] = len(values)
-            for label, fraction in (("p50", 0.5), ("p99", 0.99)):
-                results[f"lag_{name}_{label}_ms"] = percentile(values, fraction) * 1000
+            # inclusive: within the samples (a few hundred), never past the largest
+            cuts = (
+                statistics.quantiles(values, n=100, method="inclusive")
+                if len(values) > 1
+                else values * 99
+            )
+            results[f"lag_{name}_p50_ms"] = (cuts[49] if cuts else 0.0) * 1000
+            results[f"lag_{name}_p99_ms"] = (cuts[98] if cuts else 0.0) * 1000
             results[f"lag_{name}_max_ms"] = max(values, default=0.0) * 1000
         results["lag_unavailable_reads"] = len(samples["unavailable"])
         results["lag_registrations_per_s"] = samples["registrations"][0] / args.lag_seconds
         return results
     finally:
         for balancer in balancers:
-            balancer.terminate()
-            balancer.wait(10)
+            balancer.stop()
         for proc in reversed(procs):
             proc.stop()
         shutil.rmtree(base, ignore_errors=True)

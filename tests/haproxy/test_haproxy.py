@@ -4,11 +4,7 @@ restarted, writes reach the primary, every replica converges."""
 
 from __future__ import annotations
 
-import os
 import runpy
-import shutil
-import signal
-import subprocess
 import threading
 import time
 import urllib.request
@@ -20,83 +16,41 @@ from typing import Any
 import grpc
 import pytest
 
+from loadtest import haproxy
+from loadtest.haproxy import Balancer
 from proto import resolver_pb2, resolver_pb2_grpc
 from tests.metrics.scrape import scrape_address, total
 from tests.replica import nodes
 from tests.sync.nodes import ADMIN, free_port, record, register_many, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
-CONFIG = ROOT / "deploy" / "haproxy" / "haproxy.cfg"
-HAPROXY = shutil.which("haproxy") or (
-    "/usr/sbin/haproxy" if os.path.exists("/usr/sbin/haproxy") else None
-)
 needs_haproxy = pytest.mark.skipif(
-    HAPROXY is None, reason="haproxy not installed (make system-deps installs Debian 'haproxy')"
+    haproxy.find() is None,
+    reason="haproxy not installed (make system-deps installs Debian 'haproxy')",
 )
 IDENTIFIERS = [f"88.118/lb-{n}" for n in range(200)]
 
 
 def test_the_config_carries_the_health_check_its_generator_makes() -> None:
     generator = runpy.run_path(str(ROOT / "deploy" / "haproxy" / "grpc_health_check.py"))
-    text = CONFIG.read_text()
+    text = haproxy.CONFIG.read_text()
     for line in generator["lines"]():
         assert text.count(f"    {line}\n") == 2, line  # both gRPC backends
 
 
-@dataclass
-class Balancer:
-    process: subprocess.Popen[bytes]
-    log_path: Path
-    grpc: str
-    http: str
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def stop(self) -> None:
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(10)
-
-
 def start_haproxy(tmp_path: Path, primary: nodes.Proc, replicas: list[nodes.Proc]) -> Balancer:
-    assert HAPROXY is not None
-    grpc_port, http_port = free_port(), free_port()
-    env = {
-        **os.environ,
-        "IDNODE_LB_LOG": "stderr",
-        "IDNODE_LB_MAXCONN": "2000",
-        "IDNODE_LB_GRPC": f"127.0.0.1:{grpc_port}",
-        "IDNODE_LB_HTTP": f"127.0.0.1:{http_port}",
-        "IDNODE_PRIMARY_GRPC": primary.address,
-        "IDNODE_PRIMARY_HTTP": _http(primary),
-    }
-    for number, replica in enumerate(replicas, start=1):
-        env[f"IDNODE_REPLICA{number}_GRPC"] = replica.address
-        env[f"IDNODE_REPLICA{number}_HTTP"] = _http(replica)
-    log_path = tmp_path / "haproxy.log"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            [HAPROXY, "-db", "-f", str(CONFIG)], stdout=log, stderr=subprocess.STDOUT, env=env
-        )
-    balancer = Balancer(process, log_path, f"127.0.0.1:{grpc_port}", f"127.0.0.1:{http_port}")
-    wait_until("HAProxy to listen", lambda: _connects(grpc_port) or process.poll() is not None)
-    assert process.poll() is None, balancer.log()
-    return balancer
+    first, second = replicas
+    return haproxy.start(
+        primary.address,
+        (first.address, second.address),
+        _http(primary),
+        (_http(first), _http(second)),
+        log_path=tmp_path / "haproxy.log",
+    )
 
 
 def _http(proc: nodes.Proc) -> str:
     return str(proc.ready["http"][0])
-
-
-def _connects(port: int) -> bool:
-    import socket
-
-    with socket.socket() as sock:
-        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 @dataclass
