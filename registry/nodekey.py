@@ -23,6 +23,10 @@ KEY_TYPE = "HS_PUBKEY"
 KEY_INDEX = 300  # where Handle puts a prefix's HS_PUBKEY
 
 
+class PublishedKeyInvalid(sm2.SM2Error):
+    """The node's prefix record carries an HS_PUBKEY value that is not an SM2 key."""
+
+
 def key_path(data_dir: str) -> str:
     return os.path.join(data_dir, KEY_FILE)
 
@@ -54,7 +58,8 @@ def load(data_dir: str) -> sm2.PrivateKey:
 
 def published_key(store: Store, txn: Any) -> tuple[sm2.PublicKey | None, str]:
     """The public key on the prefix record of the node whose store this is, and where it
-    was found (or why there is none)."""
+    was found (or why there is none). Raises PublishedKeyInvalid for a value that is not
+    an SM2 key."""
     prefix = store.get_meta(txn, "node_prefix")
     if prefix is None:
         return None, "the store names no node prefix"
@@ -65,6 +70,6 @@ def published_key(store: Store, txn: Any) -> tuple[sm2.PublicKey | None, str]:
             where = f"{KEY_TYPE} of {handle}"
             try:
                 return sm2.PublicKey.from_text(value.data), where
-            except sm2.SM2Error:
-                return None, f"{where} is not an SM2 key"
+            except sm2.SM2Error as error:
+                raise PublishedKeyInvalid(f"{where} is not an SM2 key") from error
     return None, f"no {KEY_TYPE} value on {handle}"

@@ -22,9 +22,13 @@ _SEQ = struct.Struct(">Q")
 
 
 def public_key(store: Store, txn: Txn) -> tuple[sm2.PublicKey | None, str]:
-    """The node's key and where it was found: its HS_PUBKEY value, else its key file."""
-    key, where = nodekey.published_key(store, txn)
-    if key is not None or "not an SM2 key" in where:
+    """The node's key and where it was found: its HS_PUBKEY value, else its key file (not
+    in place of a published value that is no key: that is the problem to report)."""
+    try:
+        key, where = nodekey.published_key(store, txn)
+    except nodekey.PublishedKeyInvalid as error:
+        return None, str(error)
+    if key is not None:
         return key, where
     path = nodekey.key_path(store.path)
     if os.path.exists(path):

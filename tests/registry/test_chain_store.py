@@ -12,7 +12,19 @@ import pytest
 
 import metrics
 from proto import handle_pb2
-from registry import accounts, chain, chainlog, credentials, proofs, retention, upgrade, verify
+from registry import (
+    accounts,
+    chain,
+    chainlog,
+    credentials,
+    managed,
+    nodekey,
+    proofs,
+    retention,
+    upgrade,
+    verify,
+    verifychain,
+)
 from registry.crypto import sm2
 from registry.errors import ProofNotReady, ProofUnavailable, StoreError
 from registry.registry import Registry
@@ -448,4 +460,24 @@ def test_on_a_full_disk_the_signer_waits_without_a_refused_write(tmp_path: Path)
         os.unlink(disk / "filler")
         assert Signer(store, KEY).sign_pending()
         assert verify.verify(store).ok
+        store.close()
+
+
+def test_a_published_key_that_is_no_sm2_key_is_reported_not_replaced_by_the_key_file(
+    tmp_path: Path,
+) -> None:
+    store = _open(str(tmp_path / "store"))
+    try:
+        Registry(store, NODE_PREFIX).ensure_node_prefix()
+        store.write(lambda batch: batch.put_meta("node_prefix", NODE_PREFIX.encode()))
+        nodekey.ensure(store, NODE_PREFIX)  # the key file, and its key published
+        handle = nodekey.prefix_handle(NODE_PREFIX)
+        garbage = HandleValue(index=nodekey.KEY_INDEX, type=nodekey.KEY_TYPE, data=b"no key")
+        managed.put_values(store, handle, [garbage])
+        with store.read() as txn:
+            with pytest.raises(nodekey.PublishedKeyInvalid):
+                nodekey.published_key(store, txn)
+            key, where = verifychain.public_key(store, txn)
+        assert key is None and where == f"HS_PUBKEY of {handle} is not an SM2 key"
+    finally:
         store.close()
