@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from proto import handle_pb2
 from registry import accounts
-from registry.errors import AuthenticationFailed
+from registry.errors import AuthenticationFailed, TokenExpired
 from registry.store import Store
 
 Account = handle_pb2.Account
@@ -103,7 +103,7 @@ _verified_lock = threading.Lock()
 def authenticate(store: Store, token: str, now: int | None = None) -> Authenticated:
     """The account and credential a token belongs to.
 
-    Raises AuthenticationFailed for an unknown, expired or revoked token.
+    Raises AuthenticationFailed for an unknown or revoked token, TokenExpired for an expired one.
     """
     at = int(time.time()) if now is None else now
     digest = accounts.token_hash(token)
@@ -147,7 +147,7 @@ def _check(account: Account, wanted_id: str, now: int, legacy_ok: bool) -> Authe
         if credential.revoked:
             raise AuthenticationFailed("the bearer token was revoked")
         if credential.expires and credential.expires <= now:
-            raise AuthenticationFailed("the bearer token has expired")
+            raise TokenExpired("the bearer token has expired")
         return Authenticated(account, credential.id, credential.expires)
     if legacy_ok:  # a token made before credentials had a life: valid, never expiring
         return Authenticated(account, wanted_id, 0)

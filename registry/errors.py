@@ -100,6 +100,10 @@ class AuthenticationFailed(IdnodeError):
     handle_code = 403
 
 
+class TokenExpired(AuthenticationFailed):
+    """The bearer token was valid and has expired."""
+
+
 class TooLarge(IdnodeError):
     """The request exceeds a size limit."""
 

@@ -15,7 +15,7 @@ from cachetools import TTLCache
 import metrics
 from registry import authentication, credentials
 from registry.accounts import Account
-from registry.errors import AuthenticationFailed, IdnodeError
+from registry.errors import AuthenticationFailed, IdnodeError, TokenExpired
 from registry.store import Store
 
 log = logging.getLogger("idnode.auth")
@@ -77,7 +77,7 @@ class Authenticator:
         try:
             found = authentication.authenticate(self._store, token, now)
         except AuthenticationFailed as error:
-            reason = "expired" if "expired" in str(error) else "invalid"
+            reason = "expired" if isinstance(error, TokenExpired) else "invalid"
             raise self.failed(source, reason, error) from None
         with self._lock:
             self._cache[token] = found

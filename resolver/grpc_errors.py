@@ -22,6 +22,7 @@ STATUS_BY_ERROR: dict[type[errors.IdnodeError], grpc.StatusCode] = {
     errors.PermissionDenied: grpc.StatusCode.PERMISSION_DENIED,
     errors.AuthenticationRequired: grpc.StatusCode.UNAUTHENTICATED,
     errors.AuthenticationFailed: grpc.StatusCode.UNAUTHENTICATED,
+    errors.TokenExpired: grpc.StatusCode.UNAUTHENTICATED,
     errors.TooLarge: grpc.StatusCode.RESOURCE_EXHAUSTED,
     errors.StoreError: grpc.StatusCode.UNAVAILABLE,
     errors.StoreOutOfSpace: grpc.StatusCode.RESOURCE_EXHAUSTED,

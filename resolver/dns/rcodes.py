@@ -22,6 +22,7 @@ ERROR_RCODES: dict[type[IdnodeError], int] = {
     errors.PermissionDenied: wire.REFUSED,
     errors.AuthenticationRequired: wire.REFUSED,
     errors.AuthenticationFailed: wire.REFUSED,
+    errors.TokenExpired: wire.REFUSED,
     errors.TooLarge: wire.SERVFAIL,
     errors.StoreError: wire.SERVFAIL,
     errors.StoreOutOfSpace: wire.SERVFAIL,

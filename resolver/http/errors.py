@@ -24,6 +24,7 @@ STATUS_BY_ERROR: dict[type[errors.IdnodeError], int] = {
     errors.PermissionDenied: 403,
     errors.AuthenticationRequired: 401,
     errors.AuthenticationFailed: 401,
+    errors.TokenExpired: 401,
     errors.TooLarge: 413,
     errors.StoreError: 500,
     errors.StoreOutOfSpace: 507,  # Insufficient Storage: writes fail until space is freed

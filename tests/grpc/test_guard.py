@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import time
 from concurrent import futures
+from pathlib import Path
 
 import grpc
 import pytest
@@ -13,11 +14,16 @@ from prometheus_client import Counter
 
 import metrics
 from proto import registry_pb2, resolver_pb2
+from registry import accounts
+from registry.errors import AuthenticationFailed, TokenExpired
+from registry.registry import Registry
+from registry.store import Store
 from resolver.auth import (
     FAILURE_WINDOW_SECONDS,
     FREE_FAILURES,
     MAX_DELAY_SECONDS,
     MAX_DELAYED_CALLS,
+    Authenticator,
     FailureTable,
 )
 from resolver.grpc_auth import source_of
@@ -164,3 +170,30 @@ def test_the_failure_table_forgets_after_a_quiet_window_and_is_bounded() -> None
 )
 def test_a_source_is_an_address_without_its_port(peer: str, source: str) -> None:
     assert source_of(peer) == source
+
+
+def test_an_expired_token_is_counted_as_expired_and_an_unknown_one_as_invalid(
+    tmp_path: Path,
+) -> None:
+    store = Store(str(tmp_path / "data"))
+    registry = Registry(store, "88.118", clock=lambda: time.time() - 3600)  # made an hour ago
+    registry.ensure_node_prefix()
+    admin_token = accounts.ensure_admin(store, None)
+    assert admin_token is not None
+    admin = accounts.authenticate(store, admin_token)
+    made = registry.create_enterprise(admin, code="9", expires_in_seconds=60)
+    guard = Authenticator(store, sleep=lambda seconds: None)
+    expired, invalid = (
+        counter(metrics.AUTH_FAILURES, "expired"),
+        counter(metrics.AUTH_FAILURES, "invalid"),
+    )
+
+    with pytest.raises(TokenExpired):
+        guard.account(made.token, "192.0.2.1")
+    with pytest.raises(AuthenticationFailed) as unknown:
+        guard.account("no-such-token", "192.0.2.2")
+
+    assert not isinstance(unknown.value, TokenExpired)
+    assert counter(metrics.AUTH_FAILURES, "expired") - expired == 1
+    assert counter(metrics.AUTH_FAILURES, "invalid") - invalid == 1
+    store.close()

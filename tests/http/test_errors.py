@@ -15,7 +15,7 @@ BY_HANDLE_CODE = {1: 200, 2: 500, 100: 404, 101: 409, 102: 400, 200: 400, 201: 4
 # disk 507 (Insufficient Storage), a write to a replica that knows no HTTP site of its
 # primary 503 (it answers 307 to the primary when it knows one), a record whose signed
 # proof no longer exists 409.
-HTTP_SAYS = {errors.AuthenticationFailed: 401, errors.TooLarge: 413, errors.SyncRefused: 409,
+HTTP_SAYS = {errors.AuthenticationFailed: 401, errors.TokenExpired: 401, errors.TooLarge: 413, errors.SyncRefused: 409,
              errors.StoreOutOfSpace: 507, errors.ReadOnlyReplica: 503, errors.ChainBroken: 409,
              errors.ProofUnavailable: 409}  # fmt: skip
 

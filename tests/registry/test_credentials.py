@@ -16,6 +16,7 @@ from registry.errors import (
     InvalidRequest,
     PermissionDenied,
     PrefixNotFound,
+    TokenExpired,
 )
 from registry.registry import Registry
 from registry.store import SCHEMA_VERSION, Store, StoreOptions, WriteBatch
@@ -82,7 +83,7 @@ def test_rotation_keeps_the_old_token_for_the_grace_period(
     )
     assert rotated.account == "88.118.8" and rotated.old_valid_until == NOW + DAY
     assert authentication.authenticate(store, made.token, NOW + DAY - 1).account.name == "88.118.8"
-    with pytest.raises(AuthenticationFailed, match="expired"):
+    with pytest.raises(TokenExpired, match="expired"):
         authentication.authenticate(store, made.token, NOW + DAY)
     assert (
         authentication.authenticate(store, rotated.token, NOW + 10 * DAY).credential_id
@@ -106,7 +107,7 @@ def test_expiry_at_creation(store: Store, registry: Registry, admin: handle_pb2.
         store, made.token, int(START_TIME)
     )  # the registry's clock
     assert created.expires == int(START_TIME) + 3600
-    with pytest.raises(AuthenticationFailed, match="expired"):
+    with pytest.raises(TokenExpired, match="expired"):
         authentication.authenticate(store, made.token, created.expires)
     with pytest.raises(InvalidRequest):
         registry.create_enterprise(admin, code="10", expires_in_seconds=-1)
@@ -156,7 +157,7 @@ def test_tokens_made_before_credentials_had_a_life_rotate_and_revoke(
     assert found.account.name == "88.118.7" and found.expires == 0
     rotated = credentials.rotate(store, admin, "88.118.7", 3600, 0, NOW)
     assert authentication.authenticate(store, legacy, NOW + 3599).account.name == "88.118.7"
-    with pytest.raises(AuthenticationFailed, match="expired"):
+    with pytest.raises(TokenExpired, match="expired"):
         authentication.authenticate(store, legacy, NOW + 3600)
     assert authentication.authenticate(store, rotated.token, NOW + 3600).account.name == "88.118.7"
 
