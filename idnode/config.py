@@ -44,6 +44,7 @@ class DnsConfig:
     negative_cache_entries: int = 50_000
     cache_bytes: int = 64 << 20
     negative_cache_bytes: int = 16 << 20
+    udp_batch: int = 32
 
 
 @dataclass(frozen=True)
@@ -316,6 +317,8 @@ def _validate(config: Any, prefix: str, sources: Mapping[str, str]) -> None:
             fail("zone", f"{config.zone!r} must be absolute (end with '.')")
         if config.rrl_responses_per_second < 0:
             fail("rrl_responses_per_second", "must be 0 (off) or more")
+        if not 0 <= config.udp_batch <= 1024:
+            fail("udp_batch", "must be from 0 (one datagram per system call) to 1024")
 
 
 def _validate_limits(config: Config, fail: Callable[[str, str], None]) -> None:

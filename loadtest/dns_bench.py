@@ -11,6 +11,12 @@ server) per answered query: on a shared machine this moves far less than
 throughput does.
 
     python -m loadtest.dns_bench [--workers 1] [--identifiers 10000] [--seconds 10] [--rounds 3]
+
+`--variant` compares several nodes in the same interleaved rounds, each started
+with its own environment or idnode command, e.g. the UDP loop batched and not:
+
+    python -m loadtest.dns_bench --variant plain:IDNODE_DNS_UDP_BATCH=0 --variant batch
+    python -m loadtest.dns_bench --variant before:idnode=../old/.venv/bin/idnode --variant after
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,7 +43,9 @@ import dns.query
 import dns.zone
 import grpc
 
+from loadtest import machine
 from loadtest import node as node_process
+from loadtest.machine import UNPINNED, Pinning
 from loadtest.node import say
 from proto import handle_pb2, registry_pb2, registry_pb2_grpc
 
@@ -60,33 +68,61 @@ class Run:
         return self.cpu_seconds * 1e6 / max(self.completed, 1)
 
 
+@dataclass(frozen=True)
+class Variant:
+    """One node under test: a label, and how it differs (environment, idnode command)."""
+
+    label: str = "node"
+    env: tuple[tuple[str, str], ...] = ()
+    idnode: str = ""  # empty: the --idnode command
+
+    @classmethod
+    def parse(cls, text: str) -> Variant:
+        """ "LABEL" or "LABEL:KEY=VALUE,..." where KEY is an environment variable or
+        `idnode` (the command to start). Raises ValueError."""
+        label, _, rest = text.partition(":")
+        if not re.fullmatch(r"[a-z][a-z0-9_]*", label) or label == "nsd":
+            raise ValueError(f"variant label {label[:40]!r}: lowercase letters, digits, _")
+        env, idnode = [], ""
+        for item in filter(None, rest.split(",")):
+            key, sep, value = item.partition("=")
+            if not sep:
+                raise ValueError(f"variant {label}: {item[:40]!r} is not KEY=VALUE")
+            if key == "idnode":
+                idnode = value
+            else:
+                env.append((key, value))
+        return cls(label, tuple(env), idnode)
+
+
 @dataclass
 class Load:
-    """The rounds of one load (hit or flood) against the node and NSD."""
+    """The rounds of one load (hit or flood): NSD's and each variant's, by label."""
 
-    node: list[Run] = field(default_factory=list)
     nsd: list[Run] = field(default_factory=list)
+    nodes: dict[str, list[Run]] = field(default_factory=dict)
 
-    def ratios(self) -> list[float]:
-        return [n.qps / r.qps for n, r in zip(self.node, self.nsd, strict=True)]
+    def ratios(self, label: str) -> list[float]:
+        return [n.qps / r.qps for n, r in zip(self.nodes[label], self.nsd, strict=True)]
 
-    def cpu_ratios(self) -> list[float]:
+    def cpu_ratios(self, label: str) -> list[float]:
         """NSD's CPU per query over the node's: the throughput ratio if CPU were the only limit."""
         return [
             r.cpu_us_per_query / n.cpu_us_per_query if n.cpu_seconds else 0.0
-            for n, r in zip(self.node, self.nsd, strict=True)
+            for n, r in zip(self.nodes[label], self.nsd, strict=True)
         ]
 
     def summary(self) -> dict[str, float]:
-        """Medians and spreads, flat, for JSON and tables."""
+        """Medians and spreads, flat, for JSON and tables: nsd_* and LABEL_* per variant."""
         figures = {
-            "node_qps": [run.qps for run in self.node],
             "nsd_qps": [run.qps for run in self.nsd],
-            "node_to_nsd_ratio": self.ratios(),
-            "node_cpu_us_per_query": [run.cpu_us_per_query for run in self.node],
             "nsd_cpu_us_per_query": [run.cpu_us_per_query for run in self.nsd],
-            "cpu_ratio": self.cpu_ratios(),
         }
+        for label, runs in self.nodes.items():
+            figures[label + "_qps"] = [run.qps for run in runs]
+            figures[label + "_to_nsd_ratio"] = self.ratios(label)
+            figures[label + "_cpu_us_per_query"] = [run.cpu_us_per_query for run in runs]
+            figures[label + "_cpu_ratio"] = self.cpu_ratios(label)
         out: dict[str, float] = {}
         for name, values in figures.items():
             out[name] = statistics.median(values)
@@ -236,8 +272,11 @@ def measure(
     identifiers: int = 10_000,
     seconds: int = 10,
     rounds: int = 3,
+    variants: Sequence[Variant] = (Variant(),),
+    pinning: Pinning = UNPINNED,
 ) -> dict[str, Load]:
-    """Run every load `rounds` times against the node and NSD, interleaved; the runs by load.
+    """Run every load `rounds` times against each variant's node and NSD, interleaved (the
+    order rotates each round); the runs by load.
 
     Raises SystemExit when dnsperf or NSD is missing or a server does not answer.
     """
@@ -245,38 +284,52 @@ def measure(
         if shutil.which(tool) is None and not os.path.exists(f"/usr/sbin/{tool}"):
             raise SystemExit(f"{tool} is not installed (make system-deps)")
     loads = {name: Load() for name in LOADS}
+    nodes: dict[str, node_process.Node] = {}
+    nsd: subprocess.Popen[bytes] | None = None
     with tempfile.TemporaryDirectory(prefix="idnode-dns-bench-") as directory:
         root = Path(directory)
-        node = node_process.start(idnode, str(root / "data"), workers, dns=True)
-        nsd: subprocess.Popen[bytes] | None = None
         try:
-            names, parent = register(node, identifiers)
-            host, _, port_text = node.ready["dns"][0].rpartition(":")
+            parents = set()
+            for variant in variants:
+                nodes[variant.label] = node = node_process.start(
+                    variant.idnode or idnode, str(root / variant.label), workers, dns=True,
+                    pinning=pinning, env=dict(variant.env),
+                )  # fmt: skip
+                names, parent = register(node, identifiers)
+                parents.add(parent)
+            if len(parents) != 1:
+                raise SystemExit(f"the variants' nodes host different prefixes: {parents}")
+            host, port = node.dns
             zone = node.ready["zone"]
             files = {"hit": root / "hit.txt", "flood": root / "flood.txt"}
             files["hit"].write_text("".join(f"{name} TXT\n" for name in names))
-            xfr = dns.query.xfr(host, zone, port=int(port_text), timeout=60)
+            xfr = dns.query.xfr(host, zone, port=port, timeout=60)
             (root / "zone").write_text(dns.zone.from_xfr(xfr).to_text(relativize=False))
             nsd_port = free_port()
-            nsd = start_nsd(root, zone, nsd_port)
+            nsd = start_nsd(root, zone, nsd_port, pinning.server_command)
             wait_for(nsd_port, zone)
-            say(f"node: {workers} worker(s), DNS on {node.ready['dns'][0]}, {len(names)} names")
-            servers = {
-                "node": (node.process.pid, host, int(port_text)),
-                "nsd": (nsd.pid, "127.0.0.1", nsd_port),
-            }
+            say(f"{len(nodes)} node(s) of {workers} worker(s), {len(names)} names; "
+                f"{pinning.describe()}")  # fmt: skip
+            servers = {label: (n.process.pid, *n.dns) for label, n in nodes.items()}
+            servers["nsd"] = (nsd.pid, "127.0.0.1", nsd_port)
+            labels = list(servers)
             for number in range(rounds):
                 write_flood(files["flood"], parent, seconds * FLOOD_QUERIES_PER_SECOND, number)
-                order = ("node", "nsd") if number % 2 == 0 else ("nsd", "node")
+                shift = number % len(labels)
+                order = labels[shift:] + labels[:shift]
                 for load in LOADS:
                     for server in order:
                         pid, address, port = servers[server]
                         run = measured(pid, address, port, files[load], seconds)
-                        getattr(loads[load], server).append(run)
-                        say(f"round {number + 1} {load:5} {server:4}: {run.qps:9,.0f} q/s, "
+                        if server == "nsd":
+                            loads[load].nsd.append(run)
+                        else:
+                            loads[load].nodes.setdefault(server, []).append(run)
+                        say(f"round {number + 1} {load:5} {server:6}: {run.qps:9,.0f} q/s, "
                             f"{run.cpu_us_per_query:5.1f} us CPU/query")  # fmt: skip
         finally:
-            node.stop()
+            for node in nodes.values():
+                node.stop()
             if nsd is not None:
                 nsd.send_signal(signal.SIGTERM)
                 nsd.wait(30)
@@ -290,15 +343,21 @@ def table(loads: dict[str, Load]) -> str:
         low, high = summary[name + "_min"], summary[name + "_max"]
         return f"{summary[name]:{form}} ({low:{form}}-{high:{form}})"
 
-    lines = ["load   node q/s                 NSD q/s                  node/NSD          "
-             "CPU us/query node     NSD              NSD/node CPU"]  # fmt: skip
+    lines = ["load   server  q/s                      /NSD              "
+             "CPU us/query      NSD/node CPU"]  # fmt: skip
     for name, load in loads.items():
         s = load.summary()
         lines.append(
-            f"{name:6} {cell(s, 'node_qps', ',.0f'):24} {cell(s, 'nsd_qps', ',.0f'):24} "
-            f"{cell(s, 'node_to_nsd_ratio', '.2f'):17} {cell(s, 'node_cpu_us_per_query', '.1f'):21}"
-            f"{cell(s, 'nsd_cpu_us_per_query', '.1f'):17}{cell(s, 'cpu_ratio', '.2f')}"
+            f"{name:6} {'nsd':7} {cell(s, 'nsd_qps', ',.0f'):24} {'':17} "
+            f"{cell(s, 'nsd_cpu_us_per_query', '.1f'):17}"
         )
+        for label in load.nodes:
+            lines.append(
+                f"{'':6} {label:7} {cell(s, label + '_qps', ',.0f'):24} "
+                f"{cell(s, label + '_to_nsd_ratio', '.2f'):17} "
+                f"{cell(s, label + '_cpu_us_per_query', '.1f'):17} "
+                f"{cell(s, label + '_cpu_ratio', '.2f')}"
+            )
     return "\n".join(lines)
 
 
@@ -314,10 +373,32 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--identifiers", type=int, default=10_000)
     parser.add_argument("--seconds", type=int, default=10, help="per dnsperf run")
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved, node and NSD")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved, nodes and NSD")
+    parser.add_argument(
+        "--variant",
+        action="append",
+        metavar="LABEL[:KEY=VALUE,...]",
+        help="a node to measure (repeatable): KEY is an environment variable such as "
+        "IDNODE_DNS_UDP_BATCH, or idnode (the command); default: one node labelled node",
+    )
+    parser.add_argument(
+        "--pin",
+        action="store_true",
+        help="servers on the first half of the CPUs, dnsperf on the rest",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     args = parser.parse_args(argv)
-    loads = measure(args.idnode, args.workers, args.identifiers, args.seconds, args.rounds)
+    try:
+        variants = [Variant.parse(text) for text in args.variant or ["node"]]
+    except ValueError as error:
+        parser.error(str(error))
+    if len({variant.label for variant in variants}) != len(variants):
+        parser.error("--variant: every label must differ")
+    pinning = machine.plan() if args.pin else UNPINNED
+    pinning.pin_clients()
+    loads = measure(
+        args.idnode, args.workers, args.identifiers, args.seconds, args.rounds, variants, pinning
+    )
     if args.json:
         print(json.dumps({name: load.summary() for name, load in loads.items()}))
     else:

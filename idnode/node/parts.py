@@ -60,6 +60,7 @@ def dns_options(config: Config) -> DnsOptions:
         negative_cache_entries=config.dns.negative_cache_entries,
         cache_bytes=config.dns.cache_bytes,
         negative_cache_bytes=config.dns.negative_cache_bytes,
+        udp_batch=config.dns.udp_batch,
     )
 
 

@@ -14,6 +14,8 @@ DEFAULT_CACHE_ENTRIES = 100_000
 DEFAULT_NEGATIVE_CACHE_ENTRIES = 20_000
 DEFAULT_CACHE_BYTES = 64 << 20
 DEFAULT_NEGATIVE_CACHE_BYTES = 16 << 20
+DEFAULT_UDP_BATCH = 32
+MAX_UDP_BATCH = 1024  # the kernel's limit on messages per recvmmsg/sendmmsg (UIO_MAXIOV)
 
 
 class DnsConfigError(ValueError):
@@ -48,6 +50,7 @@ class DnsOptions:
     negative_cache_entries: int = DEFAULT_NEGATIVE_CACHE_ENTRIES
     cache_bytes: int = DEFAULT_CACHE_BYTES  # per worker, counted as in resolver.dns.cache
     negative_cache_bytes: int = DEFAULT_NEGATIVE_CACHE_BYTES
+    udp_batch: int = DEFAULT_UDP_BATCH  # datagrams per recvmmsg/sendmmsg; 0 or 1: one per call
     transfer_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = field(
         init=False, repr=False, compare=False
     )
@@ -84,6 +87,8 @@ class DnsOptions:
         ):  # fmt: skip
             if getattr(self, key) < 0:
                 raise DnsConfigError(f"{key}: must not be negative")
+        if not 0 <= self.udp_batch <= MAX_UDP_BATCH:
+            raise DnsConfigError(f"udp_batch: must be within 0..{MAX_UDP_BATCH}")
         if self.rrl_table_size < 1 or self.rrl_table_size & (self.rrl_table_size - 1):
             raise DnsConfigError("rrl_table_size: must be a power of two")
         if self.cookie_secret:

@@ -46,6 +46,8 @@ def test_precedence_defaults_file_environment_flags(tmp_path: Path) -> None:
         ('grpc_listen = ["nohost"]\n', {}, "grpc_listen"),
         ('upstream = "x"\n', {}, "'upstream'"),
         ('[dns]\nzone = "relative"\n', {}, "'dns.zone'"),
+        ("[dns]\nudp_batch = 2000\n", {}, "'dns.udp_batch'"),
+        ("", {"IDNODE_DNS_UDP_BATCH": "-1"}, "IDNODE_DNS_UDP_BATCH: must be from 0"),
         ("durable = 3\n", {}, "'durable'"),
         ("bogus = 1\n", {}, "unknown config key 'bogus'"),
         ("", {"IDNODE_DURABLE": "maybe"}, "IDNODE_DURABLE"),
