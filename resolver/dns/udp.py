@@ -166,9 +166,9 @@ def serve_batched(
     calls: Calls,
 ) -> None:
     """Receive up to `batch.size` datagrams in one call, answer each, send the replies in
-    one call. A datagram cut short (MSG_TRUNC) is dropped unanswered, as an empty one is."""
+    one call, until `stopping()`. A datagram cut short (MSG_TRUNC) is dropped unanswered,
+    as an empty one is (shutdown() wakes the call with one)."""
     recvmmsg, sendmmsg = calls
-    fd = sock.fileno()
     received, replies, names = batch.received, batch.replies, batch.names
     words, pointers, lengths = batch.receive_words, batch.send_pointers, batch.send_lengths
     slot, size, header_bytes = batch.slot_bytes, batch.size, batch.header_bytes
@@ -177,18 +177,13 @@ def serve_batched(
     first, last = batch.address_at
     sources: dict[bytes, str] = {}
     ntop = socket.inet_ntop
-    while True:
-        got = recvmmsg(fd, receive_headers, size, _MSG_WAITFORONE, None)
-        if got <= 0:
-            if stopping():
-                return
-            continue
-        empty = False
+    # fileno() at each call, not once: after close() it is -1 (EBADF), never a reused fd.
+    while not stopping():
+        got = recvmmsg(sock.fileno(), receive_headers, size, _MSG_WAITFORONE, None)
         count = 0
-        for i in range(got):
+        for i in range(got):  # (none when got is -1: an error, or woken by shutdown)
             length = words[i * _HEADER_WORDS + _LEN_WORD]
             if not length or words[i * _HEADER_WORDS + _FLAGS_WORD] & _MSG_TRUNC:
-                empty = True
                 continue
             start = i * slot
             name = i * SOCKADDR_BYTES
@@ -211,9 +206,7 @@ def serve_batched(
             pointers[count * _HEADER_POINTERS + _NAME_POINTER] = names_address + name
             count += 1
         if count:
-            _send(sendmmsg, fd, send_headers, header_bytes, count)
-        if empty and stopping():
-            return
+            _send(sendmmsg, sock.fileno(), send_headers, header_bytes, count)
 
 
 def _send(

@@ -32,6 +32,7 @@ CALLS = udp.batch_calls()
 pytestmark = pytest.mark.skipif(CALLS is None, reason="recvmmsg/sendmmsg exist on Linux only")
 FAMILIES = {"127.0.0.1": socket.AF_INET, "::1": socket.AF_INET6}
 BURST = 48  # datagrams sent before reading any reply: well inside the socket buffers
+PAUSE = b"pause"  # holds the loop for a moment, so that the datagrams after it queue up
 SUFFIX = "8.118.88.id.example."
 
 
@@ -59,6 +60,13 @@ def _loop(
     """A UDP socket on `host` served by one loop in a thread; yields its port and, for the
     batched loop, the recorded recvmmsg."""
     assert CALLS is not None
+
+    def pausing(data: bytes, source: str, tcp: bool, counts: Counts | None) -> bytes | None:
+        if data == PAUSE:
+            time.sleep(0.05)
+            return None
+        return handle(data, source, tcp, counts)
+
     sock = socket.socket(FAMILIES[host], socket.SOCK_DGRAM)
     sock.bind((host, 0))
     stopping = threading.Event()
@@ -66,10 +74,10 @@ def _loop(
     batch = udp.Batch(sock.family, 32, slot_bytes)
     if recorded is not None:
         calls = (recorded, CALLS[1])
-        args: tuple[object, ...] = (sock, handle, counts, stopping.is_set, batch, calls)
+        args: tuple[object, ...] = (sock, pausing, counts, stopping.is_set, batch, calls)
         thread = threading.Thread(target=udp.serve_batched, args=args, daemon=True)
     else:
-        args = (sock, handle, counts, stopping.is_set)
+        args = (sock, pausing, counts, stopping.is_set)
         thread = threading.Thread(target=udp.serve_plain, args=args, daemon=True)
     thread.start()
     try:
@@ -100,7 +108,7 @@ def _burst(
         client.settimeout(timeout)
         for start in range(0, len(datagrams), BURST):
             chunk = datagrams[start : start + BURST]
-            for datagram in chunk:
+            for datagram in (PAUSE, *chunk):
                 client.sendto(datagram, (host, port))
             pending = {_key(datagram) for datagram in chunk} & keys - replies.keys()
             while pending:
@@ -173,15 +181,17 @@ def test_each_reply_goes_back_to_its_own_sender_with_its_address(host: str) -> N
         socket.socket(FAMILIES[host], socket.SOCK_DGRAM) as first,
         socket.socket(FAMILIES[host], socket.SOCK_DGRAM) as second,
     ):
+        first.sendto(PAUSE, (host, port))
         for number in range(BURST):  # every 4th is not answered: replies shift in the batch
             datagram = b"%sq%d" % (b"-" if number % 4 == 0 else b"", number)
             (first if number % 2 else second).sendto(datagram, (host, port))
             sent[number % 2].append(datagram)
         for sock, parity in ((first, 1), (second, 0)):
-            sock.settimeout(1)
+            sock.settimeout(3)
             expected = sorted(b"%s %s" % (host.encode(), d) for d in sent[parity] if d[:1] != b"-")
             got = [sock.recv(100) for _ in expected]
             assert sorted(got) == expected
+            sock.settimeout(0.2)  # and nothing meant for the other socket
             with pytest.raises(TimeoutError):
                 sock.recv(100)
     assert recorded is not None and max(recorded.counts) > 1
