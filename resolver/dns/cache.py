@@ -9,6 +9,7 @@ from collections import OrderedDict
 from resolver.dns.answer import Entry
 
 ENTRY_OVERHEAD_BYTES = 400  # the key and entry objects, their dict slots and the name index
+RECENT_MISS_SLOTS = 1 << 16  # one octet each: the names missed lately, by hash
 
 
 def entry_bytes(key: bytes, entry: Entry) -> int:
@@ -36,6 +37,11 @@ class WireCache:
     GIL); writers hold the lock. Eviction is first-in first-out: a hit costs no
     bookkeeping, and a hot entry that falls out is rebuilt by one LMDB read.
     Every key is its name followed by 5 octets (type, class, EDNS byte).
+
+    A missing name (NXDOMAIN) is worth keeping from its second miss on
+    (`seen_missing`): a flood of random names, each asked once, then costs
+    neither a lock, an insert and an eviction per name nor the missing names
+    that are asked again.
     """
 
     def __init__(
@@ -52,6 +58,21 @@ class WireCache:
         # and a flood of random names must not cost a set each.
         self._by_name: dict[bytes, bytes | set[bytes]] = {}
         self._lock = threading.Lock()
+        # A slot per hash of a name missed lately, holding a tag of 1..255 from more bits
+        # of the hash: a name whose slot holds its tag was missed before (or, rarely, a
+        # name of the same slot and tag was). Read and written without a lock: a race
+        # only makes a name wait for a later miss.
+        self._recent_misses = bytearray(RECENT_MISS_SLOTS)
+
+    def seen_missing(self, name: bytes) -> bool:
+        """True when the missing `name` was missed lately (worth keeping); otherwise notes it."""
+        hashed = hash(name)
+        slot = hashed & (RECENT_MISS_SLOTS - 1)
+        tag = (hashed >> 16) % 255 + 1
+        if self._recent_misses[slot] == tag:
+            return True
+        self._recent_misses[slot] = tag
+        return False
 
     def put(self, name: bytes, key: bytes, entry: Entry, negative: bool) -> None:
         side = self._negative if negative else self._positive

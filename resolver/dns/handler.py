@@ -181,16 +181,18 @@ class Handler:
     ) -> answer.Entry | None:
         """A cache miss of a plain IN question: its answer, built and cached; None when the
         question needs the parsed path (a malformed name, another class or a special type)."""
+        if data[end + 3] != 0 or data[end + 4] != wire.CLASS_IN:
+            return None  # (class and type first: a flood of other classes skips the walk)
+        qtype = data[end + 1] << 8 | data[end + 2]
+        if qtype in _PARSED_TYPES:
+            return None
         offset = 12
         while offset < end:  # the first zero octet must end the name, label by label
             length = data[offset]
             if length > 63:
                 return None
             offset += length + 1
-        if offset != end or data[end + 3] != 0 or data[end + 4] != wire.CLASS_IN:
-            return None
-        qtype = data[end + 1] << 8 | data[end + 2]
-        if qtype in _PARSED_TYPES:
+        if offset != end:
             return None
         return self.lookup.fill(name, key, qtype, flag)
 

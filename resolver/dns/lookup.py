@@ -43,11 +43,14 @@ class ZoneLookup:
         generation = self._follower.generation
         zone = self.zone
         entry = self.build(name, qtype, flag)
-        if entry is not None and b"\x00" not in name[:-1]:
-            with self._follower.lock:  # a change applied meanwhile may have made it stale
-                if self._follower.generation == generation and zone is self.zone:
-                    negative = entry.rcode != wire.NOERROR or entry.post is not None
-                    self.cache.put(name, key, entry, negative)
+        if entry is None or b"\x00" in name[:-1]:
+            return entry
+        if entry.rcode == wire.NXDOMAIN and not self.cache.seen_missing(name):
+            return entry  # kept from its second miss: a name asked once is not worth it
+        with self._follower.lock:  # a change applied meanwhile may have made it stale
+            if self._follower.generation == generation and zone is self.zone:
+                negative = entry.rcode != wire.NOERROR or entry.post is not None
+                self.cache.put(name, key, entry, negative)
         return entry
 
     def build(self, name: bytes, qtype: int, flag: int) -> answer.Entry | None:
