@@ -141,17 +141,22 @@ class Handler:
                             else (limit if limit > wire.MIN_PAYLOAD else wire.MIN_PAYLOAD)
                         )
                 if edns and end > 12:  # (find gave -1 past 255 octets: qend != size)
-                    name = data[12 : end + 1].lower()
-                    key = name + data[end + 1 : qend] + edns
                     if self._last_txn_id() != self._seen_txn_id:
                         self._catch_up()
+                    # The question as sent first: most names come lowercase, and one with
+                    # a capital in it can equal no key (cached names are lowercase).
+                    key = data[12:qend] + edns
                     entry = self._entries.get(key)
                     cache = HIT
                     if entry is None:
-                        entry = self._fill(data, end, name, key, edns[0])
+                        name = data[12 : end + 1].lower()
+                        key = name + data[end + 1 : qend] + edns
+                        entry = self._entries.get(key)
                         if entry is None:
-                            return self._slow(data, source, tcp, started, counts)
-                        cache = MISS
+                            entry = self._fill(data, end, name, key, edns[0])
+                            if entry is None:
+                                return self._slow(data, source, tcp, started, counts)
+                            cache = MISS
                     if entry.size + qend - 12 > limit:
                         entry = answer.truncated(entry)
                     return self._finish(data, qend, key, entry, source, tcp, cache, started, counts)

@@ -21,6 +21,7 @@ import metrics
 from registry.txnprobe import TxnProbe
 from resolver.dns import DnsServer, dns_name
 from resolver.dns.handler import Handler
+from resolver.dns.stats import HIT, slot
 from tests.dns.nodes import NODE_PREFIX, ZONE, Node, make_node, make_options, value
 
 LONG = "88.118.8/" + "X" * 60  # a name of two suffix labels: its second label is an ENT
@@ -198,3 +199,15 @@ def test_a_deflated_record_with_a_long_suffix_is_read_at_start(tmp_path: Path) -
         reply = dns.message.from_wire(handler.handle_wire(query, "127.0.0.1") or b"")
         assert reply.rcode() == dns.rcode.NOERROR
     node.store.close()
+
+
+def test_a_question_in_capitals_is_answered_from_the_lowercase_entry(populated: Node) -> None:
+    handler = Handler(populated.store, populated.follower, make_options())
+    counts = handler.stats.counts("udp")
+    lower = dns.message.make_query("abc-1.8.118.88.id.example.", "TXT").to_wire()
+    mixed = dns.message.make_query("aBc-1.8.118.88.Id.Example.", "TXT").to_wire()
+    handler.handle_wire(lower, "127.0.0.1", False, counts)
+    reply = handler.handle_wire(mixed, "127.0.0.1", False, counts) or b""
+    assert reply[12 : len(mixed)] == mixed[12:]  # the question as sent (0x20)
+    assert dns.message.from_wire(reply).answer
+    assert counts.responses[slot(dns.rcode.NOERROR, HIT)] == 1
