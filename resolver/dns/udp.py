@@ -117,7 +117,6 @@ class Batch:
         self.slot_bytes = slot_bytes
         self.family = family
         v4 = family == socket.AF_INET
-        self.address_at = (4, 8) if v4 else (8, 24)  # sin_addr, sin6_addr within a sockaddr
         self.received = mmap.mmap(-1, size * slot_bytes)
         self.replies = mmap.mmap(-1, size * slot_bytes)
         self.names = mmap.mmap(-1, size * SOCKADDR_BYTES)
@@ -139,14 +138,33 @@ class Batch:
         self.header_bytes = ctypes.sizeof(_Mmsghdr)
         self.receive_headers = ctypes.addressof(self._headers)
         self.send_headers = self.receive_headers + size * self.header_bytes
-        # Lengths, flags and addresses are read and written by index through these views:
-        # an index into a memoryview costs far less than a ctypes field access.
+        # Lengths, flags and addresses are read and written by index through these views
+        # (an index into a memoryview costs far less than a ctypes field access), at the
+        # positions worked out here once for every slot.
         self.receive_words = memoryview(self._headers).cast("B").cast("I")
         send_half = memoryview(self._headers).cast("B")[size * self.header_bytes :]
         self.send_pointers = send_half.cast("P")
-        self.send_lengths = (
-            memoryview(self._iovecs).cast("B")[size * _IOVEC_BYTES :].cast("L")
-        )  # size_t
+        self.send_lengths = memoryview(self._iovecs).cast("B")[size * _IOVEC_BYTES :].cast("L")
+        first, last = (4, 8) if v4 else (8, 24)  # sin_addr, sin6_addr within a sockaddr
+        self.receive_slots = [
+            (
+                i * _HEADER_WORDS + _LEN_WORD,  # msg_len, in receive_words
+                i * _HEADER_WORDS + _FLAGS_WORD,  # msg_flags, in receive_words
+                i * slot_bytes,  # the datagram, in received
+                i * SOCKADDR_BYTES + first,  # the sender's address octets, in names
+                i * SOCKADDR_BYTES + last,
+                self.names_address + i * SOCKADDR_BYTES,  # its sockaddr, for the reply
+            )
+            for i in range(size)
+        ]
+        self.send_slots = [
+            (
+                j * slot_bytes,  # the reply, in replies
+                j * _IOVEC_SIZES + _LENGTH_SIZE,  # iov_len, in send_lengths
+                j * _HEADER_POINTERS + _NAME_POINTER,  # msg_name, in send_pointers
+            )
+            for j in range(size)
+        ]
 
     def close(self) -> None:
         """Release the buffers (after the loop using them has returned)."""
@@ -171,10 +189,10 @@ def serve_batched(
     recvmmsg, sendmmsg = calls
     received, replies, names = batch.received, batch.replies, batch.names
     words, pointers, lengths = batch.receive_words, batch.send_pointers, batch.send_lengths
+    receive_slots, send_slots = batch.receive_slots, batch.send_slots
     slot, size, header_bytes = batch.slot_bytes, batch.size, batch.header_bytes
     receive_headers, send_headers = batch.receive_headers, batch.send_headers
-    names_address, family = batch.names_address, batch.family
-    first, last = batch.address_at
+    family, cut_short, log = batch.family, _MSG_TRUNC, _log
     sources: dict[bytes, str] = {}
     ntop = socket.inet_ntop
     # fileno() at each call, not once: after close() it is -1 (EBADF), never a reused fd.
@@ -182,12 +200,11 @@ def serve_batched(
         got = recvmmsg(sock.fileno(), receive_headers, size, _MSG_WAITFORONE, None)
         count = 0
         for i in range(got):  # (none when got is -1: an error, or woken by shutdown)
-            length = words[i * _HEADER_WORDS + _LEN_WORD]
-            if not length or words[i * _HEADER_WORDS + _FLAGS_WORD] & _MSG_TRUNC:
+            length_at, flags_at, start, address_from, address_to, sockaddr = receive_slots[i]
+            length = words[length_at]
+            if not length or words[flags_at] & cut_short:
                 continue
-            start = i * slot
-            name = i * SOCKADDR_BYTES
-            address = names[name + first : name + last]
+            address = names[address_from:address_to]
             source = sources.get(address)
             if source is None:
                 if len(sources) >= MAX_SOURCES:
@@ -196,14 +213,17 @@ def serve_batched(
             try:
                 reply = handle(received[start : start + length], source, False, counts)
             except Exception:
-                _log.exception("DNS handler raised")
+                log.exception("DNS handler raised")
                 continue
-            if reply is None or len(reply) > slot:
+            if reply is None:
+                continue
+            length = len(reply)
+            if length > slot:
                 continue  # (no UDP reply is near a slot's size; sendto would fail the same)
-            start = count * slot
-            replies[start : start + len(reply)] = reply
-            lengths[count * _IOVEC_SIZES + _LENGTH_SIZE] = len(reply)
-            pointers[count * _HEADER_POINTERS + _NAME_POINTER] = names_address + name
+            start, length_at, name_at = send_slots[count]
+            replies[start : start + length] = reply
+            lengths[length_at] = length
+            pointers[name_at] = sockaddr
             count += 1
         if count:
             _send(sendmmsg, sock.fileno(), send_headers, header_bytes, count)
