@@ -17,7 +17,6 @@ Handle = Callable[[bytes, str, bool, Counts | None], bytes | None]
 _log = logging.getLogger(__name__)
 
 SLOT_BYTES = 65535  # room per datagram: the largest UDP payload, so none is cut short
-MAX_BATCH = MAX_UDP_BATCH
 MAX_SOURCES = 65536  # client addresses whose text is remembered, then forgotten at once
 _MSG_TRUNC = 0x20
 _MSG_WAITFORONE = 0x10000  # block for the first datagram only, then take what is queued
@@ -111,8 +110,8 @@ class Batch:
     """
 
     def __init__(self, family: int, size: int, slot_bytes: int = SLOT_BYTES) -> None:
-        if not 1 <= size <= MAX_BATCH:
-            raise ValueError(f"batch size {size} is not within 1..{MAX_BATCH}")
+        if not 1 <= size <= MAX_UDP_BATCH:
+            raise ValueError(f"batch size {size} is not within 1..{MAX_UDP_BATCH}")
         self.size = size
         self.slot_bytes = slot_bytes
         self.family = family
