@@ -46,6 +46,7 @@ def normalise(
         seen.add(value.index)
         copy = HandleValue()
         copy.CopyFrom(value)
+        copy.DiscardUnknownFields()  # bytes no limit counts: never stored or served
         copy.timestamp = timestamp
         if not copy.HasField("ttl"):
             copy.ttl = DEFAULT_TTL_SECONDS
@@ -65,6 +66,7 @@ def stamp_record(record: handle_pb2.Record, timestamp: int) -> handle_pb2.Record
     again. Anything else goes through `normalise` (a new record without identifier), so
     the rules and the messages are the same; values stamped before the pass left the
     fast path are ones `normalise` accepts and stamps alike. Raises as `normalise` does."""
+    record.DiscardUnknownFields()  # of the record and its values: bytes no limit counts
     given = record.values
     seen: set[int] = set()
     total_bytes = previous = 0

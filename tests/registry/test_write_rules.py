@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from proto import handle_pb2
-from registry import managed
+from registry import managed, packing, values
 from registry.accounts import Account
 from registry.errors import InvalidValue, PrefixAlreadyExists
 from registry.identifier import parse
@@ -198,3 +198,35 @@ def test_derived_prefixes_hosted_on_first_write_follow_the_same_rule(
 
     assert last_sequence(store) == before
     registry.create(account_a, existing.replace("/x", "/y"), [value()])  # the first one works on
+
+
+def _with_unknown_field(message: Any, filler_bytes: int) -> bytes:
+    """`message` serialised with field 127 (unknown to idnode) of `filler_bytes` after it."""
+    size, length = filler_bytes, bytearray()
+    while True:
+        length.append((size & 0x7F) | (0x80 if size > 0x7F else 0))
+        size >>= 7
+        if not size:
+            break
+    return bytes(message.SerializeToString() + b"\xfa\x07" + bytes(length) + b"x" * filler_bytes)
+
+
+def test_unknown_fields_are_dropped_so_no_write_stores_bytes_the_limits_do_not_count(
+    registry: Registry, store: Store, account_a: Account
+) -> None:
+    big = 2 * values.MAX_RECORD_BYTES
+    value = handle_pb2.HandleValue(index=1, type="URL", data=b"https://e/")
+    carrier = handle_pb2.HandleValue.FromString(_with_unknown_field(value, big))
+    registry.create(account_a, "88.118.8/single", [carrier])
+    for name in ("88.118.8/first", "88.118.8/again"):  # a type seen before takes the fast path
+        record = handle_pb2.Record(identifier=name, values=[value])
+        result = registry.batch_register(
+            account_a, [handle_pb2.Record.FromString(_with_unknown_field(record, big))]
+        )
+        assert result.outcomes == ["created"]
+
+    with store.read() as txn:
+        for name in ("88.118.8/single", "88.118.8/first", "88.118.8/again"):
+            stored = bytes(txn.get(name.encode(), db=store.records))
+            assert len(stored) < 100, name
+            assert packing.decode(stored).values[0].data == b"https://e/"
