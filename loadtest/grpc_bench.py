@@ -99,7 +99,7 @@ def _whole_machine_batches(settings: Settings) -> Row:
         )
         return Row(
             f"batch register as above, node on all {workers} CPUs ({workers} workers; "
-            "clients share one), identifiers", "/s", registered,
+            f"clients share {client_cpus}), identifiers", "/s", registered,
             target="≥ 100,000/s, durable", notes=measure.notes("batch_register"),
         )  # fmt: skip
     finally:
