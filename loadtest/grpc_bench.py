@@ -9,8 +9,10 @@ default, since its target is the machine's rate and not a ratio.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from loadtest import node as node_process
@@ -80,16 +82,8 @@ def _whole_machine_batches(settings: Settings) -> Row:
     row gives one CPU's."""
     pinning = settings.pinning
     everything = Pinning(server=tuple(sorted({*pinning.server, *pinning.client})))
-    data_dir = tempfile.mkdtemp(prefix="idnode-bench-grpc-")
     workers = everything.server_workers()
-    node = node_process.start(settings.idnode, data_dir, workers, dns=False, pinning=everything)
-    clients: Clients | None = None
-    try:
-        prefix = create_enterprise(node.grpc, node.token, PREFIX_CODE)
-        client_cpus = len(pinning.client) or 1
-        clients = Clients(node.grpc, node.token, client_cpus)
-        say(f"gRPC: node up on every CPU ({workers} workers) for batch register")
-        measure = Measurer(node, clients, client_cpus)
+    with _serving(settings, everything) as (measure, prefix):
         batches = Call("batch_register", f"{prefix}/b{{}}", batch=BATCH_REGISTER_RECORDS)
         registered = repeated(
             "gRPC BatchRegister, node on every CPU",
@@ -99,30 +93,32 @@ def _whole_machine_batches(settings: Settings) -> Row:
         )
         return Row(
             f"batch register as above, node on all {workers} CPUs ({workers} workers; "
-            f"clients share {client_cpus}), identifiers", "/s", registered,
+            f"clients share {measure.client_cpus}), identifiers", "/s", registered,
             target="≥ 100,000/s, durable", notes=measure.notes("batch_register"),
         )  # fmt: skip
-    finally:
-        if clients is not None:
-            clients.close()
-        node.stop()
-        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def _pinned_rows(settings: Settings) -> list[Row]:
-    pinning = settings.pinning
+    with _serving(settings, settings.pinning) as (measure, prefix):
+        resolvable = f"{prefix}/r{{:07d}}"
+        seed(measure.node.grpc, measure.node.token, resolvable, RESOLVE_IDENTIFIERS)
+        return _measure(settings, measure, prefix, resolvable)
+
+
+@contextlib.contextmanager
+def _serving(settings: Settings, pinning: Pinning) -> Iterator[tuple[Measurer, str]]:
+    """A node on `pinning`'s server CPUs (a worker each) with an enterprise prefix, and
+    clients on the bench's client CPUs; stopped and its data dir removed afterwards."""
     data_dir = tempfile.mkdtemp(prefix="idnode-bench-grpc-")
     workers = pinning.server_workers()
     node = node_process.start(settings.idnode, data_dir, workers, dns=False, pinning=pinning)
     clients: Clients | None = None
     try:
         prefix = create_enterprise(node.grpc, node.token, PREFIX_CODE)
-        resolvable = f"{prefix}/r{{:07d}}"
-        seed(node.grpc, node.token, resolvable, RESOLVE_IDENTIFIERS)
-        client_cpus = len(pinning.client) or 1
+        client_cpus = len(settings.pinning.client) or 1
         clients = Clients(node.grpc, node.token, client_cpus)
         say(f"gRPC: node up on {node.grpc} ({workers} worker(s)), {client_cpus} client process(es)")
-        return _measure(settings, Measurer(node, clients, client_cpus), prefix, resolvable)
+        yield Measurer(node, clients, client_cpus), prefix
     finally:
         if clients is not None:
             clients.close()
