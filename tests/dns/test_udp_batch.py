@@ -18,14 +18,13 @@ from pathlib import Path
 import dns.message
 import dns.rcode
 import pytest
-from prometheus_client import CollectorRegistry
-from prometheus_client.multiprocess import MultiProcessCollector
 
 from resolver.dns import DnsConfigError, DnsServer, udp
 from resolver.dns.handler import Handler
 from resolver.dns.stats import Counts
 from tests.dns.nodes import NODE_PREFIX, ZONE, Node, make_options, value
 from tests.dns.test_fuzz import SEEDS, _mutate
+from tests.metrics.scrape import counted_after_exit
 from tests.node.conftest import start_node
 
 CALLS = udp.batch_calls()
@@ -326,21 +325,8 @@ def test_sigterm_drains_the_batched_loop_and_counts_every_answer(tmp_path: Path)
     node.stop()
     assert code == 0, node.log()
     assert any(when > signalled + 1.0 for when in answered)  # answered while draining
-    counted = _udp_responses(Path(node.ready["metrics_dir"]))
+    counted = counted_after_exit(
+        Path(node.ready["metrics_dir"]), "idnode_dns_responses", proto="udp"
+    )
     # A reply counted as the socket closed may never arrive: at most those in flight.
     assert len(answered) <= counted <= len(answered) + 3 * 8
-
-
-def _udp_responses(metrics_dir: Path) -> int:
-    """UDP responses the node's workers counted, read from their metric files after exit."""
-    registry = CollectorRegistry()
-    MultiProcessCollector(registry, path=str(metrics_dir))  # type: ignore[no-untyped-call]
-    return int(
-        sum(
-            sample.value
-            for family in registry.collect()
-            if family.name == "idnode_dns_responses"
-            for sample in family.samples
-            if sample.name.endswith("_total") and sample.labels.get("proto") == "udp"
-        )
-    )

@@ -1,4 +1,5 @@
-"""Scraping /metrics in tests: fetch, read one sample, run promtool on it."""
+"""Scraping /metrics in tests: fetch, read one sample, run promtool on it; counters of a
+stopped node from its metric files."""
 
 from __future__ import annotations
 
@@ -6,8 +7,11 @@ import shutil
 import subprocess
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from prometheus_client import CollectorRegistry
+from prometheus_client.multiprocess import MultiProcessCollector
 
 PROMTOOL = shutil.which("promtool")
 
@@ -50,6 +54,23 @@ def total(text: str, name: str, **labels: str) -> float:
 def scraped(address: str, name: str, **labels: str) -> float:
     """The sample `name{labels}` at a node's HOST:PORT metrics address, 0 when absent."""
     return sample(scrape_address(address), name, **labels) or 0.0
+
+
+def counted_after_exit(metrics_dir: Path, family: str, **labels: str) -> int:
+    """The counter `family` (its name without `_total`) summed over a stopped node's
+    workers, read from their metric files, over the samples whose labels include `labels`."""
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry, path=str(metrics_dir))  # type: ignore[no-untyped-call]
+    wanted = labels.items()
+    return int(
+        sum(
+            sample.value
+            for found in registry.collect()
+            if found.name == family
+            for sample in found.samples
+            if sample.name.endswith("_total") and wanted <= sample.labels.items()
+        )
+    )
 
 
 def promtool_check(text: str) -> None:

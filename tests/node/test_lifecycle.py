@@ -11,10 +11,9 @@ from pathlib import Path
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from prometheus_client import CollectorRegistry
-from prometheus_client.multiprocess import MultiProcessCollector
 
 from proto import resolver_pb2, resolver_pb2_grpc
+from tests.metrics.scrape import counted_after_exit
 from tests.node.conftest import run_cli, start_node
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
@@ -79,24 +78,12 @@ def test_sigterm_under_load_drains_and_exits_zero(tmp_path: Path) -> None:
     # handler: UNAVAILABLE, or CANCELLED for one the transport had queued. Every call a
     # handler took was answered: the node's own count equals the answers received.
     assert set(failures) <= {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED}, failures
-    assert resolved_by_node(Path(node.ready["metrics_dir"])) == answered[0]
+    assert (
+        counted_after_exit(Path(node.ready["metrics_dir"]), "idnode_resolve_requests", proto="grpc")
+        == answered[0]
+    )
     assert statuses[:1] == [SERVING] and NOT_SERVING in statuses, statuses
     assert "stopped" in node.log()
-
-
-def resolved_by_node(metrics_dir: Path) -> int:
-    """Resolutions the node's workers counted, read from their metric files after exit."""
-    registry = CollectorRegistry()
-    MultiProcessCollector(registry, path=str(metrics_dir))  # type: ignore[no-untyped-call]
-    return int(
-        sum(
-            sample.value
-            for family in registry.collect()
-            if family.name == "idnode_resolve_requests"
-            for sample in family.samples
-            if sample.name.endswith("_total") and sample.labels.get("proto") == "grpc"
-        )
-    )
 
 
 def test_sighup_applies_live_keys_and_names_the_rest(tmp_path: Path) -> None:
