@@ -16,6 +16,7 @@ from typing import Any
 from proto import handle_pb2
 from registry import chain, nodekey
 from registry.crypto import sm2
+from tests import datafile
 from tests.node.conftest import ADMIN_TOKEN, NodeProcess, run_cli, start_node
 
 FAST_SIGNING = {"IDNODE_SIGN_INTERVAL_SECONDS": "0.2"}
@@ -157,15 +158,6 @@ def test_a_proof_is_refused_where_it_would_show_restricted_values(tmp_path: Path
         node.stop()
 
 
-def _edit_file(data_dir: Path, old: bytes, new: bytes) -> int:
-    """Replace `old` by `new` (as long) in the LMDB data file itself."""
-    assert len(old) == len(new)
-    path = data_dir / "data.mdb"
-    content = path.read_bytes()
-    path.write_bytes(content.replace(old, new))
-    return content.count(old)
-
-
 def test_a_record_altered_in_the_lmdb_file_is_found_by_verify_and_by_the_partner(
     tmp_path: Path,
 ) -> None:
@@ -178,7 +170,7 @@ def test_a_record_altered_in_the_lmdb_file_is_found_by_verify_and_by_the_partner
         node.stop()
     clean = run_cli("verify", "--data-dir", str(data_dir), "--json")
     assert clean.returncode == 0, clean.stdout
-    assert _edit_file(data_dir, ORIGINAL, ALTERED) == 1
+    assert datafile.edit(data_dir, ORIGINAL, ALTERED) >= 1
 
     found = run_cli("verify", "--data-dir", str(data_dir), "--json")
     assert found.returncode == 1

@@ -30,6 +30,7 @@ from registry.errors import ProofNotReady, ProofUnavailable, StoreError
 from registry.registry import Registry
 from registry.signer import Signer
 from registry.store import SCHEMA_VERSION, Store, StoreOptions
+from tests import datafile
 from tests.registry import full_disk, groups
 
 HandleValue = handle_pb2.HandleValue
@@ -129,15 +130,6 @@ def test_ranges_are_split_at_1024_entries_and_each_proof_stays_small(tmp_path: P
         assert len(proof.path) <= 10 and proof.ByteSize() < 800
 
 
-def _edit_file(data_dir: str, old: bytes, new: bytes) -> int:
-    """Replace `old` by `new` (as long) in the LMDB data file itself."""
-    path = Path(data_dir) / "data.mdb"
-    content = path.read_bytes()
-    found = content.count(old)
-    path.write_bytes(content.replace(old, new))
-    return found
-
-
 def test_an_entry_edited_in_the_lmdb_file_is_found_by_verify(tmp_path: Path) -> None:
     data_dir = str(tmp_path / "data")
     store = _open(data_dir)
@@ -146,7 +138,7 @@ def test_an_entry_edited_in_the_lmdb_file_is_found_by_verify(tmp_path: Path) -> 
     assert verify.verify(store).ok
     store.close()
     # item-0003's first version now lives only in its superseded change-log entry.
-    assert _edit_file(data_dir, b"original-0003", b"ALTERED!-0003") >= 1
+    assert datafile.edit(data_dir, b"original-0003", b"ALTERED!-0003") >= 1
     store = _open(data_dir)
     report = verify.verify(store)
     assert not report.ok
@@ -162,7 +154,7 @@ def test_a_record_edited_in_the_lmdb_file_is_found_through_the_entry_borrowing_i
     _fill(store)
     Signer(store, KEY).sign_pending()
     store.close()
-    assert _edit_file(data_dir, b"updated-0003", b"UPDATED-0003") >= 1
+    assert datafile.edit(data_dir, b"updated-0003", b"UPDATED-0003") >= 1
     store = _open(data_dir)
     problems = verify.verify(store).problems
     assert any("does not hash to its chain hash" in p for p in problems), problems
@@ -177,7 +169,7 @@ def test_an_altered_chain_hash_and_a_forged_checkpoint_are_found(tmp_path: Path)
     with store.read() as txn:
         victim = chainlog.hash_at(txn, store, 7)
     store.close()
-    assert _edit_file(data_dir, victim, bytes(32)) >= 1  # stale copies sit in free pages too
+    assert datafile.edit(data_dir, victim, bytes(32)) >= 1  # stale copies sit in free pages too
     store = _open(data_dir)
     problems = verify.verify(store).problems
     assert any("change 7 does not hash" in p for p in problems), problems

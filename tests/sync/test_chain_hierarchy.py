@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from registry import chainlog
+from tests import datafile
 from tests.sync import nodes
 from tests.sync.nodes import Proc
 
@@ -48,10 +49,7 @@ def test_pushes_carry_checkpoints_and_an_altered_change_log_is_refused_upstream(
     nodes.register_many(node, PREFIX, 5, "late")
     nodes.wait_until("the late changes signed", lambda: len(set(_signed_to(node_dir))) == 1)
     node.stop()
-    data_file = node_dir / "data.mdb"
-    content = data_file.read_bytes()
-    assert content.count(ORIGINAL) == 1
-    data_file.write_bytes(content.replace(ORIGINAL, ALTERED))
+    assert datafile.edit(node_dir, ORIGINAL, ALTERED) >= 1
 
     checked = subprocess.run(
         [nodes.IDNODE, "verify", "--data-dir", str(node_dir), "--json"],
