@@ -82,13 +82,16 @@ def family(pid: int) -> list[int]:
 
 def cpu_seconds(pids: Sequence[int]) -> float:
     """User plus system CPU time the processes have used so far (gone ones count 0)."""
-    total = 0
-    for pid in pids:
-        with contextlib.suppress(OSError):
-            with open(f"/proc/{pid}/stat") as handle:
-                fields = handle.read().rpartition(")")[2].split()
-            total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / CLOCK_TICKS_PER_SECOND
+    return sum(sum(cpu_times(pid)) for pid in pids)
+
+
+def cpu_times(pid: int) -> tuple[float, float]:
+    """User and system CPU seconds one process has used so far ((0, 0) once it is gone)."""
+    with contextlib.suppress(OSError):
+        with open(f"/proc/{pid}/stat") as handle:
+            fields = handle.read().rpartition(")")[2].split()
+        return int(fields[11]) / CLOCK_TICKS_PER_SECOND, int(fields[12]) / CLOCK_TICKS_PER_SECOND
+    return 0.0, 0.0
 
 
 def memory_kib(pid: int) -> dict[str, int]:

@@ -3,13 +3,16 @@
     python -m loadtest.profile resolve    # cached gRPC Resolve hits, 16 clients
     python -m loadtest.profile register   # BatchRegister of 1000 records, one client
     python -m loadtest.profile create     # durable single Creates, 16 clients
+    python -m loadtest.profile health     # the empty call (health Check), 16 clients
     python -m loadtest.profile resolve --native --svg resolve.svg
 
 Starts a node with one worker (pinned apart from the clients where there are
 two CPUs), loads it, samples the worker with `py-spy record` meanwhile, and
 prints the functions with the most samples of the thread holding the GIL (py-spy
 --gil: where the interpreter's time goes), on their own (self) and with what
-they call (total). py-spy needs ptrace permission (root, or
+they call (total), and the worker's user and system CPU per call over the load (py-spy
+sampling meanwhile: compare loads, e.g. create against health, run alike). py-spy needs
+ptrace permission (root, or
 kernel.yama.ptrace_scope = 0).
 """
 
@@ -26,13 +29,14 @@ from pathlib import Path
 
 from loadtest import grpc_bench, machine
 from loadtest import node as node_process
-from loadtest.grpc_load import Call, Clients, create_enterprise, seed, warm
+from loadtest.grpc_load import Call, Clients, Outcome, create_enterprise, seed, warm
 from loadtest.report import say
 
 LOADS = {
     "resolve": (Call("resolve", "", count=grpc_bench.RESOLVE_IDENTIFIERS), 16),
     "register": (Call("batch_register", "", batch=grpc_bench.BATCH_REGISTER_RECORDS), 1),
     "create": (Call("create", ""), 16),
+    "health": (Call("health"), 16),
 }
 
 
@@ -59,10 +63,11 @@ def main(argv: list[str] | None = None) -> int:
             args.idnode, str(Path(directory) / "data"), 1, dns=False, pinning=pinning
         )
         try:
-            raw = _profile(args, spy, node, pinning, Path(directory))
+            raw, cpu = _profile(args, spy, node, pinning, Path(directory))
         finally:
             node.stop()
     print(summary(raw, args.top, args.load))
+    print(f"\nworker CPU per call over the load: {cpu}")
     return 0
 
 
@@ -72,7 +77,7 @@ def _profile(
     node: node_process.Node,
     pinning: machine.Pinning,
     root: Path,
-) -> str:
+) -> tuple[str, str]:
     prefix = create_enterprise(node.grpc, node.token, "76")
     call, concurrency = LOADS[args.load]
     pattern = f"{prefix}/r{{:07d}}" if args.load == "resolve" else f"{prefix}/b{{}}"
@@ -88,9 +93,12 @@ def _profile(
         raw = root / "profile.txt"
         outputs = [("raw", str(raw))] + ([("flamegraph", args.svg)] if args.svg else [])
         loading = args.seconds * len(outputs) + 2
+        outcomes: list[Outcome] = []
         loaded = threading.Thread(
-            target=clients.closed, args=(call, loading, concurrency), daemon=True
+            target=lambda: outcomes.append(clients.closed(call, loading, concurrency)),
+            daemon=True,
         )
+        user, system = machine.cpu_times(worker)
         loaded.start()
         say(f"profiling worker {worker} for {args.seconds:g} s under the {args.load} load")
         command = [spy, "record", "--pid", str(worker), "--duration", str(int(args.seconds)),
@@ -101,7 +109,13 @@ def _profile(
             subprocess.run([*command, "--format", form, "--output", path], check=True,
                            capture_output=True, timeout=args.seconds + 60)  # fmt: skip
         loaded.join()
-        return raw.read_text()
+        user_after, system_after = machine.cpu_times(worker)
+        calls = max(outcomes[0].operations if outcomes else 0, 1)
+        cpu = (
+            f"user {(user_after - user) / calls * 1e6:.0f} µs, "
+            f"system {(system_after - system) / calls * 1e6:.0f} µs"
+        )
+        return raw.read_text(), cpu
     finally:
         clients.close()
 
