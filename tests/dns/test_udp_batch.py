@@ -4,9 +4,7 @@ families, through bursts of hostile datagrams, and ends when the server stops.""
 from __future__ import annotations
 
 import contextlib
-import os
 import random
-import signal
 import socket
 import sys
 import threading
@@ -25,7 +23,7 @@ from resolver.dns.stats import Counts
 from tests.dns.nodes import NODE_PREFIX, ZONE, Node, make_options, value
 from tests.dns.test_fuzz import SEEDS, _mutate
 from tests.metrics.scrape import counted_after_exit
-from tests.node.conftest import start_node
+from tests.node.conftest import sigterm_under_load, start_node
 
 CALLS = udp.batch_calls()
 pytestmark = pytest.mark.skipif(CALLS is None, reason="recvmmsg/sendmmsg exist on Linux only")
@@ -313,16 +311,7 @@ def test_sigterm_drains_the_batched_loop_and_counts_every_answer(tmp_path: Path)
                         answered.append(time.monotonic())
 
     threads = [threading.Thread(target=load) for _ in range(3)]
-    for thread in threads:
-        thread.start()
-    time.sleep(1.0)
-    signalled = time.monotonic()
-    os.kill(node.process.pid, signal.SIGTERM)
-    code = node.process.wait(60)
-    stop.set()
-    for thread in threads:
-        thread.join(10)
-    node.stop()
+    code, signalled = sigterm_under_load(node, threads, stop)
     assert code == 0, node.log()
     assert any(when > signalled + 1.0 for when in answered)  # answered while draining
     counted = counted_after_exit(

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -94,6 +95,25 @@ def start_node(
     process.wait(10)
     process.stdout.close()
     raise AssertionError(f"node did not become ready:\n{stderr_path.read_text()}")
+
+
+def sigterm_under_load(
+    node: NodeProcess, threads: list[threading.Thread], stop: threading.Event
+) -> tuple[int, float]:
+    """Start `threads` (a load on `node`), give them a second, send the node SIGTERM and
+    wait for it to exit; then set `stop` and join them. Returns the node's exit code and
+    the monotonic time SIGTERM was sent."""
+    for thread in threads:
+        thread.start()
+    time.sleep(1.0)
+    signalled = time.monotonic()
+    os.kill(node.process.pid, signal.SIGTERM)
+    code = node.process.wait(60)
+    stop.set()
+    for thread in threads:
+        thread.join(30)
+    node.stop()
+    return code, signalled
 
 
 def run_cli(*args: str, token: str | None = ADMIN_TOKEN, timeout: float = 60.0,

@@ -14,7 +14,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from proto import resolver_pb2, resolver_pb2_grpc
 from tests.metrics.scrape import counted_after_exit
-from tests.node.conftest import run_cli, start_node
+from tests.node.conftest import run_cli, sigterm_under_load, start_node
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
@@ -62,15 +62,7 @@ def test_sigterm_under_load_drains_and_exits_zero(tmp_path: Path) -> None:
                 pass
 
     threads = [threading.Thread(target=load) for _ in range(4)] + [threading.Thread(target=watch)]
-    for thread in threads:
-        thread.start()
-    time.sleep(1.0)
-    os.kill(node.process.pid, signal.SIGTERM)
-    code = node.process.wait(60)
-    stop.set()
-    for thread in threads:
-        thread.join(30)
-    node.stop()
+    code, _signalled = sigterm_under_load(node, threads, stop)
 
     assert code == 0, node.log()
     assert answered[0] > 100
