@@ -14,7 +14,8 @@ import csv
 import io
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+
+from google.protobuf.internal.containers import RepeatedCompositeFieldContainer
 
 from proto import handle_pb2, registry_pb2
 from registry.errors import IdnodeError
@@ -228,7 +229,9 @@ def _add_row(
         summary.rejected.append(Rejected(line, group.identifier, str(error)))
 
 
-def _add_value(values: Any, row: Row, columns: _Columns) -> None:
+def _add_value(
+    values: RepeatedCompositeFieldContainer[handle_pb2.HandleValue], row: Row, columns: _Columns
+) -> None:
     """Add the value of `row` to a record's `values` (made there: no copy), checked."""
     position = len(values) + 1
     index_text = _cell(row, columns.index).strip()
