@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 
 import grpc
@@ -14,7 +13,7 @@ import metrics
 from proto import resolver_pb2, resolver_pb2_grpc
 from registry import sites, values
 from registry.errors import HandleNotFound, InvalidIdentifier, Unavailable
-from resolver.tls import ClientTls, channel_credentials, open_channel
+from resolver.tls import ClientTls, SiteStubs
 
 MAX_REFERRAL_HOPS = 4
 FOLLOW_DEADLINE_SECONDS = 2.0  # for all the following one call does, whatever its hops or items
@@ -43,13 +42,17 @@ class ReferralFollower:
     ) -> None:
         self._deadline_seconds = deadline_seconds
         # For sites that announce TLS; the CA file is read once, here (a bad one stops start-up).
-        self._tls = tls or ClientTls()
-        self._credentials = channel_credentials(self._tls)
+        self._stubs = SiteStubs(
+            resolver_pb2_grpc.ResolverStub,
+            tls,
+            MAX_FOLLOW_CHANNELS,
+            options=[
+                ("grpc.max_receive_message_length", max_answer_bytes),
+                ("grpc.enable_retries", 0),
+            ],
+        )
         self._slots = threading.BoundedSemaphore(max_concurrent)
-        self._max_answer_bytes = max_answer_bytes
         self._clock = clock
-        self._channels: OrderedDict[tuple[str, bool], grpc.Channel] = OrderedDict()
-        self._lock = threading.Lock()
         self._limits = metrics.Tally(metrics.LIMIT_HITS)
         metrics.on_flush(self._limits.flush)
 
@@ -91,31 +94,7 @@ class ReferralFollower:
         return reply
 
     def close(self) -> None:
-        with self._lock:
-            for channel in self._channels.values():
-                channel.close()
-            self._channels.clear()
-
-    def _channel(self, address: str, tls: bool) -> grpc.Channel:
-        key = (address, tls)
-        with self._lock:
-            channel = self._channels.get(key)
-            if channel is not None:
-                self._channels.move_to_end(key)
-                return channel
-            if len(self._channels) >= MAX_FOLLOW_CHANNELS:
-                # The least recently used site; a call still on it may fail over.
-                self._channels.popitem(last=False)[1].close()
-            channel = self._channels[key] = open_channel(
-                address,
-                self._tls if tls else None,
-                options=[
-                    ("grpc.max_receive_message_length", self._max_answer_bytes),
-                    ("grpc.enable_retries", 0),
-                ],
-                credentials=self._credentials,
-            )
-            return channel
+        self._stubs.close()
 
     def _ask(
         self, address: str, tls: bool, request: resolver_pb2.ResolveRequest, deadline: float
@@ -130,8 +109,7 @@ class ReferralFollower:
             self._limits.add(("follow_concurrency",))
             raise Unavailable(BUSY)
         try:
-            stub = resolver_pb2_grpc.ResolverStub(self._channel(address, tls))
-            reply: resolver_pb2.ResolveResponse = stub.Resolve(
+            reply: resolver_pb2.ResolveResponse = self._stubs.get(address, tls).Resolve(
                 request, timeout=max(deadline - self._clock(), 0.001)
             )
         except grpc.RpcError as failure:
@@ -145,6 +123,8 @@ class ReferralFollower:
                 ) from None
             if code == grpc.StatusCode.DEADLINE_EXCEEDED:
                 self._limits.add(("follow_deadline",))
+            raise Unavailable(UNANSWERED) from None
+        except ValueError:  # the site's channel was closed for a newer site meanwhile
             raise Unavailable(UNANSWERED) from None
         finally:
             self._slots.release()

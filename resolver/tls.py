@@ -17,8 +17,10 @@ import logging
 import os
 import ssl
 import threading
-from collections.abc import Iterator
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 import grpc
 
@@ -27,6 +29,7 @@ from registry.crypto import certificates
 from registry.crypto.certificates import CertificateError, PemPair
 
 log = logging.getLogger("idnode.tls")
+StubT = TypeVar("StubT")
 
 # The TLS versions and ciphers the faces accept: TLS 1.2 (AEAD suites) and 1.3.
 MINIMUM_VERSION = ssl.TLSVersion.TLSv1_2
@@ -237,6 +240,61 @@ def open_channel(
     return grpc.secure_channel(
         address, credentials or channel_credentials(tls), options=chosen + channel_options(tls)
     )
+
+
+class SiteStubs(Generic[StubT]):
+    """Stubs on channels to the gRPC sites records name, one per (address, TLS or not),
+    opened on first use with `options`; TLS ones verified against `tls`'s CAs (read once,
+    here). Past `limit` channels the least recently used is closed: a call on a stub
+    handed out before then raises ValueError (closed channel). Stubs are made here, under
+    the lock, because grpcio crashes the process when a stub is made on a closed channel.
+    Thread-safe.
+
+    Raises CertificateError naming a file of `tls` that cannot be used."""
+
+    def __init__(
+        self,
+        stub: Callable[[grpc.Channel], StubT],
+        tls: ClientTls | None,
+        limit: int,
+        options: list[tuple[str, str | int]] | None = None,
+    ) -> None:
+        self._stub = stub
+        self._tls = tls or ClientTls()
+        self._credentials = channel_credentials(self._tls)
+        self._limit = limit
+        self._options = options
+        self._open: OrderedDict[tuple[str, bool], tuple[grpc.Channel, StubT]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, address: str, tls: bool) -> StubT:
+        key = (address, tls)
+        with self._lock:
+            found = self._open.get(key)
+            if found is not None:
+                self._open.move_to_end(key)
+                return found[1]
+            if len(self._open) >= self._limit:
+                self._open.popitem(last=False)[1][0].close()
+            channel = open_channel(
+                address, self._tls if tls else None, self._options, self._credentials
+            )
+            stub = self._stub(channel)
+            self._open[key] = (channel, stub)
+            return stub
+
+    def retain(self, keep: set[tuple[str, bool]]) -> None:
+        """Close the channels to sites not in `keep` (address, TLS or not)."""
+        with self._lock:
+            for key in [key for key in self._open if key not in keep]:
+                self._open.pop(key)[0].close()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._open)  # channels open
+
+    def close(self) -> None:
+        self.retain(set())
 
 
 # Peers ------------------------------------------------------------------------------

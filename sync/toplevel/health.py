@@ -17,43 +17,40 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from proto import handle_pb2, sync_pb2
-from resolver.tls import ClientTls, channel_credentials, open_channel
+from resolver.tls import ClientTls, SiteStubs
 
 log = logging.getLogger(__name__)
 
 Probe = Callable[[handle_pb2.Site, float], bool]
+# Channels kept open at once: every homed node's, unless there are more nodes than this.
+MAX_PROBE_CHANNELS = 4096
 
 
 class GrpcHealthProbe:
     """True when the gRPC server of a site answers SERVING; one channel per site (TLS,
-    verified against `tls`'s CAs, for a site that announces it)."""
+    verified against `tls`'s CAs, for a site that announces it), kept while the site is
+    among those `retain` is told of."""
 
     def __init__(self, tls: ClientTls | None = None) -> None:
-        self._tls = tls or ClientTls()
-        self._credentials = channel_credentials(self._tls)
-        self._channels: dict[tuple[str, bool], grpc.Channel] = {}
+        self._stubs = SiteStubs(health_pb2_grpc.HealthStub, tls, MAX_PROBE_CHANNELS)
 
     def __call__(self, site: handle_pb2.Site, timeout_seconds: float) -> bool:
-        key = (site.grpc_address, site.grpc_tls)
-        channel = self._channels.get(key)
-        if channel is None:
-            channel = self._channels[key] = open_channel(
-                site.grpc_address,
-                self._tls if site.grpc_tls else None,
-                credentials=self._credentials,
-            )
+        stub = self._stubs.get(site.grpc_address, site.grpc_tls)
         try:
-            reply = health_pb2_grpc.HealthStub(channel).Check(
-                health_pb2.HealthCheckRequest(), timeout=timeout_seconds
-            )
-        except grpc.RpcError:
+            reply = stub.Check(health_pb2.HealthCheckRequest(), timeout=timeout_seconds)
+        except (grpc.RpcError, ValueError):  # ValueError: its channel was closed meanwhile
             return False
         return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
 
+    def retain(self, probed: set[tuple[str, bool]]) -> None:
+        """Close the channels to sites no longer probed (a node moved or left)."""
+        self._stubs.retain(probed)
+
+    def __len__(self) -> int:
+        return len(self._stubs)  # channels open
+
     def close(self) -> None:
-        for channel in self._channels.values():
-            channel.close()
-        self._channels.clear()
+        self._stubs.close()
 
 
 class Prober:
@@ -85,10 +82,14 @@ class Prober:
             return self._failures.get(node_prefix, 0) < self.failures_to_down
 
     def probe_once(self) -> None:
-        """Probe every homed node with a site once."""
+        """Probe every homed node with a site once; forget nodes and sites gone since."""
+        probed: set[tuple[str, bool]] = set()
+        homed: set[str] = set()
         for node in self._nodes():
+            homed.add(node.node_prefix)
             if not node.sites or not node.sites[0].grpc_address:
                 continue
+            probed.add((node.sites[0].grpc_address, node.sites[0].grpc_tls))
             up = self._probe(node.sites[0], self.timeout_seconds)
             with self._lock:
                 before = self._failures.get(node.node_prefix, 0)
@@ -98,6 +99,11 @@ class Prober:
                 log.warning("node unreachable: takeover starts", extra={"node": node.node_prefix})
             elif before >= self.failures_to_down and after == 0:
                 log.info("node reachable again: takeover ends", extra={"node": node.node_prefix})
+        with self._lock:
+            for gone in self._failures.keys() - homed:
+                del self._failures[gone]
+        if self._own_probe is not None:
+            self._own_probe.retain(probed)
 
     def start(self) -> None:
         self._thread.start()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from proto import handle_pb2
+from proto import handle_pb2, sync_pb2
 from registry import identifier as identifier_limits
 from registry import values
 from sync.pusher import CURSOR, Pusher, PushOptions
@@ -182,3 +182,24 @@ def test_the_toplevel_node_admits_the_largest_legal_entry(
     finally:
         pusher.stop()
     assert node.mirror.mirror_records("88.118") == secondary.held()
+
+
+def test_the_prober_closes_the_channels_of_nodes_that_moved_or_left() -> None:
+    from sync.toplevel.health import Prober
+
+    homed = [
+        sync_pb2.NodeStatus(node_prefix="88.121", sites=[handle_pb2.Site(grpc_address="127.0.0.1:1")]),
+        sync_pb2.NodeStatus(node_prefix="88.122", sites=[handle_pb2.Site(grpc_address="127.0.0.1:2")]),
+    ]  # fmt: skip
+    prober = Prober(lambda: list(homed), 1.0, 1, timeout_seconds=0.5)
+    try:
+        prober.probe_once()  # nothing listens on either: both down after one failure
+        assert not prober.reachable("88.121") and not prober.reachable("88.122")
+        assert len(prober._own_probe or []) == 2
+        homed[0].sites[0].grpc_address = "127.0.0.1:3"  # moved
+        del homed[1]  # left
+        prober.probe_once()
+        assert len(prober._own_probe or []) == 1
+        assert prober.reachable("88.122")  # forgotten: a node never probed counts as up
+    finally:
+        prober.stop()

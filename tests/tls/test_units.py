@@ -7,8 +7,10 @@ import logging
 import stat
 from pathlib import Path
 
+import grpc
 import pytest
 from cryptography import x509
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from idnode.cli import client
 from idnode.config import ConfigError, load, tls_pair
@@ -16,7 +18,7 @@ from idnode.node.parts import Listen, replica_tls, upstream_tls, warn_plain_list
 from registry.crypto import certificates
 from registry.crypto.certificates import CertificateError
 from registry.errors import AuthenticationRequired, InvalidRequest, PermissionDenied
-from resolver.tls import CertificateSource, ClientTls, ServerTls, is_loopback
+from resolver.tls import CertificateSource, ClientTls, ServerTls, SiteStubs, is_loopback
 from sync.toplevel import pins
 from tests.node.conftest import run_cli
 from tests.tls.conftest import HOSTS, Pki
@@ -173,3 +175,29 @@ def test_dev_cert_makes_a_private_ca_and_certificates_that_work(tmp_path: Path) 
     assert source.pair.fingerprint == certificates.fingerprint(server)
     again = run_cli("dev-cert", str(directory), token=None)
     assert again.returncode != 0 and "--force" in again.stderr
+
+
+def test_site_stubs_are_reused_bounded_in_count_and_retained_by_name() -> None:
+    stubs = SiteStubs(health_pb2_grpc.HealthStub, None, limit=2)
+    first = stubs.get("127.0.0.1:1", False)
+    assert stubs.get("127.0.0.1:1", False) is first
+    second = stubs.get("127.0.0.1:2", False)
+    stubs.get("127.0.0.1:1", False)  # now the most recently used
+    third = stubs.get("127.0.0.1:3", False)
+    assert len(stubs) == 2
+    assert _closed(second) and not _closed(first) and not _closed(third)
+    stubs.retain({("127.0.0.1:3", False)})
+    assert len(stubs) == 1 and _closed(first) and not _closed(third)
+    stubs.close()
+    assert len(stubs) == 0 and _closed(third)
+
+
+def _closed(stub: health_pb2_grpc.HealthStub) -> bool:
+    """True when the stub's channel was closed: a call is refused before it is sent."""
+    try:
+        stub.Check(health_pb2.HealthCheckRequest(), timeout=2)
+    except ValueError:  # "Cannot invoke RPC on closed channel!"
+        return True
+    except grpc.RpcError:  # nothing listens there: the call was made
+        return False
+    raise AssertionError("a health check answered on a port nothing should serve")
