@@ -45,6 +45,7 @@ class UpstreamReferrer:
             MAX_ENTRIES, MAX_ENTRIES, MAX_BYTES, MAX_BYTES
         )
         self._channel: grpc.Channel | None = None
+        self._stub: sync_pb2_grpc.TopLevelStub | None = None  # made with the channel
         self._credentials: grpc.ChannelCredentials | None = None
         self._usable = self._read_credentials()
 
@@ -75,19 +76,20 @@ class UpstreamReferrer:
         with self._lock:
             if not self._usable:
                 return None, NEGATIVE_TTL_SECONDS
-            if self._channel is None:
+            if self._stub is None:
+                # Under the lock: grpcio crashes the process when a stub is made on a
+                # channel that renew_channel has just closed.
                 self._channel = open_channel(
                     self._upstream,
                     self._tls,
                     options=[("grpc.max_receive_message_length", MAX_LOCATE_REPLY_BYTES)],
                     credentials=self._credentials,
                 )
-            channel = self._channel
+                self._stub = sync_pb2_grpc.TopLevelStub(self._channel)
+            stub = self._stub
         try:
-            reply = sync_pb2_grpc.TopLevelStub(channel).Locate(
-                sync_pb2.LocateRequest(prefix=prefix), timeout=self._timeout
-            )
-        except grpc.RpcError:
+            reply = stub.Locate(sync_pb2.LocateRequest(prefix=prefix), timeout=self._timeout)
+        except (grpc.RpcError, ValueError):  # ValueError: renewed meanwhile, channel closed
             return None, NEGATIVE_TTL_SECONDS
         usable = tuple(s for s in reply.sites if sites.is_valid_address(s.grpc_address))
         if not usable:
@@ -98,7 +100,7 @@ class UpstreamReferrer:
         """Read the TLS files again; the next question opens a new channel with them."""
         with self._lock:
             self._usable = self._read_credentials()
-            old, self._channel = self._channel, None
+            old, self._channel, self._stub = self._channel, None, None
         if old is not None:
             old.close()
 

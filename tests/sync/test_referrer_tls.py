@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -32,3 +34,33 @@ def test_renewal_reads_the_files_again(tmp_path: Path, caplog: pytest.LogCapture
         referrer.renew_channel()
     assert [r for r in caplog.records if "ca.pem" in r.getMessage()]
     referrer.close()
+
+
+def test_renewals_while_resolving_never_crash_the_process() -> None:
+    # grpcio crashes the process (SIGSEGV) when a stub is made on a channel that another
+    # thread has just closed: a renewal (SIGHUP) must not race the resolving threads so.
+    script = """
+import sys, threading, time
+sys.setswitchinterval(1e-6)  # switch threads as often as possible: the race window is short
+from sync.referrer import UpstreamReferrer
+referrer = UpstreamReferrer("127.0.0.1:1", timeout_seconds=0.2)
+stop = time.monotonic() + 2.0
+def ask(worker):
+    n = 0
+    while time.monotonic() < stop:
+        n += 1
+        assert referrer(f"88.{worker}.{n}") is None
+threads = [threading.Thread(target=ask, args=(w,)) for w in range(4)]
+for thread in threads:
+    thread.start()
+while time.monotonic() < stop:
+    referrer.renew_channel()
+for thread in threads:
+    thread.join()
+referrer.close()
+print("done")
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0 and done.stdout.strip() == "done", done.stderr[-2000:]
