@@ -40,19 +40,11 @@ from registry.identifier import parse
 from registry.registry import Registry, WriteResult
 from registry.store import Store, StoreOptions
 from registry.writebatch import WriteBatch
+from resolver.grpc_registry import _write_response as write_response
 
 PREFIX = "88.118.7"
 SERVING = health_pb2.HealthCheckResponse(status=health_pb2.HealthCheckResponse.SERVING)
 CLIENTS = 16
-
-
-def _response(result: WriteResult) -> registry_pb2.WriteResponse:
-    return registry_pb2.WriteResponse(
-        identifier=result.identifier,
-        operation=result.operation,
-        sequence=result.sequence,
-        values=result.values,
-    )
 
 
 def _open(data_dir: str) -> tuple[Registry, accounts.Account, str]:
@@ -97,7 +89,7 @@ def serve_threads(data_dir: str) -> None:
     registry, admin, token = _open(data_dir)
 
     def create(record: handle_pb2.Record, _context: Any) -> registry_pb2.WriteResponse:
-        return _response(registry.create(admin, record.identifier, record.values))
+        return write_response(registry.create(admin, record.identifier, record.values))
 
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=CLIENTS),
@@ -182,7 +174,7 @@ def serve_loop(data_dir: str) -> None:
                 sequence = batch.put_record(key, handle_pb2.Record(values=stamped), created=True)
                 return WriteResult(key, "created", sequence, stamped)
 
-            return _response(await committer.submit(work))
+            return write_response(await committer.submit(work))
 
         server = grpc.aio.server(
             handlers=_handlers(check, create), options=[("grpc.so_reuseport", 0)]
